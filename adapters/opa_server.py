@@ -1,0 +1,42 @@
+"""An OPA server as the decision point, through opa-python-client.
+
+The server loads the same ``policies/`` directory as its bundle (``opa run -s policies/``).
+A timeout, a transport error, a 4xx/5xx answer, a missing ``result`` (OPA's answer for an
+undefined rule) or a result that is not an object is ``PolicyUnavailable``: never a permit.
+"""
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from opa_client import OpaClient
+
+from exchange.decisions.bundle import load_bundle
+from exchange.errors import PolicyUnavailable
+
+
+class OpaDecisionPoint:
+    def __init__(self, url: str, policy_dir: Path, timeout_seconds: float = 2.0) -> None:
+        parsed = urlparse(url)
+        self._client = OpaClient(host=parsed.hostname or "127.0.0.1",
+                                 port=parsed.port or 8181, ssl=parsed.scheme == "https",
+                                 timeout=timeout_seconds, retries=0)
+        # The revision is that of the bundle the server was started with: the same files.
+        self._revision = load_bundle(policy_dir).revision
+
+    @property
+    def revision(self) -> str:
+        return self._revision
+
+    def decide(self, entry_point: str, policy_input: dict[str, Any]) -> dict[str, Any]:
+        package, _, rule = entry_point.removeprefix("data.").rpartition(".")
+        try:
+            answer = self._client.query_rule(input_data=policy_input,
+                                             package_path=package.replace(".", "/"),
+                                             rule_name=rule)
+        except Exception as exc:  # noqa: BLE001  any client failure is an unavailable policy
+            raise PolicyUnavailable() from exc
+        result = answer.get("result") if isinstance(answer, dict) else None
+        if not isinstance(result, dict):
+            raise PolicyUnavailable()
+        return result

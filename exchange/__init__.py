@@ -1,0 +1,1 @@
+"""A consent-driven FHIR health data exchange for a future community."""

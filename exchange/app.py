@@ -1,0 +1,110 @@
+"""The composition root: builds the services from settings and wires the HTTP app.
+
+This is the only module that picks concrete implementations (adapters) for the ports.
+"""
+
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from adapters.opa_server import OpaDecisionPoint
+from adapters.rego_embedded import RegoDecisionPoint
+from exchange.audit.ledger import AuditLedger
+from exchange.clock import SystemClock
+from exchange.config import Settings
+from exchange.decisions.decide import Decider
+from exchange.errors import ExchangeError, InvalidRequest, NotFound
+from exchange.feeds import fhir_api, smart_api
+from exchange.fhir.outcome import render_error
+from exchange.fhir.release import FHIR_MIME
+from exchange.gate import Gate
+from exchange.identity.registry import ClientRegistry
+from exchange.identity.tokens import TokenService, load_signing_key
+from exchange.ports import Clock, DecisionPoint, KeyProvider
+from exchange.privacy.blind_index import BlindIndex
+from exchange.privacy.envelope import Vault
+from exchange.privacy.key_file import LocalKeyFile
+from exchange.services import Services
+from exchange.store.database import make_engine
+from exchange.store.repository import ResourceRepository
+
+log = logging.getLogger("exchange")
+
+
+def build_services(settings: Settings, *, clock: Clock | None = None,
+                   decision_point: DecisionPoint | None = None,
+                   keys: KeyProvider | None = None) -> Services:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    clock = clock or SystemClock()
+    keys = keys or LocalKeyFile(settings.data_dir / "keys.json")
+    engine = make_engine(settings.sqlalchemy_url)
+    vault = Vault(engine, keys)
+    repository = ResourceRepository(engine, vault, BlindIndex(keys.derive("blind-index")),
+                                    clock)
+    if decision_point is None:
+        decision_point = (OpaDecisionPoint(settings.opa_url, settings.policy_dir,
+                                           settings.opa_timeout_seconds)
+                          if settings.decision_point == "opa"
+                          else RegoDecisionPoint(settings.policy_dir))
+    decider = Decider(decision_point, repository, clock)
+    ledger = AuditLedger(engine, vault, clock)
+    registry = ClientRegistry(engine)
+    tokens = TokenService(engine, registry, clock,
+                          load_signing_key(settings.data_dir / "token-signing-key.pem"),
+                          issuer=settings.base_url.rstrip("/"), token_url=settings.token_url,
+                          audience=settings.fhir_base,
+                          lifetime_seconds=settings.access_token_seconds,
+                          max_assertion_seconds=settings.max_assertion_seconds)
+    gate = Gate(repository, decider, ledger, clock, keys, settings.fhir_base,
+                settings.default_page_size, settings.max_page_size)
+    return Services(settings, engine, clock, keys, vault, repository, decision_point,
+                    decider, ledger, registry, tokens, gate)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    services = services or build_services(settings or Settings())
+    app = FastAPI(title="Community Health Exchange", version="0.1.0",
+                  docs_url="/docs", redoc_url=None)
+    app.state.services = services
+    app.include_router(smart_api.router)
+    app.include_router(fhir_api.router)
+
+    def outcome(request: Request, error: ExchangeError) -> Response:
+        correlation = getattr(request.state, "request_id", None)
+        headers = {"WWW-Authenticate": 'Bearer realm="exchange"'} if error.status == 401 else {}
+        return Response(render_error(error, correlation), status_code=error.status,
+                        media_type=FHIR_MIME, headers=headers)
+
+    @app.exception_handler(ExchangeError)
+    async def _exchange_error(request: Request, exc: ExchangeError) -> Response:
+        return outcome(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return outcome(request, InvalidRequest("The request is malformed."))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return outcome(request, NotFound("No such endpoint."))
+        if exc.status_code == 405:
+            error = InvalidRequest("Method not allowed here.")
+            error.status = 405  # type: ignore[misc]
+            return outcome(request, error)
+        return outcome(request, InvalidRequest("The request could not be handled."))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # Never echo the exception: it may carry patient data. Log its type only.
+        log.error("unexpected %s on %s", type(exc).__name__, request.url.path)
+        return outcome(request, ExchangeError())
+
+    return app
+
+
+def default_policy_dir() -> Path:
+    return Settings().policy_dir

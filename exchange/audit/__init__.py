@@ -1,0 +1,1 @@
+"""The audit ledger: append-only, encrypted, hash-chained entries."""

@@ -1,0 +1,44 @@
+"""Settings read from the environment (prefix ``EXCHANGE_``)."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EXCHANGE_")
+
+    data_dir: Path = Path("data")
+    # Empty means "exchange.db inside data_dir"; any SQLAlchemy URL is accepted.
+    database_url: str = ""
+    base_url: str = "http://127.0.0.1:8080"
+    environment: Literal["development", "production"] = "development"
+    decision_point: Literal["embedded", "opa"] = "embedded"
+    opa_url: str = "http://127.0.0.1:8181"
+    opa_timeout_seconds: float = 2.0
+    policy_dir: Path = Path(__file__).resolve().parent.parent / "policies"
+    access_token_seconds: int = 300
+    max_assertion_seconds: int = 300
+    default_page_size: int = 50
+    max_page_size: int = 500
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> "Settings":
+        # A production exchange must be reachable over TLS: tokens are bearer secrets.
+        if self.environment == "production" and not self.base_url.startswith("https://"):
+            raise ValueError("EXCHANGE_BASE_URL must be https:// in production")
+        return self
+
+    @property
+    def fhir_base(self) -> str:
+        return self.base_url.rstrip("/") + "/fhir"
+
+    @property
+    def token_url(self) -> str:
+        return self.base_url.rstrip("/") + "/auth/token"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'exchange.db'}"

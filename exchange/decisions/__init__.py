@@ -1,0 +1,1 @@
+"""Policy decisions: the policy bundle, the decision cache and the decision record."""

@@ -1,0 +1,48 @@
+"""The policy bundle: the Rego modules and JSON data under ``policies/``, and its revision.
+
+The directory is laid out as an OPA bundle (``opa run -s policies/`` loads it as is): a
+``data.json`` at ``a/b/data.json`` is the document ``data.a.b``. The revision is a SHA-256
+over every policy and data file (tests excluded), so any change to a rule or a list moves it.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DECISION = "data.exchange.decision"
+TOKEN_GRANT = "data.exchange.token.grant"
+ENTRY_POINTS = (DECISION, TOKEN_GRANT)
+
+
+@dataclass(frozen=True)
+class PolicyBundle:
+    modules: tuple[tuple[str, str], ...]  # (path relative to the bundle root, source)
+    tests: tuple[tuple[str, str], ...]
+    data: dict[str, Any]
+    revision: str
+
+
+def load_bundle(root: Path) -> PolicyBundle:
+    modules: list[tuple[str, str]] = []
+    tests: list[tuple[str, str]] = []
+    data: dict[str, Any] = {}
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or path.suffix not in (".rego", ".json"):
+            continue
+        rel = path.relative_to(root).as_posix()
+        raw = path.read_bytes()
+        if path.suffix == ".rego":
+            (tests if path.stem.endswith("_test") else modules).append((rel, raw.decode()))
+        elif path.name == "data.json":
+            node = data
+            for part in path.parent.relative_to(root).parts:
+                node = node.setdefault(part, {})
+            node.update(json.loads(raw))
+        else:
+            continue  # schemas and other JSON documents are not policy data
+        if not path.stem.endswith("_test"):
+            digest.update(rel.encode() + b"\x00" + raw + b"\x00")
+    return PolicyBundle(tuple(modules), tuple(tests), data, "sha256:" + digest.hexdigest()[:16])

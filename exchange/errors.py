@@ -1,0 +1,116 @@
+"""The one error hierarchy. Each class knows its HTTP status and FHIR issue type.
+
+Messages are written by the exchange, never copied from an exception or a request,
+so that no patient data can reach an error body or a log line.
+"""
+
+from typing import ClassVar
+
+
+class ExchangeError(Exception):
+    status: ClassVar[int] = 500
+    issue_type: ClassVar[str] = "exception"
+    code: ClassVar[str] = "internal-error"
+
+    def __init__(self, message: str = "The exchange could not complete the request.",
+                 *, expression: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.expression = expression or []
+
+
+class InvalidRequest(ExchangeError):
+    status = 400
+    issue_type = "invalid"
+    code = "invalid-request"
+
+
+class InvalidSearch(ExchangeError):
+    status = 400
+    issue_type = "not-supported"
+    code = "invalid-search"
+
+
+class InvalidResource(ExchangeError):
+    status = 422
+    issue_type = "invalid"
+    code = "invalid-resource"
+
+
+class NotAuthenticated(ExchangeError):
+    status = 401
+    issue_type = "login"
+    code = "not-authenticated"
+
+
+class Forbidden(ExchangeError):
+    """Refused where the caller already knows the thing exists (its own scope, its purpose)."""
+
+    status = 403
+    issue_type = "forbidden"
+    code = "forbidden"
+
+
+class NotFound(ExchangeError):
+    """Also the answer to a denial that must not reveal whether a record exists."""
+
+    status = 404
+    issue_type = "not-found"
+    code = "not-found"
+
+    def __init__(self, message: str = "No such resource.") -> None:
+        super().__init__(message)
+
+
+class Gone(ExchangeError):
+    status = 410
+    issue_type = "deleted"
+    code = "gone"
+
+
+class Conflict(ExchangeError):
+    status = 409
+    issue_type = "conflict"
+    code = "conflict"
+
+
+class UnsupportedMedia(ExchangeError):
+    status = 415
+    issue_type = "not-supported"
+    code = "unsupported-media-type"
+
+
+class DependencyUnavailable(ExchangeError):
+    """A dependency on the road failed: the answer is a denial, never data."""
+
+    status = 503
+    issue_type = "transient"
+    code = "unavailable"
+
+
+class PolicyUnavailable(DependencyUnavailable):
+    code = "policy-unavailable"
+
+    def __init__(self, message: str = "The policy decision point is unavailable.") -> None:
+        super().__init__(message)
+
+
+class AuditUnavailable(DependencyUnavailable):
+    code = "audit-unavailable"
+
+    def __init__(self, message: str = "The audit ledger is unavailable.") -> None:
+        super().__init__(message)
+
+
+class KeyUnavailable(DependencyUnavailable):
+    code = "key-unavailable"
+
+    def __init__(self, message: str = "A key needed for this record is unavailable.") -> None:
+        super().__init__(message)
+
+
+class ConsentUnavailable(DependencyUnavailable):
+    code = "consent-unavailable"
+
+    def __init__(self, message: str = "The resident's consents could not be read.") -> None:
+        super().__init__(message)

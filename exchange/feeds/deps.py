@@ -1,0 +1,46 @@
+"""FastAPI dependencies: ``ServicesDep``, ``ContextDep`` and ``IdentityDep``."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from exchange.errors import NotAuthenticated
+from exchange.gate import RequestContext, request_id
+from exchange.identity.model import Identity
+from exchange.services import Services
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_context(request: Request) -> RequestContext:
+    rid = request.headers.get("X-Request-ID", "")
+    if not (0 < len(rid) <= 64 and rid.replace("-", "").isalnum()):
+        rid = request_id()
+    request.state.request_id = rid
+    return RequestContext(rid, request.client.host if request.client else None,
+                          request.method, request.url.path, request.url.query)
+
+
+ContextDep = Annotated[RequestContext, Depends(get_context)]
+
+
+def get_identity(request: Request, services: ServicesDep, ctx: ContextDep) -> Identity:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    try:
+        if scheme.lower() != "bearer" or not token.strip():
+            raise NotAuthenticated("A bearer access token is required.")
+        return services.tokens.authenticate(token.strip())
+    except NotAuthenticated as exc:
+        # A refused token is a denial too: it is recorded before the answer leaves.
+        services.gate.record_refusal(ctx, "authenticate", exc.message)
+        raise
+
+
+IdentityDep = Annotated[Identity, Depends(get_identity)]

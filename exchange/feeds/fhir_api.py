@@ -1,0 +1,117 @@
+"""The clinic FHIR REST API at ``/fhir``. Each route hands one call to the gate."""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Header, Request, Response
+
+from exchange.errors import InvalidRequest, UnsupportedMedia
+from exchange.fhir.capability import capability_statement
+from exchange.fhir.release import ACCEPTED_MIMES, FHIR_MIME
+from exchange.fhir.validation import parse_json
+from exchange.feeds.deps import ContextDep, IdentityDep, ServicesDep
+from exchange.gate import Disclosure
+
+router = APIRouter(prefix="/fhir")
+
+
+def _respond(disclosure: Disclosure) -> Response:
+    return Response(disclosure.body, status_code=disclosure.status,
+                    media_type=FHIR_MIME if disclosure.body else None,
+                    headers=disclosure.headers)
+
+
+async def _body(request: Request) -> object:
+    mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if mime not in ACCEPTED_MIMES:
+        raise UnsupportedMedia("Send application/fhir+json.")
+    return parse_json(await request.body())
+
+
+def _vid(vid: str) -> int:
+    if not vid.isdigit() or len(vid) > 9:
+        raise InvalidRequest("A version id is a positive integer.")
+    return int(vid)
+
+
+@router.get("/metadata")
+def metadata(services: ServicesDep) -> Response:
+    settings = services.settings
+    statement = capability_statement(settings.fhir_base, settings.token_url, "0.1.0",
+                                     datetime.now(UTC).date().isoformat())
+    return Response(orjson.dumps(statement), media_type=FHIR_MIME)
+
+
+@router.post("")
+async def post_bundle(request: Request, services: ServicesDep, ctx: ContextDep,
+                      who: IdentityDep) -> Response:
+    return _respond(services.gate.bundle(ctx, who, await _body(request)))
+
+
+@router.get("/Patient/{rid}/$everything")
+def everything(rid: str, services: ServicesDep, ctx: ContextDep,
+               who: IdentityDep) -> Response:
+    return _respond(services.gate.everything(ctx, who, rid))
+
+
+@router.get("/{rtype}/_history")
+def type_history(rtype: str, request: Request, services: ServicesDep, ctx: ContextDep,
+                 who: IdentityDep) -> Response:
+    pairs = list(request.query_params.multi_items())
+    return _respond(services.gate.history(ctx, who, rtype, None, pairs))
+
+
+@router.get("/{rtype}/{rid}/_history")
+def instance_history(rtype: str, rid: str, request: Request, services: ServicesDep,
+                     ctx: ContextDep, who: IdentityDep) -> Response:
+    pairs = list(request.query_params.multi_items())
+    return _respond(services.gate.history(ctx, who, rtype, rid, pairs))
+
+
+@router.get("/{rtype}/{rid}/_history/{vid}")
+def vread(rtype: str, rid: str, vid: str, services: ServicesDep, ctx: ContextDep,
+          who: IdentityDep) -> Response:
+    return _respond(services.gate.read(ctx, who, rtype, rid, _vid(vid)))
+
+
+@router.get("/{rtype}")
+def search(rtype: str, request: Request, services: ServicesDep, ctx: ContextDep,
+           who: IdentityDep) -> Response:
+    pairs = list(request.query_params.multi_items())
+    return _respond(services.gate.search(ctx, who, rtype, pairs))
+
+
+@router.post("/{rtype}/_search")
+async def search_post(rtype: str, request: Request, services: ServicesDep, ctx: ContextDep,
+                      who: IdentityDep) -> Response:
+    form = await request.form()
+    pairs = [*request.query_params.multi_items(),
+             *((k, str(v)) for k, v in form.multi_items())]
+    return _respond(services.gate.search(ctx, who, rtype, pairs))
+
+
+@router.get("/{rtype}/{rid}")
+def read(rtype: str, rid: str, services: ServicesDep, ctx: ContextDep,
+         who: IdentityDep) -> Response:
+    return _respond(services.gate.read(ctx, who, rtype, rid))
+
+
+@router.post("/{rtype}")
+async def create(rtype: str, request: Request, services: ServicesDep, ctx: ContextDep,
+                 who: IdentityDep) -> Response:
+    return _respond(services.gate.create(ctx, who, rtype, await _body(request)))
+
+
+@router.put("/{rtype}/{rid}")
+async def update(rtype: str, rid: str, request: Request, services: ServicesDep,
+                 ctx: ContextDep, who: IdentityDep,
+                 if_match: Annotated[str | None, Header()] = None) -> Response:
+    return _respond(services.gate.update(ctx, who, rtype, rid, await _body(request),
+                                         if_match))
+
+
+@router.delete("/{rtype}/{rid}")
+def delete(rtype: str, rid: str, services: ServicesDep, ctx: ContextDep,
+           who: IdentityDep) -> Response:
+    return _respond(services.gate.delete(ctx, who, rtype, rid))

@@ -1,0 +1,1 @@
+"""FHIR on the wire: release choice, validation, errors, search, bundles."""

@@ -1,0 +1,265 @@
+"""Parse a FHIR search query into a ``SearchQuery``; anything unknown or malformed is a 400.
+
+Pure functions: no database, no policy. The repository turns a ``SearchQuery`` into SQL.
+"""
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from exchange.errors import InvalidSearch
+from exchange.fhir.dates import parse_range
+from exchange.fhir.search_params import PARAMS, SearchParam
+
+DATE_PREFIXES = ("eq", "ne", "lt", "le", "gt", "ge")
+CONTROL_PARAMS = frozenset({"_count", "_offset", "_sort", "_include", "_revinclude",
+                            "_summary", "_elements", "_format", "_total"})
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}\Z")
+_ELEMENT = re.compile(r"[a-z][A-Za-z0-9]*\Z")
+
+
+@dataclass(frozen=True)
+class TokenValue:
+    system: str | None  # None: any system; "": no system
+    code: str | None  # None: any code of the system
+
+
+@dataclass(frozen=True)
+class DateValue:
+    prefix: str
+    low: datetime
+    high: datetime
+
+
+@dataclass(frozen=True)
+class StringValue:
+    text: str
+    exact: bool
+
+
+@dataclass(frozen=True)
+class ReferenceValue:
+    target: str  # "Patient/123"
+
+
+Value = TokenValue | DateValue | StringValue | ReferenceValue | str
+
+
+@dataclass(frozen=True)
+class Chain:
+    target_type: str
+    param: SearchParam
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One parameter; its values are alternatives (OR). Clauses combine with AND."""
+
+    name: str  # "_id", "_lastUpdated" or a parameter of the resource type
+    param: SearchParam | None
+    values: tuple[Value, ...]
+    chain: Chain | None = None
+
+
+@dataclass(frozen=True)
+class Include:
+    source_type: str
+    param: SearchParam
+    target_type: str | None
+
+
+@dataclass
+class SearchQuery:
+    resource_type: str
+    clauses: list[Clause] = field(default_factory=list)
+    count: int = 50
+    offset: int = 0
+    sort: list[tuple[str, bool]] = field(default_factory=list)  # (key, descending)
+    includes: list[Include] = field(default_factory=list)
+    revincludes: list[Include] = field(default_factory=list)
+    summary_count: bool = False
+    elements: tuple[str, ...] | None = None
+
+
+def parse_search(resource_type: str, pairs: Iterable[tuple[str, str]], *,
+                 default_count: int = 50, max_count: int = 500) -> SearchQuery:
+    if resource_type not in PARAMS:
+        raise InvalidSearch(f"Searching {resource_type} is not supported.")
+    query = SearchQuery(resource_type, count=default_count)
+    known = PARAMS[resource_type]
+    for raw_name, raw_value in pairs:
+        if "." in raw_name and not raw_name.startswith("_"):
+            if raw_value == "":
+                raise InvalidSearch(f"Parameter {raw_name} has no value.")
+            query.clauses.append(_parse_chain(resource_type, raw_name, raw_value))
+            continue
+        name, _, modifier = raw_name.partition(":")
+        if name in CONTROL_PARAMS:
+            if modifier and name not in ("_include", "_revinclude"):
+                raise InvalidSearch(f"Parameter {name} takes no modifier.")
+            _apply_control(query, raw_name, raw_value, max_count)
+            continue
+        if raw_value == "":
+            raise InvalidSearch(f"Parameter {raw_name} has no value.")
+        if name == "_id":
+            _no_modifier(raw_name, modifier)
+            ids = _split(raw_value)
+            if not all(_ID.match(i) for i in ids):
+                raise InvalidSearch("Parameter _id has a malformed id.")
+            query.clauses.append(Clause("_id", None, tuple(ids)))
+        elif name == "_lastUpdated":
+            _no_modifier(raw_name, modifier)
+            query.clauses.append(Clause("_lastUpdated", None, tuple(
+                _date_value(raw_name, v) for v in _split(raw_value))))
+        elif name in known:
+            param = known[name]
+            query.clauses.append(Clause(name, param, _values(param, raw_name, modifier,
+                                                            raw_value)))
+        else:
+            raise InvalidSearch(f"Unknown search parameter {raw_name} for {resource_type}.")
+    return query
+
+
+def _values(param: SearchParam, raw_name: str, modifier: str,
+            raw_value: str) -> tuple[Value, ...]:
+    values = _split(raw_value)
+    if param.kind == "token":
+        _no_modifier(raw_name, modifier)
+        return tuple(_token_value(v) for v in values)
+    if param.kind == "date":
+        _no_modifier(raw_name, modifier)
+        return tuple(_date_value(raw_name, v) for v in values)
+    if param.kind == "string":
+        if modifier not in ("", "exact"):
+            raise InvalidSearch(f"Modifier :{modifier} is not supported on {param.name}.")
+        return tuple(StringValue(v, modifier == "exact") for v in values)
+    # reference
+    if modifier and modifier not in param.targets:
+        raise InvalidSearch(f"Modifier :{modifier} is not supported on {param.name}.")
+    return tuple(_reference_value(param, modifier, v) for v in values)
+
+
+def _token_value(value: str) -> TokenValue:
+    if "|" not in value:
+        return TokenValue(None, value)
+    system, _, code = value.partition("|")
+    if "|" in code:
+        raise InvalidSearch("A token has at most one '|'.")
+    if not system and not code:
+        raise InvalidSearch("A token needs a system or a code.")
+    return TokenValue(system, code or None)
+
+
+def _date_value(raw_name: str, value: str) -> DateValue:
+    prefix = "eq"
+    if value[:2] in DATE_PREFIXES:
+        prefix, value = value[:2], value[2:]
+    try:
+        low, high = parse_range(value)
+    except ValueError:
+        raise InvalidSearch(f"Parameter {raw_name} has a malformed date.") from None
+    return DateValue(prefix, low, high)
+
+
+def _reference_value(param: SearchParam, modifier: str, value: str) -> ReferenceValue:
+    if "/" in value:
+        rtype, _, rid = value.rpartition("/")
+        rtype = rtype.rsplit("/", 1)[-1]  # tolerate absolute URLs: keep Type/id
+    else:
+        if len(param.targets) != 1 and not modifier:
+            raise InvalidSearch(f"Parameter {param.name} needs Type/id.")
+        rtype, rid = modifier or param.targets[0], value
+    if rtype not in param.targets or not _ID.match(rid):
+        raise InvalidSearch(f"Parameter {param.name} has a malformed reference.")
+    return ReferenceValue(f"{rtype}/{rid}")
+
+
+def _parse_chain(resource_type: str, name: str, raw_value: str) -> Clause:
+    link, _, tail = name.partition(".")
+    head, _, modifier = link.partition(":")
+    ref_param = PARAMS[resource_type].get(head)
+    if ref_param is None or ref_param.kind != "reference" or "." in tail:
+        raise InvalidSearch(f"Chained parameter {name} is not supported.")
+    target_type = modifier or (ref_param.targets[0] if len(ref_param.targets) == 1 else "")
+    if target_type not in ref_param.targets:
+        raise InvalidSearch(f"Chained parameter {name} needs a target type.")
+    target = PARAMS.get(target_type, {}).get(tail)
+    if target is None or target.kind == "reference":
+        raise InvalidSearch(f"Chained parameter {name} is not supported.")
+    return Clause(name, ref_param, _values(target, name, "", raw_value),
+                  Chain(target_type, target))
+
+
+def _apply_control(query: SearchQuery, raw_name: str, value: str, max_count: int) -> None:
+    name = raw_name.partition(":")[0]
+    if name in ("_count", "_offset"):
+        if not value.isdigit() or len(value) > 9:
+            raise InvalidSearch(f"Parameter {name} must be a non-negative integer.")
+        if name == "_count":
+            query.count = min(int(value), max_count)
+        else:
+            query.offset = int(value)
+    elif name == "_sort":
+        query.sort = [_sort_key(query.resource_type, key) for key in _split(value)]
+    elif name in ("_include", "_revinclude"):
+        if raw_name.partition(":")[2] not in ("", "iterate"):
+            raise InvalidSearch(f"Modifier on {name} is not supported.")
+        include = _include(value)
+        if name == "_include" and include.source_type != query.resource_type:
+            raise InvalidSearch("_include must start from the searched type.")
+        (query.includes if name == "_include" else query.revincludes).append(include)
+    elif name == "_summary":
+        if value not in ("count", "false"):
+            raise InvalidSearch("Only _summary=count and _summary=false are supported.")
+        query.summary_count = value == "count"
+    elif name == "_elements":
+        elements = tuple(_split(value))
+        if not all(_ELEMENT.match(e) for e in elements):
+            raise InvalidSearch("Parameter _elements lists malformed element names.")
+        query.elements = elements
+    elif name == "_format":
+        if value not in ("json", "application/fhir+json", "application/json"):
+            raise InvalidSearch("Only JSON is supported.")
+    elif name == "_total":
+        if value not in ("accurate", "none", "estimate"):
+            raise InvalidSearch("Parameter _total must be accurate, none or estimate.")
+
+
+def _sort_key(resource_type: str, key: str) -> tuple[str, bool]:
+    descending = key.startswith("-")
+    name = key[1:] if descending else key
+    if name in ("_id", "_lastUpdated"):
+        return name, descending
+    param = PARAMS[resource_type].get(name)
+    if param is None or param.kind != "date":
+        raise InvalidSearch(f"Sorting by {name} is not supported.")
+    return name, descending
+
+
+def _include(value: str) -> Include:
+    parts = value.split(":")
+    if len(parts) not in (2, 3):
+        raise InvalidSearch("An include is Type:parameter[:TargetType].")
+    source, param_name = parts[0], parts[1]
+    param = PARAMS.get(source, {}).get(param_name)
+    if param is None or param.kind != "reference":
+        raise InvalidSearch("The include names no reference parameter.")
+    target = parts[2] if len(parts) == 3 else None
+    if target is not None and target not in param.targets:
+        raise InvalidSearch("The include's target type does not fit its parameter.")
+    return Include(source, param, target)
+
+
+def _no_modifier(raw_name: str, modifier: str) -> None:
+    if modifier:
+        raise InvalidSearch(f"Modifier on {raw_name} is not supported.")
+
+
+def _split(value: str) -> list[str]:
+    """Split on commas that are not escaped with a backslash, then unescape."""
+    parts = re.split(r"(?<!\\),", value)
+    out = [p.replace("\\,", ",").replace("\\|", "|") for p in parts]
+    if any(p == "" for p in out):
+        raise InvalidSearch("A parameter value is empty.")
+    return out

@@ -1,0 +1,68 @@
+"""Validate incoming resources with the release's models; name the failing element."""
+
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from exchange.errors import InvalidRequest, InvalidResource
+from exchange.fhir.release import model_class
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest("The request body is not valid JSON.") from None
+
+
+def element_path(prefix: str, loc: tuple[int | str, ...]) -> str:
+    path = prefix
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part.isidentifier() and part != "root":
+            # pydantic adds validator names ("root", "function-after[...]") to locations.
+            path += f".{part}"
+    return path
+
+
+def validate_resource(resource: Any, *, where: str | None = None,
+                      expected_type: str | None = None) -> dict[str, Any]:
+    """Check ``resource`` against its FHIR model and return it unchanged.
+
+    ``where`` prefixes element paths in errors (for bundle entries). Error text names the
+    element and the rule, never the offending value: values may be patient data.
+    """
+    if not isinstance(resource, dict):
+        raise InvalidResource("A resource must be a JSON object.",
+                              expression=[where] if where else None)
+    resource_type = resource.get("resourceType")
+    prefix = where or str(resource_type or "Resource")
+    if not isinstance(resource_type, str):
+        raise InvalidResource("The resource has no resourceType.",
+                              expression=[f"{prefix}.resourceType"])
+    if expected_type is not None and resource_type != expected_type:
+        raise InvalidResource(f"Expected a {expected_type} resource.",
+                              expression=[f"{prefix}.resourceType"])
+    try:
+        model = model_class(resource_type)
+    except KeyError:
+        raise InvalidResource("Unknown resourceType.",
+                              expression=[f"{prefix}.resourceType"]) from None
+    try:
+        model.model_validate(resource)
+    except ValidationError as exc:
+        errors = exc.errors(include_input=False, include_url=False)
+        paths = [element_path(prefix, tuple(e["loc"])) for e in errors[:5]]
+        first = errors[0]
+        raise InvalidResource(
+            f"Invalid element {paths[0]}: {_safe_message(first)}", expression=paths) from None
+    return resource
+
+
+def _safe_message(error: Any) -> str:
+    # pydantic's messages describe the rule ("Field required", "Input should be ..."); the
+    # context may quote the value, so only the message itself is kept, and only its head.
+    message = str(error.get("msg", "invalid value"))
+    return message.split("\n", 1)[0][:200]

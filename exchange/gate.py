@@ -1,0 +1,603 @@
+"""The one road: identify -> decide -> fetch -> shape -> record.
+
+Every read, search, history, ``$everything`` and write passes through ``Gate``. Routes only
+translate HTTP to these calls and back. The identity arrives already verified; the gate asks
+the policies before it touches resource content, filters by the decision in SQL before
+counting and paging, shapes what it fetched, and appends the audit entry before returning
+bytes. If the entry cannot be appended, the caller gets ``AuditUnavailable`` instead.
+"""
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+
+from exchange.audit.ledger import AuditLedger
+from exchange.decisions.decide import Decider, Decision
+from consent.model import check_consent
+from exchange.errors import (
+    Conflict,
+    ExchangeError,
+    Gone,
+    InvalidResource,
+    InvalidSearch,
+    NotFound,
+)
+from exchange.fhir.dates import parse_range, to_instant
+from exchange.fhir.outcome import operation_outcome
+from exchange.fhir.search import SearchQuery, parse_search
+from exchange.fhir.search_params import DIRECTORY_TYPES, RESIDENT_TYPES, SUPPORTED_TYPES
+from exchange.fhir.validation import validate_resource
+from exchange.identity.model import Identity
+from exchange.ports import Clock, KeyProvider
+from exchange.privacy.shaping import keep_fields, pseudonymize, withheld
+from exchange.store.indexing import compartment_of
+from exchange.store.repository import ResourceRepository, StoredResource, Write, new_id
+
+UNKNOWN_RESIDENT = "The resource's resident is unknown to this client."
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    request_id: str
+    address: str | None
+    method: str
+    path: str
+    query: str = ""
+
+
+@dataclass
+class Disclosure:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class AuditDraft:
+    action: str
+    what: dict[str, Any]
+    residents: set[str] = field(default_factory=set)
+    decisions: list[Decision] = field(default_factory=list)
+    outcome: str | None = None
+    status: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Gate:
+    def __init__(self, repository: ResourceRepository, decider: Decider, ledger: AuditLedger,
+                 clock: Clock, keys: KeyProvider, fhir_base: str,
+                 default_count: int = 50, max_count: int = 500) -> None:
+        self.repository = repository
+        self.decider = decider
+        self.ledger = ledger
+        self.clock = clock
+        self.keys = keys
+        self.fhir_base = fhir_base
+        self.default_count = default_count
+        self.max_count = max_count
+
+    # -- record ---------------------------------------------------------------------------
+
+    @contextmanager
+    def recording(self, ctx: RequestContext, who: Identity | None, action: str,
+                  what: dict[str, Any]) -> Iterator[AuditDraft]:
+        draft = AuditDraft(action, what)
+        try:
+            yield draft
+        except ExchangeError as exc:
+            draft.outcome = draft.outcome or _outcome_of(exc)
+            draft.status = exc.status
+            self._append(ctx, who, draft)
+            raise
+        except Exception:
+            draft.outcome, draft.status = "error", 500
+            self._append(ctx, who, draft)
+            raise
+        else:
+            draft.outcome = draft.outcome or "success"
+            draft.status = draft.status or 200
+            self._append(ctx, who, draft)
+
+    def _append(self, ctx: RequestContext, who: Identity | None, draft: AuditDraft) -> None:
+        self.ledger.append({
+            "time": to_instant(self.clock.now()),
+            "request_id": ctx.request_id,
+            "network_address": ctx.address,
+            "request": {"method": ctx.method, "path": ctx.path, "query": ctx.query},
+            "action": draft.action,
+            "who": who.audit_view() if who else {"kind": "anonymous"},
+            "residents": sorted(draft.residents),
+            "what": draft.what,
+            "outcome": draft.outcome,
+            "status": draft.status,
+            "decisions": _merge_decisions(draft.decisions),
+            **({"details": draft.details} if draft.details else {}),
+        })
+
+    def record_refusal(self, ctx: RequestContext, action: str, reason: str,
+                       client_id: str | None = None, status: int = 401) -> None:
+        """A refusal before any identity exists (bad token, refused assertion)."""
+        draft = AuditDraft(action, {"client_id": client_id}, outcome="refused", status=status,
+                           details={"reason": reason})
+        self._append(ctx, None, draft)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def read(self, ctx: RequestContext, who: Identity, rtype: str, rid: str,
+             version: int | None = None) -> Disclosure:
+        action = "vread" if version is not None else "read"
+        with self.recording(ctx, who, action, {"type": rtype, "id": rid,
+                                               "version": version}) as draft:
+            _check_type(rtype)
+            state = self.repository.current(rtype, rid)
+            if state is None:
+                raise NotFound()
+            decision = self._decide(draft, who, "read", [rtype], state.patient_id)
+            if not decision.allows(rtype):
+                draft.outcome = "denied"
+                raise NotFound()
+            row = self.repository.read(rtype, rid, version)
+            if row is None:
+                raise NotFound()
+            if row.deleted:
+                raise Gone("The resource was deleted.")
+            resource = self._shape(row, decision, who)
+            if resource is None:
+                draft.outcome = "denied"
+                raise NotFound()
+            _note_resident(draft, row)
+            return Disclosure(200, orjson.dumps(resource), _version_headers(row))
+
+    def search(self, ctx: RequestContext, who: Identity, rtype: str,
+               pairs: Sequence[tuple[str, str]]) -> Disclosure:
+        with self.recording(ctx, who, "search", {"type": rtype, "query": ctx.query}) as draft:
+            _check_type(rtype)
+            query = parse_search(rtype, pairs, default_count=self.default_count,
+                                 max_count=self.max_count)
+            decisions = self._decide_residents(draft, who, rtype, query)
+            allowed = {r for r, d in decisions.items() if r is not None and d.allows(rtype)}
+            directory = decisions.get(None)
+            if rtype in DIRECTORY_TYPES:
+                if directory is None or not directory.allows(rtype):
+                    total, rows = 0, []
+                else:
+                    total, rows = self.repository.search(query, None,
+                                                         directory.withhold_labels)
+            else:
+                labels = _union_labels(d for r, d in decisions.items() if r in allowed)
+                total, rows = self.repository.search(query, allowed, labels)
+            entries = [self._entry(row, self._shape(row, decisions[row.patient_id], who,
+                                                    query.elements), "match")
+                       for row in rows]
+            entries = [e for e in entries if e is not None]
+            per_type: dict[tuple[str | None, str], Decision] = {
+                (r, rtype): d for r, d in decisions.items()}
+            for row in self.repository.included(rows, query.includes, query.revincludes):
+                decision = self._decision_for(draft, who, row, per_type)
+                if decision.allows(row.resource_type):
+                    shaped = self._shape(row, decision, who)
+                    if shaped is not None:
+                        entries.append(self._entry(row, shaped, "include"))
+                        _note_resident(draft, row)
+            for row in rows:
+                _note_resident(draft, row)
+            draft.details["total"] = total
+            bundle = self._searchset(rtype, query, pairs, total, entries)
+            return Disclosure(200, orjson.dumps(bundle))
+
+    def everything(self, ctx: RequestContext, who: Identity, patient_id: str) -> Disclosure:
+        with self.recording(ctx, who, "everything",
+                            {"type": "Patient", "id": patient_id}) as draft:
+            state = self.repository.current("Patient", patient_id)
+            if state is None or state.deleted:
+                raise NotFound()
+            decision = self._decide(draft, who, "read", sorted(RESIDENT_TYPES), patient_id)
+            if not decision.allows("Patient"):
+                draft.outcome = "denied"
+                raise NotFound()
+            rows = self.repository.compartment(patient_id, sorted(decision.types))
+            entries = []
+            for row in rows:
+                shaped = self._shape(row, decision, who)
+                if shaped is not None:
+                    entries.append(self._entry(row, shaped, "match"))
+            draft.residents.add(patient_id)
+            draft.details["total"] = len(entries)
+            bundle = {"resourceType": "Bundle", "type": "searchset", "total": len(entries),
+                      "link": [{"relation": "self", "url":
+                                f"{self.fhir_base}/Patient/{patient_id}/$everything"}],
+                      "entry": entries}
+            return Disclosure(200, orjson.dumps(bundle))
+
+    def history(self, ctx: RequestContext, who: Identity, rtype: str, rid: str | None,
+                pairs: Sequence[tuple[str, str]]) -> Disclosure:
+        with self.recording(ctx, who, "history", {"type": rtype, "id": rid,
+                                                  "query": ctx.query}) as draft:
+            _check_type(rtype)
+            count, since = _history_params(pairs, self.default_count, self.max_count)
+            if rid is not None:
+                state = self.repository.current(rtype, rid)
+                if state is None:
+                    raise NotFound()
+                decision = self._decide(draft, who, "read", [rtype], state.patient_id)
+                if not decision.allows(rtype):
+                    draft.outcome = "denied"
+                    raise NotFound()
+                decisions: dict[str | None, Decision] = {state.patient_id: decision}
+                allowed: set[str] | None = None
+                rows = self.repository.history(rtype, rid, None, count, since)
+            else:
+                query = SearchQuery(rtype)
+                decisions = self._decide_residents(draft, who, rtype, query,
+                                                   include_deleted=True)
+                allowed = {r for r, d in decisions.items() if r is not None and d.allows(rtype)}
+                if rtype in DIRECTORY_TYPES:
+                    directory = decisions.get(None)
+                    allowed = None if directory and directory.allows(rtype) else set()
+                rows = self.repository.history(rtype, None, allowed, count, since)
+            entries = []
+            for row in rows:
+                decision = decisions.get(row.patient_id)
+                if decision is None or not decision.allows(rtype):
+                    continue  # a version that moved between residents: decide it on its own
+                _note_resident(draft, row)
+                entries.append(self._history_entry(row, decision, who))
+            entries = [e for e in entries if e is not None]
+            bundle = {"resourceType": "Bundle", "type": "history", "total": len(entries),
+                      "link": [{"relation": "self", "url": self._url(
+                          f"{rtype}/{rid}/_history" if rid else f"{rtype}/_history", pairs)}],
+                      "entry": entries}
+            return Disclosure(200, orjson.dumps(bundle))
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def create(self, ctx: RequestContext, who: Identity, rtype: str,
+               resource: Any) -> Disclosure:
+        with self.recording(ctx, who, "create", {"type": rtype}) as draft:
+            _check_type(rtype)
+            write = self._prepare(draft, who, "create", rtype, new_id(), resource)
+            (stored,) = self.repository.apply([write])
+            draft.what["id"] = stored.resource_id
+            draft.status = 201
+            _note_resident(draft, stored)
+            headers = _version_headers(stored)
+            headers["Location"] = f"{self.fhir_base}/{rtype}/{stored.resource_id}/_history/" \
+                                  f"{stored.version_id}"
+            return Disclosure(201, stored.body, headers)
+
+    def update(self, ctx: RequestContext, who: Identity, rtype: str, rid: str,
+               resource: Any, if_match: str | None = None) -> Disclosure:
+        with self.recording(ctx, who, "update", {"type": rtype, "id": rid}) as draft:
+            _check_type(rtype)
+            if isinstance(resource, dict) and resource.get("id") not in (None, rid):
+                raise InvalidResource("The resource id does not match the URL.",
+                                      expression=[f"{rtype}.id"])
+            write = self._prepare(draft, who, "update", rtype, rid, resource)
+            _check_if_match(if_match, self.repository.current(rtype, rid))
+            (stored,) = self.repository.apply([write])
+            _note_resident(draft, stored)
+            return Disclosure(200, stored.body, _version_headers(stored))
+
+    def delete(self, ctx: RequestContext, who: Identity, rtype: str, rid: str) -> Disclosure:
+        with self.recording(ctx, who, "delete", {"type": rtype, "id": rid}) as draft:
+            _check_type(rtype)
+            write = self._prepare(draft, who, "delete", rtype, rid, None)
+            self.repository.apply([write])
+            draft.status = 204
+            return Disclosure(204, b"")
+
+    def bundle(self, ctx: RequestContext, who: Identity, body: Any) -> Disclosure:
+        kind = body.get("type") if isinstance(body, dict) else None
+        with self.recording(ctx, who, str(kind or "bundle"), {"type": "Bundle"}) as draft:
+            if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+                raise InvalidResource("Expected a Bundle.", expression=["Bundle.resourceType"])
+            if kind not in ("transaction", "batch"):
+                raise InvalidResource("Only transaction and batch Bundles can be posted.",
+                                      expression=["Bundle.type"])
+            entries = body.get("entry") or []
+            if not isinstance(entries, list):
+                raise InvalidResource("Bundle.entry must be a list.", expression=["Bundle.entry"])
+            if kind == "transaction":
+                return self._transaction(draft, who, entries)
+            return self._batch(draft, who, entries)
+
+    def _transaction(self, draft: AuditDraft, who: Identity,
+                     entries: list[Any]) -> Disclosure:
+        planned = _plan_entries(entries)
+        writes = [self._prepare(draft, who, action, rtype, rid, resource, where=where)
+                  for where, action, rtype, rid, resource in planned]
+        stored = self.repository.apply(writes)
+        for row in stored:
+            _note_resident(draft, row)
+        draft.details["entries"] = len(stored)
+        response = {"resourceType": "Bundle", "type": "transaction-response",
+                    "entry": [_response_entry(row, w.action) for row, w in zip(stored, writes,
+                                                                               strict=True)]}
+        return Disclosure(200, orjson.dumps(response))
+
+    def _batch(self, draft: AuditDraft, who: Identity, entries: list[Any]) -> Disclosure:
+        out = []
+        outcomes = []
+        for index, entry in enumerate(entries):
+            try:
+                ((where, action, rtype, rid, resource),) = _plan_entries([entry], offset=index)
+                write = self._prepare(draft, who, action, rtype, rid, resource, where=where)
+                (row,) = self.repository.apply([write])
+                _note_resident(draft, row)
+                out.append(_response_entry(row, action))
+                outcomes.append("success")
+            except ExchangeError as exc:
+                out.append({"response": {
+                    "status": f"{exc.status}",
+                    "outcome": operation_outcome("error", exc.issue_type, exc.message,
+                                                 code=exc.code, expression=exc.expression)}})
+                outcomes.append(_outcome_of(exc))
+        draft.details["entries"] = outcomes
+        return Disclosure(200, orjson.dumps({"resourceType": "Bundle",
+                                             "type": "batch-response", "entry": out}))
+
+    def _prepare(self, draft: AuditDraft, who: Identity, action: str, rtype: str, rid: str,
+                 resource: Any, where: str | None = None) -> Write:
+        """Validate a write and decide it for every resident it touches."""
+        _check_type(rtype)
+        if action == "delete":
+            state = self.repository.current(rtype, rid)
+            if state is None or state.deleted:
+                raise NotFound()
+            decision = self._decide(draft, who, "delete", [rtype], state.patient_id)
+            if not decision.allows(rtype):
+                draft.outcome = "denied"
+                raise NotFound()
+            return Write("delete", rtype, rid)
+        body = validate_resource(resource, where=where, expected_type=rtype)
+        if rtype == "Consent":
+            check_consent(body)
+        body = {**body, "id": rid}
+        resident = compartment_of(body)
+        if rtype in RESIDENT_TYPES and resident is None:
+            raise InvalidResource("The resource must name the resident it belongs to.",
+                                  expression=[where or rtype])
+        if action == "update":
+            state = self.repository.current(rtype, rid)
+            if state is None or state.deleted:
+                raise NotFound()
+            before = self._decide(draft, who, "update", [rtype], state.patient_id)
+            if not before.allows(rtype):
+                draft.outcome = "denied"
+                raise NotFound()
+        if rtype != "Patient" and resident is not None:
+            patient = self.repository.current("Patient", resident)
+            if patient is None or patient.deleted:
+                raise InvalidResource(UNKNOWN_RESIDENT, expression=[where or rtype])
+        decision = self._decide(draft, who, action, [rtype], resident)
+        if not decision.allows(rtype):
+            draft.outcome = "denied"
+            raise InvalidResource(UNKNOWN_RESIDENT, expression=[where or rtype])
+        return Write(action, rtype, rid, body)  # type: ignore[arg-type]
+
+    # -- decide, shape ----------------------------------------------------------------------
+
+    def _decide(self, draft: AuditDraft, who: Identity, action: str, types: Sequence[str],
+                resident: str | None) -> Decision:
+        decision = self.decider.decide(who, action, types, resident)
+        draft.decisions.append(decision)
+        return decision
+
+    def _decide_residents(self, draft: AuditDraft, who: Identity, rtype: str,
+                          query: SearchQuery,
+                          include_deleted: bool = False) -> dict[str | None, Decision]:
+        """Decide, before paging, for every resident the query could reach."""
+        if rtype in DIRECTORY_TYPES:
+            return {None: self._decide(draft, who, "search", [rtype], None)}
+        if who.kind == "resident":
+            candidates: set[str | None] = {who.subject}
+        elif include_deleted:
+            candidates = self.repository.residents_with(rtype)
+        else:
+            candidates = self.repository.candidate_residents(query)
+        decisions: dict[str | None, Decision] = {}
+        for resident in sorted(c for c in candidates if c is not None):
+            decision = self.decider.decide(who, "search", [rtype], resident)
+            decisions[resident] = decision
+            if decision.allows(rtype):
+                draft.decisions.append(decision)
+        if not any(d.allows(rtype) for d in decisions.values()):
+            draft.decisions.extend(list(decisions.values())[:1])
+        return decisions
+
+    def _decision_for(self, draft: AuditDraft, who: Identity, row: StoredResource,
+                      cache: dict[tuple[str | None, str], Decision]) -> Decision:
+        key = (row.patient_id, row.resource_type)
+        if key not in cache:
+            cache[key] = self._decide(draft, who, "read", [row.resource_type],
+                                      row.patient_id)
+        return cache[key]
+
+    def _shape(self, row: StoredResource, decision: Decision, who: Identity,
+               elements: Sequence[str] | None = None) -> dict[str, Any] | None:
+        resource: dict[str, Any] = orjson.loads(row.body)
+        if withheld(resource, decision.withhold_labels):
+            return None
+        resource = keep_fields(resource, decision.types.get(row.resource_type, []))
+        if elements:
+            resource = keep_fields(resource, elements)
+        if decision.form == "pseudonymized":
+            domain = f"pseudonym/{who.organization}/{who.purpose}"
+            resource = pseudonymize(resource, self.keys.derive(domain))
+        elif decision.form != "identified":
+            raise NotFound()  # a form this exchange cannot produce is never disclosed raw
+        return resource
+
+    # -- bundles ----------------------------------------------------------------------------
+
+    def _entry(self, row: StoredResource, resource: dict[str, Any] | None,
+               mode: str) -> dict[str, Any] | None:
+        if resource is None:
+            return None
+        return {"fullUrl": f"{self.fhir_base}/{row.resource_type}/{resource['id']}",
+                "resource": resource, "search": {"mode": mode}}
+
+    def _history_entry(self, row: StoredResource, decision: Decision,
+                       who: Identity) -> dict[str, Any] | None:
+        entry: dict[str, Any] = {
+            "fullUrl": f"{self.fhir_base}/{row.resource_type}/{row.resource_id}",
+            "request": {"method": "DELETE" if row.deleted else
+                        ("POST" if row.version_id == 1 else "PUT"),
+                        "url": f"{row.resource_type}/{row.resource_id}"},
+            "response": {"status": "204" if row.deleted else "200",
+                         "etag": f'W/"{row.version_id}"',
+                         "lastModified": to_instant(row.last_updated)}}
+        if not row.deleted:
+            shaped = self._shape(row, decision, who)
+            if shaped is None:
+                return None
+            entry["resource"] = shaped
+        return entry
+
+    def _searchset(self, rtype: str, query: SearchQuery, pairs: Sequence[tuple[str, str]],
+                   total: int, entries: list[Any]) -> dict[str, Any]:
+        base = [(k, v) for k, v in pairs if k != "_offset"]
+        links = [{"relation": "self", "url": self._url(rtype, pairs)}]
+        if not query.summary_count and query.count > 0:
+            if query.offset + query.count < total:
+                links.append({"relation": "next", "url": self._url(
+                    rtype, [*base, ("_offset", str(query.offset + query.count))])})
+            if query.offset > 0:
+                links.append({"relation": "previous", "url": self._url(
+                    rtype, [*base, ("_offset", str(max(0, query.offset - query.count)))])})
+        bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset",
+                                  "total": total, "link": links}
+        if entries:
+            bundle["entry"] = entries
+        return bundle
+
+    def _url(self, path: str, pairs: Sequence[tuple[str, str]]) -> str:
+        query = urlencode(list(pairs))
+        return f"{self.fhir_base}/{path}" + (f"?{query}" if query else "")
+
+
+def _check_type(rtype: str) -> None:
+    if rtype not in SUPPORTED_TYPES:
+        raise NotFound(f"Resource type {rtype} is not supported.")
+
+
+def _note_resident(draft: AuditDraft, row: StoredResource) -> None:
+    if row.patient_id is not None:
+        draft.residents.add(row.patient_id)
+
+
+def _outcome_of(exc: ExchangeError) -> str:
+    if exc.status >= 500:
+        return "error"
+    return "refused" if exc.status in (400, 401, 403, 409, 415, 422) else "not-found"
+
+
+def _merge_decisions(decisions: list[Decision]) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    for d in decisions:
+        view = d.audit_view()
+        if view not in seen:
+            seen.append(view)
+    return seen
+
+
+def _union_labels(decisions: Iterator[Decision] | Any) -> list[dict[str, Any]]:
+    labels: list[dict[str, Any]] = []
+    for d in decisions:
+        for label in d.withhold_labels:
+            if label not in labels:
+                labels.append(label)
+    return labels
+
+
+def _version_headers(row: StoredResource) -> dict[str, str]:
+    return {"ETag": f'W/"{row.version_id}"',
+            "Last-Modified": row.last_updated.strftime("%a, %d %b %Y %H:%M:%S GMT")}
+
+
+def _check_if_match(if_match: str | None, state: Any) -> None:
+    if if_match is None or state is None:
+        return
+    expected = if_match.removeprefix("W/").strip('"')
+    if expected != str(state.version_id):
+        raise Conflict("The resource has changed since that version (If-Match).")
+
+
+def _history_params(pairs: Sequence[tuple[str, str]], default: int,
+                    maximum: int) -> tuple[int, Any]:
+    count, since = default, None
+    for key, value in pairs:
+        if key == "_count" and value.isdigit() and len(value) < 10:
+            count = min(int(value), maximum)
+        elif key == "_since":
+            try:
+                since = parse_range(value)[0]
+            except ValueError:
+                raise InvalidSearch("Parameter _since has a malformed instant.") from None
+        else:
+            raise InvalidSearch(f"Unknown history parameter {key}.")
+    return count, since
+
+
+def _plan_entries(entries: list[Any], offset: int = 0) -> list[tuple[str, str, str, str, Any]]:
+    """(where, action, type, id, resource) for each entry, urn:uuid references resolved."""
+    ids: dict[str, str] = {}
+    planned: list[tuple[str, str, str, str, Any]] = []
+    for index, entry in enumerate(entries, start=offset):
+        where = f"Bundle.entry[{index}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("request"), dict):
+            raise InvalidResource("Each entry needs a request.", expression=[f"{where}.request"])
+        method = entry["request"].get("method")
+        url = str(entry["request"].get("url") or "")
+        resource = entry.get("resource")
+        if method == "POST":
+            rtype = url.strip("/").split("?")[0]
+            rid = new_id()
+            full_url = entry.get("fullUrl")
+            if isinstance(full_url, str) and full_url.startswith("urn:uuid:"):
+                ids[full_url] = f"{rtype}/{rid}"
+            planned.append((f"{where}.resource", "create", rtype, rid, resource))
+        elif method in ("PUT", "DELETE"):
+            parts = url.strip("/").split("/")
+            if len(parts) != 2:
+                raise InvalidResource("The entry's request.url must be Type/id.",
+                                      expression=[f"{where}.request.url"])
+            action = "update" if method == "PUT" else "delete"
+            planned.append((f"{where}.resource", action, parts[0], parts[1],
+                            resource if method == "PUT" else None))
+        else:
+            raise InvalidResource("Entries may POST, PUT or DELETE.",
+                                  expression=[f"{where}.request.method"])
+    if ids:
+        planned = [(w, a, t, i, _resolve(r, ids)) for w, a, t, i, r in planned]
+    return planned
+
+
+def _resolve(node: Any, ids: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        return {k: (ids.get(v, v) if k == "reference" and isinstance(v, str)
+                    else _resolve(v, ids)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolve(v, ids) for v in node]
+    return node
+
+
+def _response_entry(row: StoredResource, action: str) -> dict[str, Any]:
+    status = {"create": "201 Created", "update": "200 OK", "delete": "204 No Content"}[action]
+    response: dict[str, Any] = {"status": status, "etag": f'W/"{row.version_id}"',
+                                "lastModified": to_instant(row.last_updated)}
+    if action != "delete":
+        response["location"] = f"{row.resource_type}/{row.resource_id}/_history/" \
+                               f"{row.version_id}"
+    return {"response": response}
+
+
+def request_id() -> str:
+    return uuid.uuid4().hex
+
+

@@ -1,0 +1,1 @@
+"""Who is asking: registered clients, SMART Backend Services tokens, resident sessions."""

@@ -1,0 +1,34 @@
+"""The ``Identity`` every request on the road carries."""
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from exchange.identity.scopes import Scope
+
+
+@dataclass(frozen=True)
+class Identity:
+    kind: Literal["client", "resident"]
+    subject: str  # client id, or the resident's Patient id
+    organization: str | None = None  # "Organization/clinic-a"
+    organization_kind: str | None = None  # clinic | insurer | hub
+    scopes: tuple[Scope, ...] = field(default_factory=tuple)
+    purpose: str | None = None
+    token_id: str | None = None
+
+    def policy_view(self) -> dict[str, Any]:
+        view: dict[str, Any] = {
+            "kind": self.kind,
+            "scopes": [s.policy_view() for s in self.scopes],
+            "purpose": self.purpose,
+        }
+        if self.kind == "client":
+            view.update(client_id=self.subject, organization=self.organization,
+                        organization_kind=self.organization_kind)
+        else:
+            view["resident"] = self.subject
+        return view
+
+    def audit_view(self) -> dict[str, Any]:
+        return {"kind": self.kind, "subject": self.subject, "organization": self.organization,
+                "purpose": self.purpose}

@@ -1,0 +1,1 @@
+"""Keys, envelope encryption, blind indexes and the shaping of disclosures."""

@@ -1,0 +1,88 @@
+"""Envelope encryption of stored records.
+
+Every owner (a resident, or ``_directory`` / ``_audit`` for records that belong to no
+resident) has a 256-bit data key, stored wrapped by the key provider's key-encryption key.
+
+Ciphertext format, version 1::
+
+    0x01 | nonce (12 bytes) | AES-256-GCM(data key, nonce, plaintext, aad)
+
+    aad = "exchange/v1" 0x00 owner 0x00 part 0x00 part ...
+
+For resources the parts are type, id and version, so a ciphertext moved to another row,
+resident or version fails to open. Every failure to open is the same ``KeyUnavailable``.
+"""
+
+import secrets
+import threading
+from collections.abc import Sequence
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlmodel import Session
+
+from exchange.errors import KeyUnavailable
+from exchange.ports import KeyProvider
+from exchange.store.tables import DataKeyRow
+
+FORMAT_V1 = b"\x01"
+
+
+def associated_data(owner: str, parts: Sequence[str]) -> bytes:
+    return b"\x00".join([b"exchange/v1", owner.encode(), *(p.encode() for p in parts)])
+
+
+class Vault:
+    def __init__(self, engine: Engine, provider: KeyProvider) -> None:
+        self._engine = engine
+        self._provider = provider
+        self._keys: dict[str, AESGCM] = {}
+        self._lock = threading.Lock()
+
+    def seal(self, owner: str, parts: Sequence[str], plaintext: bytes) -> bytes:
+        nonce = secrets.token_bytes(12)
+        aead = self._data_key(owner, create=True)
+        return FORMAT_V1 + nonce + aead.encrypt(nonce, plaintext, associated_data(owner, parts))
+
+    def open(self, owner: str, parts: Sequence[str], blob: bytes) -> bytes:
+        if blob[:1] != FORMAT_V1 or len(blob) < 29:
+            raise KeyUnavailable()
+        aead = self._data_key(owner, create=False)
+        try:
+            return aead.decrypt(blob[1:13], blob[13:], associated_data(owner, parts))
+        except InvalidTag:
+            raise KeyUnavailable() from None
+
+    def _data_key(self, owner: str, *, create: bool) -> AESGCM:
+        cached = self._keys.get(owner)
+        if cached is not None:
+            return cached
+        with self._lock:
+            cached = self._keys.get(owner)
+            if cached is not None:
+                return cached
+            context = b"data-key/" + owner.encode()
+            try:
+                with Session(self._engine) as session:
+                    row = session.get(DataKeyRow, owner)
+                    if row is None:
+                        if not create:
+                            raise KeyUnavailable()
+                        key = AESGCM.generate_key(bit_length=256)
+                        key_id, wrapped = self._provider.wrap(key, context)
+                        session.add(DataKeyRow(owner=owner, key_id=key_id, wrapped=wrapped))
+                        try:
+                            session.commit()
+                        except IntegrityError:
+                            # Another process created it first; use theirs.
+                            session.rollback()
+                            row = session.get(DataKeyRow, owner)
+                    if row is not None:
+                        key = self._provider.unwrap(row.key_id, row.wrapped, context)
+            except SQLAlchemyError:
+                raise KeyUnavailable() from None
+            aead = AESGCM(key)
+            self._keys[owner] = aead
+            return aead

@@ -1,0 +1,1 @@
+"""Tables, the resource repository and its search indexes."""

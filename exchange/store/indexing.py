@@ -1,0 +1,129 @@
+"""What a resource contributes to the search indexes, and to whose record it belongs."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from exchange.fhir.dates import parse_range, period_range
+from exchange.fhir.search_params import COMPARTMENT, PARAMS
+from exchange.privacy.blind_index import BlindIndex, normalize_text
+
+MAX_PREFIX = 32
+SECURITY = "_security"  # security labels, indexed so withholding happens in SQL
+
+
+@dataclass
+class IndexEntries:
+    terms: list[tuple[str, str]] = field(default_factory=list)  # (param, blind term)
+    dates: list[tuple[str, datetime, datetime]] = field(default_factory=list)
+    references: list[tuple[str, str]] = field(default_factory=list)  # (param, "Type/id")
+
+
+def values_at(node: Any, path: str) -> Iterator[Any]:
+    """Every value at a dotted path, stepping into each item of a list."""
+    current = [node]
+    for step in path.split("."):
+        nxt: list[Any] = []
+        for item in current:
+            if isinstance(item, dict) and step in item:
+                value = item[step]
+                nxt.extend(value if isinstance(value, list) else [value])
+        current = nxt
+    yield from current
+
+
+def relative_reference(value: Any) -> str | None:
+    ref = value.get("reference") if isinstance(value, dict) else None
+    if not isinstance(ref, str) or "/" not in ref or ref.startswith(("#", "urn:")):
+        return None
+    parts = ref.split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    return f"{parts[-2]}/{parts[-1]}"
+
+
+def compartment_of(resource: dict[str, Any]) -> str | None:
+    """The resident whose record this resource is part of, or None for directory resources."""
+    rtype = resource.get("resourceType")
+    if rtype == "Patient":
+        rid = resource.get("id")
+        return rid if isinstance(rid, str) else None
+    element = COMPARTMENT.get(str(rtype))
+    if element is None:
+        return None
+    for value in values_at(resource, element):
+        ref = relative_reference(value)
+        if ref and ref.startswith("Patient/"):
+            return ref.split("/", 1)[1]
+    return None
+
+
+def token_pairs(value: Any) -> Iterator[tuple[str | None, str]]:
+    if isinstance(value, bool):
+        yield None, "true" if value else "false"
+    elif isinstance(value, str):
+        yield None, value
+    elif isinstance(value, dict):
+        if "coding" in value:
+            for coding in value.get("coding") or []:
+                yield from token_pairs(coding)
+        code = value.get("code", value.get("value"))
+        if isinstance(code, str):
+            system = value.get("system")
+            yield (system if isinstance(system, str) else None), code
+
+
+def token_terms(param: str, system: str | None, code: str) -> list[str]:
+    if system is None:
+        return [f"*|{code}", f"|{code}"]
+    return [f"*|{code}", f"{system}|{code}", f"{system}|*"]
+
+
+def string_terms(text: str) -> set[str]:
+    normalized = normalize_text(text)
+    terms = {"=" + normalized}
+    for word in {normalized, *normalized.split()}:
+        for end in range(1, min(len(word), MAX_PREFIX) + 1):
+            terms.add("^" + word[:end])
+    return terms
+
+
+def index_entries(resource: dict[str, Any], blind: BlindIndex) -> IndexEntries:
+    entries = IndexEntries()
+    rtype = str(resource.get("resourceType"))
+    for name, param in PARAMS.get(rtype, {}).items():
+        for path in param.paths:
+            for value in values_at(resource, path):
+                if param.kind == "token":
+                    for system, code in token_pairs(value):
+                        entries.terms.extend((name, blind.term(name, t))
+                                             for t in token_terms(name, system, code))
+                elif param.kind == "string" and isinstance(value, str):
+                    entries.terms.extend((name, blind.term(name, t))
+                                         for t in string_terms(value))
+                elif param.kind == "date":
+                    span = _date_span(value)
+                    if span is not None:
+                        entries.dates.append((name, *span))
+                elif param.kind == "reference":
+                    ref = relative_reference(value)
+                    if ref is not None:
+                        entries.references.append((name, ref))
+    for label in values_at(resource, "meta.security"):
+        for system, code in token_pairs(label):
+            entries.terms.extend((SECURITY, blind.term(SECURITY, t))
+                                 for t in token_terms(SECURITY, system, code))
+    entries.terms = sorted(set(entries.terms))
+    return entries
+
+
+def _date_span(value: Any) -> tuple[datetime, datetime] | None:
+    try:
+        if isinstance(value, str):
+            return parse_range(value)
+        if isinstance(value, dict):
+            return period_range(value)
+    except ValueError:
+        return None
+    return None

@@ -1,0 +1,126 @@
+"""Tables. Resource content is stored only as ciphertext; indexes hold keyed hashes.
+
+No ``from __future__ import annotations`` here: SQLModel reads the annotations at runtime.
+"""
+
+from datetime import datetime
+
+from sqlalchemy import Column, DateTime, Index, LargeBinary
+from sqlmodel import Field, SQLModel
+
+
+def _utc_column(*, index: bool = False, nullable: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(DateTime(timezone=True), index=index, nullable=nullable)
+
+
+class ResourceRow(SQLModel, table=True):
+    """One version of one resource. ``content`` is an envelope (see privacy.envelope)."""
+
+    __tablename__ = "resource"
+    __table_args__ = (
+        Index("ix_resource_current", "resource_type", "is_current", "patient_id"),
+        Index("ix_resource_patient", "patient_id", "is_current"),
+    )
+
+    resource_type: str = Field(primary_key=True, max_length=64)
+    resource_id: str = Field(primary_key=True, max_length=64)
+    version_id: int = Field(primary_key=True)
+    is_current: bool = True
+    deleted: bool = False
+    # The resident whose record this is (Patient compartment); None for directory resources.
+    patient_id: str | None = Field(default=None, max_length=64)
+    last_updated: datetime = Field(sa_column=_utc_column(index=True))
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class TermIndex(SQLModel, table=True):
+    """Token and string search terms of current versions, as keyed hashes (blind index)."""
+
+    __tablename__ = "term_index"
+    __table_args__ = (
+        Index("ix_term_lookup", "resource_type", "param", "term"),
+        Index("ix_term_owner", "resource_type", "resource_id"),
+    )
+
+    row: int | None = Field(default=None, primary_key=True)
+    resource_type: str = Field(max_length=64)
+    resource_id: str = Field(max_length=64)
+    param: str = Field(max_length=64)
+    term: str = Field(max_length=64)
+
+
+class DateIndex(SQLModel, table=True):
+    __tablename__ = "date_index"
+    __table_args__ = (
+        Index("ix_date_lookup", "resource_type", "param", "low", "high"),
+        Index("ix_date_owner", "resource_type", "resource_id"),
+    )
+
+    row: int | None = Field(default=None, primary_key=True)
+    resource_type: str = Field(max_length=64)
+    resource_id: str = Field(max_length=64)
+    param: str = Field(max_length=64)
+    low: datetime = Field(sa_column=_utc_column())
+    high: datetime = Field(sa_column=_utc_column())
+
+
+class ReferenceIndex(SQLModel, table=True):
+    __tablename__ = "reference_index"
+    __table_args__ = (
+        Index("ix_reference_lookup", "resource_type", "param", "target"),
+        Index("ix_reference_owner", "resource_type", "resource_id"),
+        Index("ix_reference_target", "target"),
+    )
+
+    row: int | None = Field(default=None, primary_key=True)
+    resource_type: str = Field(max_length=64)
+    resource_id: str = Field(max_length=64)
+    param: str = Field(max_length=64)
+    target: str = Field(max_length=140)
+
+
+class DataKeyRow(SQLModel, table=True):
+    """A resident's data key, wrapped by a key-encryption key of the key provider."""
+
+    __tablename__ = "data_key"
+
+    owner: str = Field(primary_key=True, max_length=64)
+    key_id: str = Field(max_length=64)
+    wrapped: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class ClientRow(SQLModel, table=True):
+    """A registered backend client (clinic, insurer, hub) and its public key."""
+
+    __tablename__ = "client"
+
+    client_id: str = Field(primary_key=True, max_length=128)
+    name: str
+    organization: str = Field(max_length=140)
+    organization_kind: str = Field(max_length=32)
+    jwks: str
+    purposes: str
+    scopes: str
+    active: bool = True
+
+
+class UsedAssertion(SQLModel, table=True):
+    """``jti`` values of accepted client assertions, kept until they expire."""
+
+    __tablename__ = "used_assertion"
+
+    client_id: str = Field(primary_key=True, max_length=128)
+    jti: str = Field(primary_key=True, max_length=255)
+    expires_at: datetime = Field(sa_column=_utc_column(index=True))
+
+
+class AuditRow(SQLModel, table=True):
+    """One ledger entry: encrypted content, its digest and the chain hash through it."""
+
+    __tablename__ = "audit_entry"
+
+    seq: int = Field(primary_key=True)
+    recorded_at: datetime = Field(sa_column=_utc_column(index=True))
+    leaf: str = Field(max_length=64)
+    chain: str = Field(max_length=64)
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

@@ -1,0 +1,272 @@
+# METADATA
+# title: Disclosure and write decisions
+# description: >-
+#   The one entry point, data.exchange.decision, for every read, search, export, feed item
+#   and write. Input: input.schema.json beside this file. Consents arrive in input (the
+#   resident's own), so a decision's cost does not grow with the population.
+package exchange
+
+import rego.v1
+
+policy_data := data.exchange.static
+
+requester := input.requester
+
+# METADATA
+# title: decision
+# description: Allow or deny, with reasons, the consents relied on and obligations.
+# entrypoint: true
+decision := {
+	"allow": count(allowed_types) > 0,
+	"reasons": sort([r | some r in reasons]),
+	"consents": sort([c | some c in relied_on]),
+	"obligations": {
+		"form": form,
+		"types": {t: fields_for(t) | some t in allowed_types},
+		"withhold_labels": withheld_labels,
+	},
+}
+
+requested contains t if some t in input.resource_types
+
+writing if input.action in {"create", "update", "delete"}
+
+interaction := {"read": "r", "search": "s", "create": "c", "update": "u", "delete": "d"}[input.action]
+
+client if requester.kind == "client"
+
+allowed_types := (((resident_types | directory_types) | registration_types) | consent_types)
+
+# --- the resident themself --------------------------------------------------------------
+
+# METADATA
+# title: resident_self
+# description: A resident may read their whole record and manage their own consents.
+self_access if {
+	requester.kind == "resident"
+	input.resident != null
+	requester.resident == input.resident
+}
+
+resident_types contains t if {
+	self_access
+	not writing
+	some t in requested
+}
+
+resident_types contains t if {
+	self_access
+	writing
+	some t in requested
+	t in policy_data.resident_writable_types
+}
+
+# --- clients ----------------------------------------------------------------------------
+
+scope_allows(t) if {
+	some s in requester.scopes
+	s.resource_type in {t, "*"}
+	contains(s.interactions, interaction)
+}
+
+purpose_rules := policy_data.purposes[requester.purpose]
+
+# METADATA
+# title: directory
+# description: The community directory (organizations) is readable by every client.
+directory_types contains t if {
+	client
+	input.resident == null
+	not writing
+	some t in requested
+	t in policy_data.directory_types
+	scope_allows(t)
+}
+
+# METADATA
+# title: registration
+# description: A clinic may register a new resident; it sees them only once they consent.
+registration_types contains "Patient" if {
+	client
+	input.action == "create"
+	"Patient" in requested
+	count(input.consents) == 0
+	requester.organization_kind in policy_data.registering_kinds
+	requester.purpose == "TREAT"
+	scope_allows("Patient")
+}
+
+# METADATA
+# title: consent_permit
+# description: >-
+#   A client sees a type of a resident's record only if its scope, its purpose's
+#   minimization list and an active permit of the resident all cover it, and no deny does.
+consent_types contains t if {
+	client
+	input.resident != null
+	some t in requested
+	scope_allows(t)
+	purpose_rules.fields[t]
+	input.action in purpose_rules.actions
+	not resident_managed_write(t)
+	some c in input.consents
+	permits(c, t)
+	not vetoed(t)
+}
+
+resident_managed_write(t) if {
+	writing
+	t in policy_data.resident_managed_types
+}
+
+relied_on contains sprintf("%s/_history/%s", [c.id, c.version]) if {
+	some t in consent_types
+	some c in input.consents
+	permits(c, t)
+}
+
+active(c) if {
+	c.status == "active"
+	within(c.period)
+}
+
+within(p) if {
+	starts_ok(p)
+	ends_ok(p)
+}
+
+starts_ok(p) if p.start == null
+
+starts_ok(p) if p.start <= input.now
+
+ends_ok(p) if p.end == null
+
+ends_ok(p) if input.now < p.end
+
+permits(c, t) if {
+	active(c)
+	p := c.provision
+	p.type == "permit"
+	requester.organization in p.actors
+	requester.purpose in p.purposes
+	class_covers(p, t)
+	within(p.period)
+	not excepted(p, t)
+}
+
+class_covers(p, _) if count(p.classes) == 0
+
+class_covers(p, t) if t in p.classes
+
+# A nested provision of the opposite kind is an exception: "everything except ...".
+excepted(p, t) if {
+	some q in p.provisions
+	q.type == "deny"
+	matches(q, t)
+}
+
+# A whole consent that denies (an opt-out) wins over every permit it matches.
+vetoed(t) if {
+	some c in input.consents
+	active(c)
+	c.provision.type == "deny"
+	matches(c.provision, t)
+}
+
+matches(q, t) if {
+	any_or_in(q.actors, requester.organization)
+	any_or_in(q.purposes, requester.purpose)
+	any_or_in(q.classes, t)
+	within(q.period)
+}
+
+any_or_in(list, _) if count(list) == 0
+
+any_or_in(list, x) if x in list
+
+# --- obligations ------------------------------------------------------------------------
+
+default form := "identified"
+
+form := purpose_rules.form if {
+	client
+	not self_access
+}
+
+fields_for(_) := ["*"] if self_access
+
+fields_for(t) := purpose_rules.fields[t] if {
+	not self_access
+	purpose_rules.fields[t]
+}
+
+fields_for(t) := ["*"] if {
+	not self_access
+	not purpose_rules.fields[t]
+}
+
+default withheld_labels := []
+
+withheld_labels := policy_data.sensitive_labels if not self_access
+
+# --- reasons ----------------------------------------------------------------------------
+
+reasons contains "resident_self" if self_access
+
+reasons contains "directory" if count(directory_types) > 0
+
+reasons contains "registration" if count(registration_types) > 0
+
+reasons contains "consent_permit" if count(consent_types) > 0
+
+reasons contains "unknown_requester" if not requester.kind in {"client", "resident"}
+
+reasons contains "other_resident" if {
+	requester.kind == "resident"
+	not self_access
+}
+
+reasons contains "unknown_purpose" if {
+	client
+	not purpose_rules
+}
+
+reasons contains "purpose_forbids_action" if {
+	client
+	purpose_rules
+	not input.action in purpose_rules.actions
+}
+
+reasons contains "scope_missing" if {
+	client
+	some t in requested
+	not scope_allows(t)
+}
+
+reasons contains "purpose_excludes_type" if {
+	client
+	input.resident != null
+	some t in requested
+	purpose_rules
+	not purpose_rules.fields[t]
+}
+
+reasons contains "no_active_consent" if {
+	client
+	input.resident != null
+	count(registration_types) == 0
+	count([c | some c in input.consents; active(c)]) == 0
+}
+
+reasons contains "not_consented" if {
+	client
+	input.resident != null
+	count(consent_types) == 0
+	count(registration_types) == 0
+}
+
+reasons contains "resident_managed" if {
+	client
+	some t in requested
+	resident_managed_write(t)
+}
