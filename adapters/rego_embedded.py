@@ -1,7 +1,9 @@
 """The embedded decision point: Microsoft regorus, in process.
 
-The bundle is compiled once per policy revision into an RVM program; each thread runs it
-in a VM of its own. Any engine error is ``PolicyUnavailable``: the road then denies.
+The bundle is compiled once per policy revision into an RVM program. regorus objects are
+bound to the thread that made them, so the compiled program is kept as bytes and each
+thread loads it into a VM of its own. Any engine error, a Rust panic included, is
+``PolicyUnavailable``: the road then denies.
 """
 
 import json
@@ -20,8 +22,9 @@ class RegoDecisionPoint:
         try:
             self._bundle = load_bundle(policy_dir)
             self._data_json = json.dumps(self._bundle.data)
-            self._program = regorus.Program.compile_from_modules(
+            program = regorus.Program.compile_from_modules(
                 self._data_json, list(self._bundle.modules), list(ENTRY_POINTS))
+            self._program = bytes(program.serialize_binary())
         except (OSError, ValueError, RuntimeError) as exc:
             raise PolicyUnavailable("The policies could not be compiled.") from exc
         self._local = threading.local()
@@ -39,12 +42,18 @@ class RegoDecisionPoint:
         try:
             if vm is None:
                 vm = regorus.Rvm()
-                vm.load_program(self._program)
+                # deserialize_binary answers (program, is_partial); a partial one is unusable.
+                program, partial = regorus.Program.deserialize_binary(self._program)
+                if partial:
+                    raise PolicyUnavailable("The compiled policy program is incomplete.")
+                vm.load_program(program)
                 vm.set_data_json(self._data_json)
                 self._local.vm = vm
             vm.set_input_json(json.dumps(policy_input))
             result = json.loads(vm.execute_entry_point(entry_point))
-        except (RuntimeError, ValueError, TypeError) as exc:
+        except BaseException as exc:  # a pyo3 PanicException is a BaseException
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
             self._local.vm = None  # a VM that failed mid-run is not reused
             raise PolicyUnavailable() from exc
         if not isinstance(result, dict):

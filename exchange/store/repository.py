@@ -144,21 +144,38 @@ class ResourceRepository:
         return StoredResource(write.resource_type, write.resource_id, version, patient_id,
                               now, write.resource is None, body)
 
+    def ingest(self, resources: Sequence[dict[str, Any]]) -> int:
+        """Bulk-load new, already validated resources (with ids) in one transaction.
+
+        For loading a community's records; every version is 1, so nothing is read first.
+        """
+        now = self._clock.now()
+        rows: list[dict[str, Any]] = []
+        index = _IndexRows()
+        for original in resources:
+            resource = dict(original)
+            resource["meta"] = {**(resource.get("meta") or {}), "versionId": "1",
+                                "lastUpdated": to_instant(now)}
+            rtype, rid = resource["resourceType"], resource["id"]
+            patient_id = compartment_of(resource)
+            body = orjson.dumps(resource)
+            rows.append({"resource_type": rtype, "resource_id": rid, "version_id": 1,
+                         "is_current": True, "deleted": False, "patient_id": patient_id,
+                         "last_updated": now, "content": self._vault.seal(
+                             patient_id or DIRECTORY_OWNER, (rtype, rid, "1"), body)})
+            index.add(resource, self._blind)
+        try:
+            with Session(self.engine) as session, session.begin():
+                session.execute(insert(ResourceRow), rows)
+                index.insert(session)
+        except IntegrityError:
+            raise Conflict("A resource with that id exists already.") from None
+        return len(rows)
+
     def _insert_index(self, session: Session, resource: dict[str, Any]) -> None:
-        rtype, rid = resource["resourceType"], resource["id"]
-        entries = index_entries(resource, self._blind)
-        if entries.terms:
-            session.execute(insert(TermIndex), [
-                {"resource_type": rtype, "resource_id": rid, "param": p, "term": t}
-                for p, t in entries.terms])
-        if entries.dates:
-            session.execute(insert(DateIndex), [
-                {"resource_type": rtype, "resource_id": rid, "param": p, "low": lo, "high": hi}
-                for p, lo, hi in entries.dates])
-        if entries.references:
-            session.execute(insert(ReferenceIndex), [
-                {"resource_type": rtype, "resource_id": rid, "param": p, "target": t}
-                for p, t in entries.references])
+        rows = _IndexRows()
+        rows.add(resource, self._blind)
+        rows.insert(session)
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -342,6 +359,28 @@ class ResourceRepository:
                 return conn.execute(stmt).first()
         except SQLAlchemyError:
             raise DependencyUnavailable("The record store is unavailable.") from None
+
+
+class _IndexRows:
+    def __init__(self) -> None:
+        self.terms: list[dict[str, Any]] = []
+        self.dates: list[dict[str, Any]] = []
+        self.references: list[dict[str, Any]] = []
+
+    def add(self, resource: dict[str, Any], blind: BlindIndex) -> None:
+        key = {"resource_type": resource["resourceType"], "resource_id": resource["id"]}
+        entries = index_entries(resource, blind)
+        self.terms.extend({**key, "param": p, "term": t} for p, t in entries.terms)
+        self.dates.extend({**key, "param": p, "low": lo, "high": hi}
+                          for p, lo, hi in entries.dates)
+        self.references.extend({**key, "param": p, "target": t}
+                               for p, t in entries.references)
+
+    def insert(self, session: Session) -> None:
+        for table, rows in ((TermIndex, self.terms), (DateIndex, self.dates),
+                            (ReferenceIndex, self.references)):
+            if rows:
+                session.execute(insert(table), rows)
 
 
 def _allowed_filter(allowed: Allowed) -> list[ColumnElement[bool]]:

@@ -1,0 +1,183 @@
+"""The ``exchange`` command line: serve, demo, clients, audit, token."""
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+import uvicorn
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from exchange.app import build_services, create_app
+from exchange.config import Settings
+from exchange.errors import ExchangeError
+from exchange.identity.assertion import make_assertion
+
+app = typer.Typer(help="Community health exchange.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+clients_app = typer.Typer(help="Registered backend clients.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit ledger.", no_args_is_help=True)
+residents_app = typer.Typer(help="Residents.", no_args_is_help=True)
+app.add_typer(clients_app, name="clients")
+app.add_typer(audit_app, name="audit")
+app.add_typer(residents_app, name="residents")
+console = Console()
+
+DataOpt = Annotated[Path, typer.Option("--data", help="Data directory.")]
+PortOpt = Annotated[int, typer.Option("--port", help="HTTP port.")]
+
+
+def _settings(data: Path, port: int = 8080) -> Settings:
+    base = os.environ.get("EXCHANGE_BASE_URL") or f"http://127.0.0.1:{port}"
+    return Settings(data_dir=data, base_url=base)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console)
+
+
+@app.command()
+def serve(data: DataOpt = Path("data"), port: PortOpt = 8080,
+          host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1") -> None:
+    """Run the exchange."""
+    settings = _settings(data, port)
+    console.print(f"Exchange at {settings.fhir_base} (data in {data})")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def demo(data: DataOpt = Path("demo-data"), port: PortOpt = 8080,
+         residents: Annotated[int, typer.Option(help="How many residents.")] = 300,
+         serve_after: Annotated[bool, typer.Option("--serve/--no-serve",
+                                                   help="Start serving after seeding.")] = True,
+         host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1") -> None:
+    """Seed a synthetic demo community (once), then serve it."""
+    from exchange.demo.seed import seed_demo
+
+    settings = _settings(data, port)
+    services = build_services(settings)
+    if services.registry.get("clinic-a") is None:
+        with _progress() as bar:
+            task = bar.add_task("Seeding residents", total=residents)
+            summary = seed_demo(services, residents,
+                                progress=lambda n: bar.update(task, completed=n))
+        console.print(f"Seeded {summary.residents} residents, {summary.resources} resources, "
+                      f"{summary.consents} consents; clients: {', '.join(summary.clients)}.")
+    else:
+        console.print(f"The demo community in {data} exists already; using it.")
+    exe = _this_command()
+    console.print("\nTry it (in another terminal):\n", style="bold")
+    console.print(
+        f'  TOKEN=$({exe} token --data {data} --client clinic-a --purpose TREAT '
+        f'--scope "system/*.rs")\n'
+        f'  curl -s -H "Authorization: Bearer $TOKEN" '
+        f'"{settings.fhir_base}/Patient?_count=2"\n'
+        f'  curl -s -H "Authorization: Bearer $TOKEN" '
+        f'"{settings.fhir_base}/Observation?code=http://loinc.org|85354-9&_count=3'
+        f'&_sort=-date"\n'
+        f'  INS=$({exe} token --data {data} --client insurer --purpose HPAYMT '
+        f'--scope "system/*.rs")\n'
+        f'  curl -s -H "Authorization: Bearer $INS" "{settings.fhir_base}/Claim?_count=2"\n'
+        f'  {exe} audit verify --data {data}\n', soft_wrap=True, highlight=False)
+    if serve_after:
+        console.print(f"Serving {settings.fhir_base} — Ctrl-C stops.")
+        uvicorn.run(create_app(services=services), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def token(client: Annotated[str, typer.Option(help="Client id.")],
+          data: DataOpt = Path("demo-data"),
+          purpose: Annotated[str, typer.Option(help="Purpose of use.")] = "TREAT",
+          scope: Annotated[str, typer.Option(help="SMART scopes.")] = "system/*.rs",
+          url: Annotated[str | None, typer.Option(help="Token URL.")] = None) -> None:
+    """Act as a registered client: sign an assertion, get an access token, print it."""
+    info = json.loads((data / "clients" / f"{client}.json").read_text())
+    pem = (data / "clients" / info["private_key"]).read_bytes()
+    token_url = url or info["token_url"]
+    assertion = make_assertion(client, pem, info["alg"], info["kid"], token_url)
+    response = httpx.post(token_url, data={
+        "grant_type": "client_credentials", "client_assertion": assertion,
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "scope": scope, "purpose_of_use": purpose}, timeout=10)
+    if response.status_code != 200:
+        console.print(f"refused: {response.text}", style="red")
+        raise typer.Exit(1)
+    typer.echo(response.json()["access_token"])
+
+
+@clients_app.command("add")
+def clients_add(client_id: Annotated[str, typer.Argument()],
+                organization: Annotated[str, typer.Option(help="Organization/<id>")],
+                kind: Annotated[str, typer.Option(help="clinic, insurer or hub")],
+                jwks: Annotated[Path, typer.Option(help="File with the public JWK Set.")],
+                purpose: Annotated[list[str], typer.Option(help="Registered purpose.")],
+                scopes: Annotated[str, typer.Option(help="Registered scopes.")] = "system/*.rs",
+                name: Annotated[str, typer.Option(help="Display name.")] = "",
+                data: DataOpt = Path("data")) -> None:
+    """Register a backend client with its public key."""
+    services = build_services(_settings(data))
+    try:
+        services.registry.add(client_id, name or client_id, organization, kind,
+                              json.loads(jwks.read_text()), purpose, scopes)
+    except ExchangeError as exc:
+        console.print(exc.message, style="red")
+        raise typer.Exit(2) from None
+    console.print(f"registered {client_id}")
+
+
+@clients_app.command("list")
+def clients_list(data: DataOpt = Path("data")) -> None:
+    """List registered clients."""
+    services = build_services(_settings(data))
+    for c in services.registry.list():
+        state = "active" if c.active else "inactive"
+        typer.echo(f"{c.client_id}\t{c.organization}\t{c.organization_kind}\t"
+                   f"{','.join(c.purposes)}\t{' '.join(s.text for s in c.scopes)}\t{state}")
+
+
+@audit_app.command("verify")
+def audit_verify(data: DataOpt = Path("data")) -> None:
+    """Recompute the hash chain; name the first entry changed, removed or reordered."""
+    services = build_services(_settings(data))
+    size = services.ledger.size()
+    with _progress() as bar:
+        task = bar.add_task("Verifying the audit chain", total=size)
+        report = services.ledger.verify(progress=lambda n: bar.update(task, completed=n))
+    if report.ok:
+        console.print(f"OK: {report.checked} entries, chain intact.", style="green")
+        return
+    console.print(f"TAMPERED: {report.problem} (verified {report.checked} before it).",
+                  style="bold red")
+    raise typer.Exit(1)
+
+
+@residents_app.command("token")
+def residents_token(patient_id: Annotated[str, typer.Argument()],
+                    data: DataOpt = Path("demo-data"), port: PortOpt = 8080) -> None:
+    """A resident's session token (what the portal's login will issue)."""
+    services = build_services(_settings(data, port))
+    typer.echo(services.tokens.issue_resident(patient_id))
+
+
+def _this_command() -> str:
+    """How the user can run this command again from here (``.venv/bin/exchange``)."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name == "exchange" and argv0.exists():
+        try:
+            return str(argv0.resolve().relative_to(Path.cwd()))
+        except ValueError:
+            return str(argv0)
+    return "exchange"
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

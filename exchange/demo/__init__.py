@@ -1,0 +1,1 @@
+"""The demo community: synthetic residents, organizations, clients and consents."""
