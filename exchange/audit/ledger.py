@@ -60,6 +60,10 @@ class AuditLedger:
     def append(self, entry: dict[str, Any]) -> int:
         """Append one entry and commit it; ``AuditUnavailable`` if it is not durable."""
         with self._lock:
+            try:
+                self._vault.ensure_key(AUDIT_OWNER)
+            except (SQLAlchemyError, KeyUnavailable, OSError) as exc:
+                raise AuditUnavailable() from exc
             for _attempt in range(5):
                 try:
                     return self._append_once(entry)

@@ -55,6 +55,9 @@ class Vault:
         except InvalidTag:
             raise KeyUnavailable() from None
 
+    def ensure_key(self, owner: str) -> None:
+        self._data_key(owner, create=True)
+
     def _data_key(self, owner: str, *, create: bool) -> AESGCM:
         cached = self._keys.get(owner)
         if cached is not None:

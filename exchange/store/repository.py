@@ -99,6 +99,12 @@ class ResourceRepository:
 
     def apply(self, writes: Sequence[Write]) -> list[StoredResource]:
         """Apply every write in one database transaction: all of them, or none."""
+        # Data keys are made first, in their own commits: a key must never exist only in a
+        # transaction that may yet roll back while its ciphertext is cached elsewhere.
+        for write in writes:
+            if write.resource is not None:
+                owner = compartment_of({**write.resource, "id": write.resource_id})
+                self._vault.ensure_key(owner or DIRECTORY_OWNER)
         try:
             with Session(self.engine) as session, session.begin():
                 return [self._apply_one(session, w) for w in writes]
