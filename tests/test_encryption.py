@@ -1,0 +1,45 @@
+"""Records are encrypted at rest; ciphertexts are bound to their row."""
+
+import os
+import sqlite3
+import stat
+
+from tests.community import Community
+
+
+def test_raw_database_holds_no_names_ids_or_phones(community: Community) -> None:
+    h = community.headers("clinic-a", scope="system/*.cruds")
+    created = community.http.post("/fhir/Patient", json={
+        "resourceType": "Patient", "name": [{"family": "欧阳", "given": ["明珠"]}],
+        "identifier": [{"system": "urn:test", "value": "330106195511114446"}],
+        "telecom": [{"system": "phone", "value": "13700009999"}]}, headers=h)
+    assert created.status_code == 201
+    community.http.get("/fhir/Patient", params={"name": "王", "identifier": "13912345678"},
+                       headers=h)
+    raw = community.raw_db()
+    assert len(raw) > 10_000
+    for secret in ("王秀英", "秀英", "李建国", "欧阳", "明珠", "330106194203081228",
+                   "330106195511114446", "13912345678", "13700009999", "18600001111",
+                   "文二西路", "I10", "15074-8"):
+        assert secret.encode() not in raw, secret
+
+
+def test_ciphertext_moved_to_another_row_does_not_open(community: Community) -> None:
+    h = community.headers("clinic-a")
+    assert community.http.get("/fhir/Observation/alice-glu-0", headers=h).status_code == 200
+    path = community.services.settings.data_dir / "exchange.db"
+    community.services.engine.dispose()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE resource SET content = (SELECT content FROM resource WHERE "
+                     "resource_id = 'alice-glu-1') WHERE resource_id = 'alice-glu-0'")
+    r = community.http.get("/fhir/Observation/alice-glu-0", headers=h)
+    assert r.status_code == 503
+    assert r.json()["issue"][0]["details"]["coding"][0]["code"] == "key-unavailable"
+    assert "5.4" not in r.text and "6.1" not in r.text
+
+
+def test_key_file_is_private(community: Community) -> None:
+    key_file = community.services.settings.data_dir / "keys.json"
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    signing = community.services.settings.data_dir / "token-signing-key.pem"
+    assert stat.S_IMODE(os.stat(signing).st_mode) == 0o600
