@@ -34,7 +34,7 @@ class OpaDecisionPoint:
             answer = self._client.query_rule(input_data=policy_input,
                                              package_path=package.replace(".", "/"),
                                              rule_name=rule)
-        except Exception as exc:  # noqa: BLE001  any client failure is an unavailable policy
+        except Exception as exc:
             raise PolicyUnavailable() from exc
         result = answer.get("result") if isinstance(answer, dict) else None
         if not isinstance(result, dict):

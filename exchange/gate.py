@@ -16,9 +16,9 @@ from urllib.parse import urlencode
 
 import orjson
 
+from consent.model import check_consent
 from exchange.audit.ledger import AuditLedger
 from exchange.decisions.decide import Decider, Decision
-from consent.model import check_consent
 from exchange.errors import (
     Conflict,
     ExchangeError,
@@ -163,8 +163,9 @@ class Gate:
             allowed = {r for r, d in decisions.items() if r is not None and d.allows(rtype)}
             directory = decisions.get(None)
             if rtype in DIRECTORY_TYPES:
+                rows: list[StoredResource] = []
                 if directory is None or not directory.allows(rtype):
-                    total, rows = 0, []
+                    total = 0
                 else:
                     total, rows = self.repository.search(query, None,
                                                          directory.withhold_labels)
@@ -242,11 +243,11 @@ class Gate:
                 rows = self.repository.history(rtype, None, allowed, count, since)
             entries = []
             for row in rows:
-                decision = decisions.get(row.patient_id)
-                if decision is None or not decision.allows(rtype):
-                    continue  # a version that moved between residents: decide it on its own
+                version_decision = decisions.get(row.patient_id)
+                if version_decision is None or not version_decision.allows(rtype):
+                    continue  # a version filed under another resident is not disclosed here
                 _note_resident(draft, row)
-                entries.append(self._history_entry(row, decision, who))
+                entries.append(self._history_entry(row, version_decision, who))
             entries = [e for e in entries if e is not None]
             bundle = {"resourceType": "Bundle", "type": "history", "total": len(entries),
                       "link": [{"relation": "self", "url": self._url(

@@ -20,7 +20,7 @@ def test_policy_bundle_has_tests() -> None:
 
 
 @pytest.mark.parametrize("result", RESULTS, ids=[r.name for r in RESULTS])
-def test_rego(result) -> None:  # noqa: ANN001
+def test_rego(result) -> None:
     assert result.passed, result.detail
 
 
@@ -73,7 +73,7 @@ def test_policy_data_change_changes_decisions(tmp_path: Path) -> None:
     assert RegoDecisionPoint(tmp_path / "p").decide("data.exchange.decision", request)["allow"]
 
 
-def test_decider_inputs_follow_the_published_schema(community) -> None:  # noqa: ANN001
+def test_decider_inputs_follow_the_published_schema(community) -> None:
     import jsonschema
 
     schema = json.loads((POLICIES / "exchange" / "input.schema.json").read_text())

@@ -5,9 +5,8 @@ import hashlib
 import hmac
 import json
 
-from cryptography.hazmat.primitives import serialization
-
 import jwt
+from cryptography.hazmat.primitives import serialization
 
 from tests.community import Community
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 DECISION = "data.exchange.decision"
-TOKEN_GRANT = "data.exchange.token.grant"
+TOKEN_GRANT = "data.exchange.token.grant"  # noqa: S105  (a rule path, not a secret)
 ENTRY_POINTS = (DECISION, TOKEN_GRANT)
 
 

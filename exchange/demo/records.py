@@ -261,3 +261,17 @@ def consents(rng: random.Random, pid: str, p: Person, today: date) -> list[dict[
     for c in out:
         c["id"] = _id(rng)
     return out
+
+
+def observation_bundle_for_bench(pid: str, size: int) -> dict[str, Any]:
+    """A transaction Bundle of ``size`` heart-rate Observations for one resident."""
+    rng = random.Random(size)
+    subject = {"reference": f"Patient/{pid}"}
+    entries = []
+    for i in range(size):
+        obs = _vital(rng, subject, f"2025-01-{1 + i % 28:02d}T08:00:00Z", "8867-4",
+                     "Heart rate", "心率", value=_qty(60 + i % 40, "/min", "/min"))
+        del obs["id"]
+        entries.append({"fullUrl": f"urn:uuid:{_id(rng)}", "resource": obs,
+                        "request": {"method": "POST", "url": "Observation"}})
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}

@@ -7,10 +7,10 @@ import orjson
 from fastapi import APIRouter, Header, Request, Response
 
 from exchange.errors import InvalidRequest, UnsupportedMedia
+from exchange.feeds.deps import ContextDep, IdentityDep, ServicesDep
 from exchange.fhir.capability import capability_statement
 from exchange.fhir.release import ACCEPTED_MIMES, FHIR_MIME
 from exchange.fhir.validation import parse_json
-from exchange.feeds.deps import ContextDep, IdentityDep, ServicesDep
 from exchange.gate import Disclosure
 
 router = APIRouter(prefix="/fhir")

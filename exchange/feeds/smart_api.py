@@ -7,8 +7,8 @@ from fastapi import APIRouter, Form, Response
 
 from exchange.decisions.bundle import TOKEN_GRANT
 from exchange.errors import ExchangeError
-from exchange.fhir.capability import smart_configuration
 from exchange.feeds.deps import ContextDep, ServicesDep
+from exchange.fhir.capability import smart_configuration
 from exchange.identity.model import Identity
 from exchange.identity.scopes import parse_scopes
 from exchange.identity.tokens import ASSERTION_TYPE, TokenRefused

@@ -221,9 +221,8 @@ def _apply_control(query: SearchQuery, raw_name: str, value: str, max_count: int
     elif name == "_format":
         if value not in ("json", "application/fhir+json", "application/json"):
             raise InvalidSearch("Only JSON is supported.")
-    elif name == "_total":
-        if value not in ("accurate", "none", "estimate"):
-            raise InvalidSearch("Parameter _total must be accurate, none or estimate.")
+    elif name == "_total" and value not in ("accurate", "none", "estimate"):
+        raise InvalidSearch("Parameter _total must be accurate, none or estimate.")
 
 
 def _sort_key(resource_type: str, key: str) -> tuple[str, bool]:

@@ -31,7 +31,7 @@ from exchange.store.tables import UsedAssertion
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGORITHMS = ("RS384", "ES384")
-ACCESS_TOKEN_ALGORITHM = "ES256"
+ACCESS_TOKEN_ALGORITHM = "ES256"  # noqa: S105  (an algorithm name)
 LEEWAY = timedelta(seconds=30)
 
 

@@ -36,7 +36,8 @@ from exchange.store.indexing import MAX_PREFIX, SECURITY, compartment_of, index_
 from exchange.store.tables import DateIndex, ReferenceIndex, ResourceRow, TermIndex
 
 DIRECTORY_OWNER = "_directory"
-R = ResourceRow.__table__.c  # type: ignore[attr-defined]
+RESOURCES = ResourceRow.__table__  # type: ignore[attr-defined]
+R = RESOURCES.c
 T = TermIndex.__table__.c  # type: ignore[attr-defined]
 D = DateIndex.__table__.c  # type: ignore[attr-defined]
 F = ReferenceIndex.__table__.c  # type: ignore[attr-defined]
@@ -189,7 +190,7 @@ class ResourceRepository:
              version_id: int | None = None) -> StoredResource | None:
         where = [R.resource_type == resource_type, R.resource_id == resource_id]
         where.append(R.is_current if version_id is None else R.version_id == version_id)
-        rows = self._fetch(select(ResourceRow.__table__).where(*where))
+        rows = self._fetch(select(RESOURCES).where(*where))
         return rows[0] if rows else None
 
     def history(self, resource_type: str, resource_id: str | None, allowed: Allowed,
@@ -200,14 +201,14 @@ class ResourceRepository:
         if since is not None:
             where.append(R.last_updated >= since)
         where.extend(_allowed_filter(allowed))
-        stmt = select(ResourceRow.__table__).where(*where).order_by(
+        stmt = select(RESOURCES).where(*where).order_by(
             R.last_updated.desc(), R.resource_id, R.version_id.desc()).limit(count)
         return self._fetch(stmt)
 
     def compartment(self, patient_id: str, types: Iterable[str],
                     limit: int = 10_000) -> list[StoredResource]:
         types = list(types)
-        stmt = select(ResourceRow.__table__).where(
+        stmt = select(RESOURCES).where(
             R.patient_id == patient_id, R.is_current, ~R.deleted,
             R.resource_type.in_(types)).order_by(R.resource_type, R.last_updated,
                                                  R.resource_id).limit(limit)
@@ -239,11 +240,11 @@ class ResourceRepository:
             where.append(R.resource_id.not_in(select(T.resource_id).where(
                 T.resource_type == query.resource_type, T.param == SECURITY,
                 T.term.in_(terms))))
-        count_stmt = select(func.count()).select_from(ResourceRow.__table__).where(*where)
+        count_stmt = select(func.count()).select_from(RESOURCES).where(*where)
         total = int(self._one(count_stmt)[0])
         if query.summary_count or query.count == 0:
             return total, []
-        stmt = select(ResourceRow.__table__).where(*where)
+        stmt = select(RESOURCES).where(*where)
         order: list[Any] = []
         for key, descending in query.sort:
             if key == "_id":

@@ -18,8 +18,9 @@ class ResourceRow(SQLModel, table=True):
 
     __tablename__ = "resource"
     __table_args__ = (
-        Index("ix_resource_current", "resource_type", "is_current", "patient_id"),
-        Index("ix_resource_patient", "patient_id", "is_current"),
+        # (type, id) lookups use the primary key; these serve searches and compartments.
+        Index("ix_resource_type_patient", "resource_type", "patient_id", "is_current"),
+        Index("ix_resource_patient", "patient_id", "resource_type", "is_current"),
     )
 
     resource_type: str = Field(primary_key=True, max_length=64)

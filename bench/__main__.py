@@ -1,0 +1,113 @@
+"""Benchmarks of the road, ingest and decisions. Run with ``python -m bench``.
+
+Every figure comes with a floor measured in the same run on the same data, and the ratio
+between them, so the numbers mean something on any machine.
+"""
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from exchange.app import build_services, create_app
+from exchange.config import Settings
+from exchange.demo.records import observation_bundle_for_bench
+from exchange.demo.seed import seed_demo
+from exchange.fhir.validation import validate_resource
+from exchange.gate import RequestContext
+
+
+def per_second(fn: Callable[[], Any], seconds: float = 2.0, repeats: int = 5) -> float:
+    """Median calls per second over ``repeats`` timed windows."""
+    rates = []
+    for _ in range(repeats):
+        n, start = 0, time.perf_counter()
+        deadline = start + seconds / repeats
+        while time.perf_counter() < deadline:
+            fn()
+            n += 1
+        rates.append(n / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--residents", type=int, default=30)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        services = build_services(Settings(data_dir=Path(tmp), base_url="http://testserver"))
+        seed_demo(services, args.residents)
+        http = TestClient(create_app(services=services))
+        run(services, http, args.seconds)
+        services.engine.dispose()
+
+
+def run(services: Any, http: TestClient, seconds: float) -> None:
+    from sqlalchemy import select
+
+    from exchange.store.tables import ResourceRow
+
+    with services.engine.connect() as conn:
+        pid, oid = conn.execute(select(ResourceRow.patient_id, ResourceRow.resource_id).where(
+            ResourceRow.resource_type == "Observation").limit(1)).one()  # type: ignore[arg-type]
+    # A clinic that the resident consented to.
+    client = "clinic-a"
+    who = None
+    for candidate in ("clinic-a", "clinic-b"):
+        probe = services.tokens.issue(services.registry.get(candidate), ["system/*.rs"],
+                                      "TREAT")["access_token"]
+        identity = services.tokens.authenticate(probe)
+        if services.decider.decide(identity, "read", ["Observation"], pid).allow:
+            client, who, token = candidate, identity, probe
+            break
+    if who is None:
+        raise SystemExit("no consenting clinic in this seed; try more residents")
+    ctx = RequestContext("bench", "127.0.0.1", "GET", f"/fhir/Observation/{oid}")
+    headers = {"Authorization": f"Bearer {token}"}
+
+    bare = per_second(lambda: services.repository.read("Observation", oid), seconds)
+    gate = per_second(lambda: services.gate.read(ctx, who, "Observation", oid), seconds)
+    over_http = per_second(lambda: http.get(f"/fhir/Observation/{oid}", headers=headers),
+                           seconds)
+    print("Single read (Observation, %s)" % client)
+    print(f"  bare read of the stored JSON (select + decrypt) {bare:10.0f} /s")
+    print(f"  the whole road (decide, fetch, shape, audit)    {gate:10.0f} /s"
+          f"   ratio {gate / bare:.3f}")
+    print(f"  the whole road over in-process HTTP             {over_http:10.0f} /s"
+          f"   ratio {over_http / bare:.3f}")
+
+    bundle = observation_bundle_for_bench(pid, 100)
+    resources = [e["resource"] for e in bundle["entry"]]
+    validate_only = per_second(lambda: [validate_resource(r) for r in resources], seconds)
+    writer = services.tokens.authenticate(services.tokens.issue(
+        services.registry.get(client), ["system/*.cruds"], "TREAT")["access_token"])
+    post = RequestContext("bench", "127.0.0.1", "POST", "/fhir")
+    ingest = per_second(lambda: services.gate.bundle(post, writer, bundle), seconds)
+    print("Ingest of 100-entry transaction bundles")
+    print(f"  validation alone                                {validate_only * 100:10.0f}"
+          " resources/s")
+    print(f"  the whole road, one transaction per bundle      {ingest * 100:10.0f}"
+          f" resources/s   ratio {ingest / validate_only:.3f}")
+
+    policy_input = services.decider.policy_input(who, "read", ["Observation"], pid)
+    engine = per_second(lambda: services.decision_point.decide("data.exchange.decision",
+                                                               policy_input), seconds)
+    full = per_second(lambda: services.decider.decide(who, "read", ["Observation"], pid),
+                      seconds)
+    print("Decisions")
+    print(f"  Rego evaluation alone (regorus RVM)             {engine:10.0f} /s"
+          f"   {1e6 / engine:.0f} µs each")
+    print(f"  with the resident's consent lookup              {full:10.0f} /s"
+          f"   {1e6 / full:.0f} µs each   ratio {full / engine:.3f}")
+    print(f"measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+
+
+if __name__ == "__main__":
+    main()
