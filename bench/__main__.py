@@ -5,15 +5,18 @@ between them, so the numbers mean something on any machine.
 """
 
 import argparse
+import socket
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi.testclient import TestClient
+import httpx
+import uvicorn
 
 from exchange.app import build_services, create_app
 from exchange.config import Settings
@@ -42,14 +45,32 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        services = build_services(Settings(data_dir=Path(tmp), base_url="http://testserver"))
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        services = build_services(Settings(data_dir=Path(tmp), base_url=base))
         seed_demo(services, args.residents)
-        http = TestClient(create_app(services=services))
-        run(services, http, args.seconds)
-        services.engine.dispose()
+        server = uvicorn.Server(uvicorn.Config(create_app(services=services), host="127.0.0.1",
+                                               port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+        try:
+            with httpx.Client(base_url=base) as http:
+                run(services, http, args.seconds)
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+            services.engine.dispose()
 
 
-def run(services: Any, http: TestClient, seconds: float) -> None:
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run(services: Any, http: httpx.Client, seconds: float) -> None:
     from sqlalchemy import select
 
     from exchange.store.tables import ResourceRow
@@ -76,11 +97,11 @@ def run(services: Any, http: TestClient, seconds: float) -> None:
     gate = per_second(lambda: services.gate.read(ctx, who, "Observation", oid), seconds)
     over_http = per_second(lambda: http.get(f"/fhir/Observation/{oid}", headers=headers),
                            seconds)
-    print("Single read (Observation, %s)" % client)
+    print(f"Single read (Observation, {client})")
     print(f"  bare read of the stored JSON (select + decrypt) {bare:10.0f} /s")
     print(f"  the whole road (decide, fetch, shape, audit)    {gate:10.0f} /s"
           f"   ratio {gate / bare:.3f}")
-    print(f"  the whole road over in-process HTTP             {over_http:10.0f} /s"
+    print(f"  the whole road over HTTP (uvicorn, one client)  {over_http:10.0f} /s"
           f"   ratio {over_http / bare:.3f}")
 
     bundle = observation_bundle_for_bench(pid, 100)

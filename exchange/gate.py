@@ -310,7 +310,15 @@ class Gate:
     def _transaction(self, draft: AuditDraft, who: Identity,
                      entries: list[Any]) -> Disclosure:
         planned = _plan_entries(entries)
-        writes = [self._prepare(draft, who, action, rtype, rid, resource, where=where)
+        seen: set[tuple[str, str]] = set()
+        for where, _action, rtype, rid, _resource in planned:
+            if (rtype, rid) in seen:
+                raise InvalidResource("A transaction may change a resource only once.",
+                                      expression=[where])
+            seen.add((rtype, rid))
+        memo: dict[tuple[str, str, str | None], Decision] = {}
+        writes = [self._prepare(draft, who, action, rtype, rid, resource, where=where,
+                                memo=memo)
                   for where, action, rtype, rid, resource in planned]
         stored = self.repository.apply(writes)
         for row in stored:
@@ -343,8 +351,13 @@ class Gate:
                                              "type": "batch-response", "entry": out}))
 
     def _prepare(self, draft: AuditDraft, who: Identity, action: str, rtype: str, rid: str,
-                 resource: Any, where: str | None = None) -> Write:
-        """Validate a write and decide it for every resident it touches."""
+                 resource: Any, where: str | None = None,
+                 memo: dict[tuple[str, str, str | None], Decision] | None = None) -> Write:
+        """Validate a write and decide it for every resident it touches.
+
+        ``memo`` shares decisions between the entries of one transaction: the same client,
+        action, type and resident get the same answer within one request.
+        """
         _check_type(rtype)
         if action == "delete":
             state = self.repository.current(rtype, rid)
@@ -371,11 +384,17 @@ class Gate:
             if not before.allows(rtype):
                 draft.outcome = "denied"
                 raise NotFound()
-        if rtype != "Patient" and resident is not None:
-            patient = self.repository.current("Patient", resident)
-            if patient is None or patient.deleted:
-                raise InvalidResource(UNKNOWN_RESIDENT, expression=[where or rtype])
-        decision = self._decide(draft, who, action, [rtype], resident)
+        key = (action, rtype, resident)
+        if memo is not None and key in memo:
+            decision = memo[key]
+        else:
+            if rtype != "Patient" and resident is not None:
+                patient = self.repository.current("Patient", resident)
+                if patient is None or patient.deleted:
+                    raise InvalidResource(UNKNOWN_RESIDENT, expression=[where or rtype])
+            decision = self._decide(draft, who, action, [rtype], resident)
+            if memo is not None:
+                memo[key] = decision
         if not decision.allows(rtype):
             draft.outcome = "denied"
             raise InvalidResource(UNKNOWN_RESIDENT, expression=[where or rtype])

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
@@ -31,6 +31,7 @@ from exchange.store.tables import AuditRow
 AUDIT_OWNER = "_audit"
 GENESIS = bytes(32)
 A = AuditRow.__table__.c  # type: ignore[attr-defined]
+_HEAD = select(A.seq, A.chain).order_by(A.seq.desc()).limit(1)
 
 
 def leaf_hash(content: bytes) -> bytes:
@@ -75,16 +76,16 @@ class AuditLedger:
 
     def _append_once(self, entry: dict[str, Any]) -> int:
         now = self._clock.now()
-        with Session(self._engine) as session, session.begin():
-            head = session.execute(select(A.seq, A.chain).order_by(A.seq.desc()).limit(1))\
-                .first()
+        with self._engine.begin() as conn:
+            head = conn.execute(_HEAD).first()
             seq = 1 if head is None else head[0] + 1
             previous = GENESIS if head is None else bytes.fromhex(head[1])
             body = orjson.dumps({**entry, "seq": seq}, option=orjson.OPT_SORT_KEYS)
             content = self._vault.seal(AUDIT_OWNER, ("audit", str(seq)), body)
             leaf = leaf_hash(content)
-            session.add(AuditRow(seq=seq, recorded_at=now, leaf=leaf.hex(),
-                                 chain=chain_hash(previous, seq, leaf).hex(), content=content))
+            conn.execute(insert(AuditRow), [{
+                "seq": seq, "recorded_at": now, "leaf": leaf.hex(),
+                "chain": chain_hash(previous, seq, leaf).hex(), "content": content}])
         return seq
 
     def size(self) -> int:

@@ -44,6 +44,9 @@ class Decider:
         self._point = point
         self._repository = repository
         self._clock = clock
+        # resident -> (consent stamp, policy views). The stamp is read from the database on
+        # every decision, so a revocation by any worker is seen by the very next request.
+        self._views: dict[str, tuple[str, list[dict[str, Any]]]] = {}
 
     @property
     def revision(self) -> str:
@@ -51,10 +54,18 @@ class Decider:
 
     def consents_for(self, resident: str) -> list[dict[str, Any]]:
         try:
-            return [policy_view(orjson.loads(row.body), row.version_id)
-                    for row in self._repository.consents_of(resident)]
+            stamp = self._repository.consent_stamp(resident)
+            cached = self._views.get(resident)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+            views = [policy_view(orjson.loads(row.body), row.version_id)
+                     for row in self._repository.consents_of(resident)]
         except (ExchangeError, ValueError, TypeError, KeyError) as exc:
             raise ConsentUnavailable() from exc
+        if len(self._views) > 50_000:
+            self._views.clear()
+        self._views[resident] = (stamp, views)
+        return views
 
     def policy_input(self, identity: Identity, action: str, types: Sequence[str],
                      resident: str | None) -> dict[str, Any]:

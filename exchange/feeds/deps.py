@@ -1,4 +1,8 @@
-"""FastAPI dependencies: ``ServicesDep``, ``ContextDep`` and ``IdentityDep``."""
+"""FastAPI dependencies: ``ServicesDep``, ``ContextDep`` and ``IdentityDep``.
+
+The first two never block, so they are ``async`` and skip a hop through the thread pool;
+authentication reads the client registry and may write the ledger, so it runs in a thread.
+"""
 
 from typing import Annotated
 
@@ -10,7 +14,7 @@ from exchange.identity.model import Identity
 from exchange.services import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -18,7 +22,7 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_context(request: Request) -> RequestContext:
+async def get_context(request: Request) -> RequestContext:
     rid = request.headers.get("X-Request-ID", "")
     if not (0 < len(rid) <= 64 and rid.replace("-", "").isalnum()):
         rid = request_id()

@@ -99,7 +99,10 @@ class ResourceRepository:
         return None if row is None else CurrentState(row[0], row[1], bool(row[2]))
 
     def apply(self, writes: Sequence[Write]) -> list[StoredResource]:
-        """Apply every write in one database transaction: all of them, or none."""
+        """Apply every write in one database transaction: all of them, or none.
+
+        A resource may appear once per call (FHIR forbids twice in one transaction).
+        """
         # Data keys are made first, in their own commits: a key must never exist only in a
         # transaction that may yet roll back while its ciphertext is cached elsewhere.
         for write in writes:
@@ -108,16 +111,23 @@ class ResourceRepository:
                 self._vault.ensure_key(owner or DIRECTORY_OWNER)
         try:
             with Session(self.engine) as session, session.begin():
-                return [self._apply_one(session, w) for w in writes]
+                rows: list[dict[str, Any]] = []
+                index = _IndexRows()
+                stored = [self._stage(session, w, rows, index) for w in writes]
+                session.execute(insert(ResourceRow), rows)
+                index.insert(session)
+                return stored
         except IntegrityError:
-            raise Conflict("The resource was changed concurrently; retry.") from None
+            raise Conflict("The resource was changed concurrently, or exists; retry.") \
+                from None
         except SQLAlchemyError:
             raise DependencyUnavailable("The record store is unavailable.") from None
 
-    def _apply_one(self, session: Session, write: Write) -> StoredResource:
-        state = self.current(write.resource_type, write.resource_id, session)
-        if write.action == "create" and state is not None:
-            raise Conflict("A resource with that id exists already.")
+    def _stage(self, session: Session, write: Write, rows: list[dict[str, Any]],
+               index: "_IndexRows") -> StoredResource:
+        # A create's id is new: the primary key refuses a clash, so nothing is read first.
+        state = None if write.action == "create" else \
+            self.current(write.resource_type, write.resource_id, session)
         version = 1 if state is None else state.version_id + 1
         now = self._clock.now()
         if state is not None:
@@ -140,14 +150,13 @@ class ResourceRepository:
             resource["meta"] = meta
             patient_id = compartment_of(resource)
             body = orjson.dumps(resource)
-            self._insert_index(session, resource)
-        owner = patient_id or DIRECTORY_OWNER
-        sealed = self._vault.seal(owner, (write.resource_type, write.resource_id, str(version)),
-                                  body)
-        session.execute(insert(ResourceRow), [{
-            "resource_type": write.resource_type, "resource_id": write.resource_id,
-            "version_id": version, "is_current": True, "deleted": write.resource is None,
-            "patient_id": patient_id, "last_updated": now, "content": sealed}])
+            index.add(resource, self._blind)
+        sealed = self._vault.seal(patient_id or DIRECTORY_OWNER,
+                                  (write.resource_type, write.resource_id, str(version)), body)
+        rows.append({"resource_type": write.resource_type, "resource_id": write.resource_id,
+                     "version_id": version, "is_current": True,
+                     "deleted": write.resource is None, "patient_id": patient_id,
+                     "last_updated": now, "content": sealed})
         return StoredResource(write.resource_type, write.resource_id, version, patient_id,
                               now, write.resource is None, body)
 
@@ -178,11 +187,6 @@ class ResourceRepository:
         except IntegrityError:
             raise Conflict("A resource with that id exists already.") from None
         return len(rows)
-
-    def _insert_index(self, session: Session, resource: dict[str, Any]) -> None:
-        rows = _IndexRows()
-        rows.add(resource, self._blind)
-        rows.insert(session)
 
     # -- reads ----------------------------------------------------------------------------
 
