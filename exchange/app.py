@@ -19,6 +19,7 @@ from exchange.config import Settings
 from exchange.decisions.decide import Decider
 from exchange.errors import ExchangeError, InvalidRequest, NotFound
 from exchange.feeds import fhir_api, smart_api
+from exchange.web import pages
 from exchange.fhir.outcome import render_error
 from exchange.fhir.release import FHIR_MIME
 from exchange.gate import Gate
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.services = services
     app.include_router(smart_api.router)
     app.include_router(fhir_api.router)
+    app.include_router(pages.router)
 
     def outcome(request: Request, error: ExchangeError) -> Response:
         correlation = getattr(request.state, "request_id", None)

@@ -123,3 +123,10 @@ def test_unknown_resource_type_and_endpoint_are_operation_outcomes(
         r = community.http.get(path, headers=headers)
         assert r.status_code == 404
         assert r.json()["resourceType"] == "OperationOutcome"
+
+
+def test_landing_page_speaks_chinese_first_then_english(community: Community) -> None:
+    r = community.http.get("/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert r.text.index("社区健康数据交换") < r.text.index("Community Health Exchange")
+    assert 'lang="zh-CN"' in r.text

@@ -7,7 +7,7 @@ see (``allowed``) so that filtering happens in SQL, before counting and paging.
 import uuid
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
@@ -76,6 +76,11 @@ class Write:
 
 
 Allowed = Collection[str] | None  # resident ids a caller may see; None: no restriction
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands datetimes back naive; every one the exchange stores is UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def new_id() -> str:
@@ -359,7 +364,7 @@ class ResourceRepository:
                                             str(row["version_id"])), row["content"])
             out.append(StoredResource(row["resource_type"], row["resource_id"],
                                       row["version_id"], row["patient_id"],
-                                      row["last_updated"], bool(row["deleted"]), body))
+                                      as_utc(row["last_updated"]), bool(row["deleted"]), body))
         return out
 
     def _one(self, stmt: Any, session: Session | None = None) -> Any:

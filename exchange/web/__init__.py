@@ -1,0 +1,1 @@
+"""Pages for people: the resident portal and compliance console will live here."""
