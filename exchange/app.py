@@ -19,7 +19,6 @@ from exchange.config import Settings
 from exchange.decisions.decide import Decider
 from exchange.errors import ExchangeError, InvalidRequest, NotFound
 from exchange.feeds import fhir_api, smart_api
-from exchange.web import pages
 from exchange.fhir.outcome import render_error
 from exchange.fhir.release import FHIR_MIME
 from exchange.gate import Gate
@@ -32,6 +31,7 @@ from exchange.privacy.key_file import LocalKeyFile
 from exchange.services import Services
 from exchange.store.database import make_engine
 from exchange.store.repository import ResourceRepository
+from exchange.web import pages
 
 log = logging.getLogger("exchange")
 
