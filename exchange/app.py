@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.opa_server import OpaDecisionPoint
 from adapters.rego_embedded import RegoDecisionPoint
+from exchange.audit.checkpoint import load_signing_key as load_audit_key
 from exchange.audit.ledger import AuditLedger
 from exchange.clock import SystemClock
 from exchange.config import Settings
@@ -52,7 +53,9 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
                           if settings.decision_point == "opa"
                           else RegoDecisionPoint(settings.policy_dir))
     decider = Decider(decision_point, repository, clock)
-    ledger = AuditLedger(engine, vault, clock)
+    ledger = AuditLedger(engine, vault, clock,
+                         load_audit_key(settings.data_dir / "audit-signing-key.pem"),
+                         settings.audit_origin)
     registry = ClientRegistry(engine)
     tokens = TokenService(engine, registry, clock,
                           load_signing_key(settings.data_dir / "token-signing-key.pem"),

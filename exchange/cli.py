@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from exchange.app import build_services, create_app
+from exchange.audit.checkpoint import CheckpointError, public_pem
+from exchange.audit.merkle import verify_inclusion
 from exchange.config import Settings
 from exchange.errors import ExchangeError
 from exchange.identity.assertion import make_assertion
@@ -141,19 +143,72 @@ def clients_list(data: DataOpt = Path("data")) -> None:
 
 
 @audit_app.command("verify")
-def audit_verify(data: DataOpt = Path("data")) -> None:
-    """Recompute the hash chain; name the first entry changed, removed or reordered."""
+def audit_verify(data: DataOpt = Path("data"),
+                 witness: Annotated[Path | None, typer.Option(
+                     help="A checkpoint exported earlier; the ledger must still hold it.")]
+                 = None) -> None:
+    """Recompute every leaf and the Merkle tree against all signed checkpoints."""
     services = build_services(_settings(data))
-    size = services.ledger.size()
+    ledger = services.ledger
+    witnessed = None
+    if witness is not None:
+        try:
+            witnessed = ledger.open_checkpoint(witness.read_text())
+        except (CheckpointError, OSError) as exc:
+            console.print(f"The witness checkpoint is not valid: {exc}", style="bold red")
+            raise typer.Exit(1) from None
+    size = ledger.size()
     with _progress() as bar:
-        task = bar.add_task("Verifying the audit chain", total=size)
-        report = services.ledger.verify(progress=lambda n: bar.update(task, completed=n))
+        task = bar.add_task("Verifying the audit ledger", total=size)
+        report = ledger.verify(progress=lambda n: bar.update(task, completed=n),
+                               witness=witnessed)
     if report.ok:
-        console.print(f"OK: {report.checked} entries, chain intact.", style="green")
+        console.print(f"OK: {report.checked} entries; the tree matches "
+                      f"{report.checkpoints} signed checkpoint(s)"
+                      + (f" and the witness at size {witnessed.size}" if witnessed else "")
+                      + ".", style="green")
         return
     console.print(f"TAMPERED: {report.problem} (verified {report.checked} before it).",
                   style="bold red")
     raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(action: Annotated[str, typer.Argument(help="export")] = "export",
+                     data: DataOpt = Path("data"),
+                     out: Annotated[Path | None, typer.Option(
+                         help="File to write; standard output if omitted.")] = None) -> None:
+    """Sign a checkpoint of the ledger now and export it for a witness to keep."""
+    if action != "export":
+        console.print("usage: exchange audit checkpoint export [--out FILE]", style="red")
+        raise typer.Exit(2)
+    services = build_services(_settings(data))
+    signed = services.ledger.checkpoint()
+    if out is None:
+        typer.echo(signed.note, nl=False)
+    else:
+        out.write_text(signed.note)
+        console.print(f"checkpoint of {signed.checkpoint.size} entries written to {out}")
+
+
+@audit_app.command("prove")
+def audit_prove(entry: Annotated[int, typer.Argument(help="The entry's sequence number.")],
+                data: DataOpt = Path("data")) -> None:
+    """Print an inclusion proof of one entry against the latest signed checkpoint."""
+    services = build_services(_settings(data))
+    ledger = services.ledger
+    signed = ledger.checkpoint()
+    leaf = ledger.leaf(entry)
+    if leaf is None or entry > signed.checkpoint.size:
+        console.print(f"no entry {entry} in the checkpointed ledger", style="red")
+        raise typer.Exit(1)
+    proof = ledger.inclusion_proof(entry, signed.checkpoint.size)
+    verify_inclusion(entry - 1, signed.checkpoint.size, leaf, proof, signed.checkpoint.root)
+    typer.echo(json.dumps({
+        "entry": entry, "leaf_index": entry - 1, "leaf_hash": leaf.hex(),
+        "tree_size": signed.checkpoint.size, "root": signed.checkpoint.root.hex(),
+        "proof": [p.hex() for p in proof], "checkpoint": signed.note,
+        "public_key": public_pem(ledger.public_key)}, indent=2, ensure_ascii=False))
 
 
 @residents_app.command("token")

@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     opa_url: str = "http://127.0.0.1:8181"
     opa_timeout_seconds: float = 2.0
     policy_dir: Path = Path(__file__).resolve().parent.parent / "policies"
+    # The log's name in its signed checkpoints; it must not change for an existing ledger.
+    audit_origin: str = "community-health-exchange/audit"
     access_token_seconds: int = 300
     max_assertion_seconds: int = 300
     default_page_size: int = 50

@@ -3,13 +3,10 @@
 import sqlite3
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from sqlalchemy import update
 
-from exchange.audit.ledger import GENESIS, chain_hash, leaf_hash
+from exchange.audit.checkpoint import Checkpoint, CheckpointError
+from exchange.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from exchange.errors import AuditUnavailable
-from exchange.store.tables import AuditRow
 from tests.community import Community
 
 
@@ -87,38 +84,147 @@ def test_no_audit_no_data(community: Community, monkeypatch: pytest.MonkeyPatch)
     assert r.status_code == 503 and "glu" not in r.text
 
 
-def _tamper(community: Community, sql: str) -> None:
+def _tamper(community: Community, *statements: str) -> None:
     path = community.services.settings.data_dir / "exchange.db"
     community.services.engine.dispose()
     with sqlite3.connect(path) as conn:
-        conn.execute(sql)
+        for sql in statements:
+            conn.execute(sql)
 
 
-def test_verify_detects_a_changed_entry(community: Community) -> None:
-    for _ in range(4):
+def _witnessed(community: Community, calls: int = 6) -> Checkpoint:
+    """Some traffic, then a checkpoint a compliance officer exports and keeps."""
+    for _ in range(calls):
         community.http.get("/fhir/Patient/alice", headers=community.headers("clinic-a"))
-    assert community.services.ledger.verify().ok
-    _tamper(community, "UPDATE audit_entry SET content = CAST(X'00' || substr(content, 2) AS BLOB) "
-                       "WHERE seq = 3")
-    report = community.services.ledger.verify()
+    note = community.services.ledger.checkpoint().note
+    witness = community.services.ledger.open_checkpoint(note)
+    for _ in range(2):
+        community.http.get("/fhir/Patient/alice", headers=community.headers("clinic-a"))
+    report = community.services.ledger.verify(witness=witness)
+    assert report.ok, report
+    return witness
+
+
+def test_verify_names_a_changed_entry(community: Community) -> None:
+    witness = _witnessed(community)
+    _tamper(community, "UPDATE audit_entry SET content = CAST(X'00' || substr(content, 2) "
+                       "AS BLOB) WHERE seq = 3")
+    report = community.services.ledger.verify(witness=witness)
     assert not report.ok and report.first_bad == 3 and "changed" in (report.problem or "")
 
 
-def test_verify_detects_removed_and_reordered_entries(community: Community) -> None:
-    for _ in range(3):
-        community.http.get("/fhir/Patient/alice", headers=community.headers("clinic-a"))
-    size = community.services.ledger.size()
+def test_changed_entry_with_rewritten_leaves_still_breaks_the_checkpoint(
+        community: Community) -> None:
+    """The attacker recomputes the leaf and the level-0 node; the signed root remembers."""
+    witness = _witnessed(community)
+    ledger = community.services.ledger
+    content = ledger.read(2)
+    assert content is not None
+    forged = ledger._vault.seal("_audit", ("audit", "2"), b'{"forged": true}')
+    leaf = leaf_hash(forged).hex()
+    _tamper(community,
+            f"UPDATE audit_entry SET content = X'{forged.hex()}', leaf = '{leaf}' WHERE seq = 2",
+            f"UPDATE audit_node SET hash = '{leaf}' WHERE level = 0 AND \"index\" = 1")
+    report = ledger.verify(witness=witness)
+    # Entry 1 is under an earlier checkpoint still intact, so the span starts at 2.
+    assert not report.ok and report.first_bad == 2 and "fork" in (report.problem or "")
+
+
+def test_verify_detects_a_deleted_entry(community: Community) -> None:
+    witness = _witnessed(community)
     _tamper(community, "DELETE FROM audit_entry WHERE seq = 2")
-    report = community.services.ledger.verify()
+    report = community.services.ledger.verify(witness=witness)
     assert not report.ok and report.first_bad == 2 and "removed" in (report.problem or "")
-    # Swap the payloads (with their digests) of two later entries: a reordering.
-    _tamper(community, f"UPDATE audit_entry SET seq = -1 WHERE seq = {size}")
-    _tamper(community, f"UPDATE audit_entry SET seq = {size} WHERE seq = {size - 1}")
-    _tamper(community, f"UPDATE audit_entry SET seq = {size - 1} WHERE seq = -1")
-    _tamper(community, "INSERT INTO audit_entry SELECT 2, recorded_at, leaf, chain, content "
-                       "FROM audit_entry WHERE seq = 1")
-    report = community.services.ledger.verify()
-    assert not report.ok and report.first_bad == 2
+
+
+def test_verify_detects_reordered_entries(community: Community) -> None:
+    witness = _witnessed(community)
+    # Swap two entries whole (content and leaf), keeping the sequence numbers dense.
+    _tamper(community, "UPDATE audit_entry SET seq = -1 WHERE seq = 3",
+            "UPDATE audit_entry SET seq = 3 WHERE seq = 4",
+            "UPDATE audit_entry SET seq = 4 WHERE seq = -1")
+    report = community.services.ledger.verify(witness=witness)
+    assert not report.ok and report.first_bad == 3
+
+
+def test_verify_detects_an_inserted_entry(community: Community) -> None:
+    witness = _witnessed(community)
+    size = community.services.ledger.size()
+    _tamper(community, *(f"UPDATE audit_entry SET seq = seq + 1 WHERE seq = {s}"
+                         for s in range(size, 2, -1)),
+            "INSERT INTO audit_entry SELECT 3, recorded_at, leaf, content FROM audit_entry "
+            "WHERE seq = 2")
+    report = community.services.ledger.verify(witness=witness)
+    assert not report.ok and report.first_bad is not None and report.first_bad <= 3
+
+
+def test_verify_detects_truncation(community: Community) -> None:
+    witness = _witnessed(community)
+    _tamper(community, f"DELETE FROM audit_entry WHERE seq > {witness.size - 2}",
+            f"DELETE FROM audit_node WHERE \"index\" >= {witness.size - 2} AND level = 0",
+            "DELETE FROM audit_checkpoint")
+    report = community.services.ledger.verify(witness=witness)
+    assert not report.ok and "truncated" in (report.problem or "")
+
+
+def test_verify_detects_a_fork_after_the_witnessed_checkpoint(community: Community) -> None:
+    """A whole history rewritten consistently, checkpoints dropped: the witness still knows."""
+    witness = _witnessed(community)
+    ledger = community.services.ledger
+    entries = [ledger.read(seq) for seq in range(1, ledger.size() + 1)]
+    statements = ["DELETE FROM audit_entry", "DELETE FROM audit_node",
+                  "DELETE FROM audit_checkpoint"]
+    _tamper(community, *statements)
+    for entry in entries:
+        assert entry is not None
+        entry.pop("seq")
+        entry["outcome"] = "rewritten"
+        ledger.append(entry)
+    report = ledger.verify(witness=witness)
+    assert not report.ok and "fork" in (report.problem or "")
+
+
+def test_checkpoints_are_signed_and_never_inconsistent(community: Community) -> None:
+    ledger = community.services.ledger
+    community.http.get("/fhir/Patient/alice", headers=community.headers("clinic-a"))
+    first = ledger.checkpoint()
+    assert ledger.open_checkpoint(first.note) == first.checkpoint
+    lines = first.note.split("\n")
+    lines[1] = str(int(lines[1]) + 1)  # claim one more entry than was signed
+    with pytest.raises(CheckpointError):
+        ledger.open_checkpoint("\n".join(lines))
+    community.http.get("/fhir/Patient/alice", headers=community.headers("clinic-a"))
+    # Rewrite an already checkpointed entry, then ask for a new checkpoint: refused.
+    _tamper(community, "UPDATE audit_node SET hash = '" + "11" * 32 + "' WHERE \"index\" = 0")
+    with pytest.raises(AuditUnavailable):
+        ledger.checkpoint()
+
+
+def test_a_checkpoint_is_signed_at_least_once_a_minute(community: Community) -> None:
+    ledger = community.services.ledger
+    headers = community.headers("clinic-a")
+    community.http.get("/fhir/Patient/alice", headers=headers)
+    before = len(ledger.checkpoints())
+    community.http.get("/fhir/Patient/alice", headers=headers)
+    assert len(ledger.checkpoints()) == before  # within the minute: none
+    community.clock.advance(seconds=61)
+    community.http.get("/fhir/Patient/alice", headers=community.headers("clinic-a"))
+    assert len(ledger.checkpoints()) == before + 1
+
+
+def test_inclusion_proof_of_a_real_entry(community: Community) -> None:
+    for _ in range(5):
+        community.http.get("/fhir/Patient/alice", headers=community.headers("clinic-a"))
+    ledger = community.services.ledger
+    signed = ledger.checkpoint()
+    size, root = signed.checkpoint.size, signed.checkpoint.root
+    for seq in (1, 3, size):
+        leaf = ledger.leaf(seq)
+        assert leaf is not None
+        verify_inclusion(seq - 1, size, leaf, ledger.inclusion_proof(seq, size), root)
+    old = ledger.checkpoints()[0].checkpoint
+    verify_consistency(old.size, size, old.root, root,
+                       ledger.consistency_proof(old.size, size))
 
 
 def test_audit_rows_hold_no_plaintext(community: Community) -> None:
@@ -128,42 +234,3 @@ def test_audit_rows_hold_no_plaintext(community: Community) -> None:
         "%E7%8E%8B" in entries(community)[-1]["request"]["query"]
     raw = community.raw_db()
     assert "王秀英".encode() not in raw and b"%E7%8E%8B" not in raw
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.binary(min_size=1, max_size=64), min_size=1, max_size=30),
-       st.data())
-def test_chain_property_any_single_change_is_located(contents: list[bytes],
-                                                     data: st.DataObject) -> None:
-    """Recompute a chain over arbitrary contents; flipping any byte of any entry changes
-    that entry's link and leaves every earlier link unchanged."""
-    def links(items: list[bytes]) -> list[bytes]:
-        out, prev = [], GENESIS
-        for seq, item in enumerate(items, start=1):
-            prev = chain_hash(prev, seq, leaf_hash(item))
-            out.append(prev)
-        return out
-
-    original = links(contents)
-    index = data.draw(st.integers(0, len(contents) - 1))
-    position = data.draw(st.integers(0, len(contents[index]) - 1))
-    changed = list(contents)
-    item = bytearray(changed[index])
-    item[position] ^= data.draw(st.integers(1, 255))
-    changed[index] = bytes(item)
-    tampered = links(changed)
-    assert tampered[:index] == original[:index]
-    assert all(a != b for a, b in zip(tampered[index:], original[index:], strict=True))
-
-
-def test_chain_binds_the_sequence_number() -> None:
-    leaf = leaf_hash(b"entry")
-    assert chain_hash(GENESIS, 1, leaf) != chain_hash(GENESIS, 2, leaf)
-
-
-def test_orm_update_of_ledger_is_detected(community: Community) -> None:
-    community.http.get("/fhir/Patient/alice", headers=community.headers("clinic-a"))
-    with community.services.engine.begin() as conn:
-        conn.execute(update(AuditRow).where(AuditRow.seq == 1)  # type: ignore[arg-type]
-                     .values(leaf="00" * 32))
-    assert community.services.ledger.verify().first_bad == 1

@@ -78,7 +78,7 @@ def test_clients_list_and_audit_verify_then_tamper(demo_dir: tuple[Path, int]) -
     assert {line.split("\t")[0] for line in listed.stdout.splitlines()} == \
         {"clinic-a", "clinic-b", "insurer", "hub"}
     ok = run("audit", "verify", "--data", str(data))
-    assert ok.returncode == 0 and "chain intact" in ok.stdout
+    assert ok.returncode == 0 and "OK:" in ok.stdout
     with sqlite3.connect(data / "exchange.db") as conn:
         conn.execute("UPDATE audit_entry SET content = CAST(X'02' || substr(content, 2) "
                      "AS BLOB) WHERE seq = 1")

@@ -1,46 +1,57 @@
-"""The append-only audit ledger.
+"""The append-only audit ledger: a Merkle tree (RFC 6962) with signed checkpoints.
 
-Each entry is canonical JSON, encrypted with the ``_audit`` data key; the chain covers the
-ciphertext, so verifying needs no key and the chain itself holds no patient data::
-
-    leaf(n)  = SHA-256(ciphertext(n))
-    chain(n) = SHA-256("exchange-audit/v1" | chain(n-1) | seq(n) as 8 bytes | leaf(n))
-    chain(0) = 32 zero bytes
-
-``verify`` recomputes every link and names the first entry that was changed, removed or
-reordered. (A later ledger adds Merkle proofs and signed checkpoints to catch truncation.)
+Each entry is canonical JSON encrypted with the ``_audit`` data key. The tree's leaves are
+hashes of those ciphertexts, so the tree and its proofs hold no patient data and can be
+checked without any key. Appends store the leaf and every subtree it completes; proofs are
+served from those nodes. Checkpoints (origin, size, root) are signed with Ed25519 at least
+once a minute while entries arrive, and on demand, and never unless the new tree is
+consistent with the previous checkpoint.
 """
 
-import hashlib
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, insert, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlmodel import Session
 
+from exchange.audit.checkpoint import Checkpoint, CheckpointError, open_note, sign
+from exchange.audit.merkle import (
+    CompactRange,
+    ProofError,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    mth,
+    node_hash,
+    verify_consistency,
+)
 from exchange.errors import AuditUnavailable, KeyUnavailable
 from exchange.ports import Clock
 from exchange.privacy.envelope import Vault
-from exchange.store.tables import AuditRow
+from exchange.store.repository import as_utc
+from exchange.store.tables import AuditCheckpointRow, AuditNode, AuditRow
+
+log = logging.getLogger("exchange.audit")
 
 AUDIT_OWNER = "_audit"
-GENESIS = bytes(32)
 A = AuditRow.__table__.c  # type: ignore[attr-defined]
-_HEAD = select(A.seq, A.chain).order_by(A.seq.desc()).limit(1)
+N = AuditNode.__table__.c  # type: ignore[attr-defined]
+C = AuditCheckpointRow.__table__.c  # type: ignore[attr-defined]
+_HEAD = select(func.max(A.seq))
 
 
-def leaf_hash(content: bytes) -> bytes:
-    return hashlib.sha256(content).digest()
-
-
-def chain_hash(previous: bytes, seq: int, leaf: bytes) -> bytes:
-    return hashlib.sha256(b"exchange-audit/v1" + previous + seq.to_bytes(8, "big") + leaf)\
-        .digest()
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    checkpoint: Checkpoint
+    note: str
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -49,14 +60,24 @@ class VerifyReport:
     checked: int
     first_bad: int | None = None
     problem: str | None = None
+    checkpoints: int = 0
 
 
 class AuditLedger:
-    def __init__(self, engine: Engine, vault: Vault, clock: Clock) -> None:
+    def __init__(self, engine: Engine, vault: Vault, clock: Clock,
+                 signing_key: Ed25519PrivateKey, origin: str,
+                 checkpoint_every: timedelta = timedelta(minutes=1)) -> None:
         self._engine = engine
         self._vault = vault
         self._clock = clock
+        self._key = signing_key
+        self.public_key = signing_key.public_key()
+        self.origin = origin
+        self._every = checkpoint_every
         self._lock = threading.Lock()
+        self._last_checkpoint_at: datetime | None = None
+
+    # -- appending ------------------------------------------------------------------------
 
     def append(self, entry: dict[str, Any]) -> int:
         """Append one entry and commit it; ``AuditUnavailable`` if it is not durable."""
@@ -67,42 +88,64 @@ class AuditLedger:
                 raise AuditUnavailable() from exc
             for _attempt in range(5):
                 try:
-                    return self._append_once(entry)
+                    seq = self._append_once(entry)
+                    break
                 except IntegrityError:
                     continue  # another process took this sequence number; read the head again
                 except (SQLAlchemyError, KeyUnavailable, OSError, TypeError) as exc:
                     raise AuditUnavailable() from exc
-            raise AuditUnavailable()
+            else:
+                raise AuditUnavailable()
+        if self._checkpoint_due():
+            try:
+                self.checkpoint()
+            except AuditUnavailable:
+                # The entry is durable; refusing to sign is the alarm, and verify names why.
+                log.error("audit checkpoint refused at size %d", seq)
+        return seq
 
     def _append_once(self, entry: dict[str, Any]) -> int:
         now = self._clock.now()
         with self._engine.begin() as conn:
-            head = conn.execute(_HEAD).first()
-            seq = 1 if head is None else head[0] + 1
-            previous = GENESIS if head is None else bytes.fromhex(head[1])
+            seq = int(conn.execute(_HEAD).scalar() or 0) + 1
             body = orjson.dumps({**entry, "seq": seq}, option=orjson.OPT_SORT_KEYS)
             content = self._vault.seal(AUDIT_OWNER, ("audit", str(seq)), body)
             leaf = leaf_hash(content)
-            conn.execute(insert(AuditRow), [{
-                "seq": seq, "recorded_at": now, "leaf": leaf.hex(),
-                "chain": chain_hash(previous, seq, leaf).hex(), "content": content}])
+            conn.execute(insert(AuditRow), [{"seq": seq, "recorded_at": now,
+                                             "leaf": leaf.hex(), "content": content}])
+            nodes = [{"level": 0, "index": seq - 1, "hash": leaf.hex()}]
+            h, level, index = leaf, 0, seq - 1
+            while index & 1:
+                left = conn.execute(select(N.hash).where(N.level == level,
+                                                         N.index == index - 1)).scalar_one()
+                h = node_hash(bytes.fromhex(left), h)
+                level, index = level + 1, index >> 1
+                nodes.append({"level": level, "index": index, "hash": h.hex()})
+            conn.execute(insert(AuditNode), nodes)
         return seq
+
+    # -- reading ----------------------------------------------------------------------------
 
     def size(self) -> int:
         with self._engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(AuditRow)).scalar_one())
+            return int(conn.execute(_HEAD).scalar() or 0)
 
     def read(self, seq: int) -> dict[str, Any] | None:
-        with Session(self._engine) as session:
-            row = session.get(AuditRow, seq)
-        if row is None:
+        with self._engine.connect() as conn:
+            content = conn.execute(select(A.content).where(A.seq == seq)).scalar()
+        if content is None:
             return None
         entry: dict[str, Any] = orjson.loads(
-            self._vault.open(AUDIT_OWNER, ("audit", str(seq)), row.content))
+            self._vault.open(AUDIT_OWNER, ("audit", str(seq)), content))
         return entry
 
-    def entries(self, batch: int = 1000) -> Iterator[dict[str, Any]]:
-        last = 0
+    def leaf(self, seq: int) -> bytes | None:
+        with self._engine.connect() as conn:
+            value = conn.execute(select(A.leaf).where(A.seq == seq)).scalar()
+        return None if value is None else bytes.fromhex(value)
+
+    def entries(self, after: int = 0, batch: int = 1000) -> Iterator[dict[str, Any]]:
+        last = after
         while True:
             with self._engine.connect() as conn:
                 rows = list(conn.execute(select(A.seq, A.content).where(A.seq > last)
@@ -113,27 +156,154 @@ class AuditLedger:
                 yield orjson.loads(self._vault.open(AUDIT_OWNER, ("audit", str(seq)), content))
                 last = seq
 
+    # -- tree -----------------------------------------------------------------------------
+
+    def _subtree(self, conn: Connection) -> Callable[[int, int], bytes]:
+        def subtree(a: int, b: int) -> bytes:
+            level = (b - a).bit_length() - 1
+            value = conn.execute(select(N.hash).where(N.level == level,
+                                                      N.index == a >> level)).scalar()
+            if value is None:
+                raise AuditUnavailable("The audit tree is incomplete.")
+            return bytes.fromhex(value)
+
+        return subtree
+
+    def root(self, size: int | None = None) -> tuple[int, bytes]:
+        with self._engine.connect() as conn:
+            size = int(conn.execute(_HEAD).scalar() or 0) if size is None else size
+            return size, mth(self._subtree(conn), 0, size)
+
+    def inclusion_proof(self, seq: int, size: int) -> list[bytes]:
+        with self._engine.connect() as conn:
+            return inclusion_proof(seq - 1, size, self._subtree(conn))
+
+    def consistency_proof(self, old: int, new: int) -> list[bytes]:
+        with self._engine.connect() as conn:
+            return consistency_proof(old, new, self._subtree(conn))
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    def _checkpoint_due(self) -> bool:
+        now = self._clock.now()
+        if self._last_checkpoint_at is None:
+            latest = self.latest_checkpoint()
+            self._last_checkpoint_at = latest.created_at if latest else None
+        return self._last_checkpoint_at is None or now - self._last_checkpoint_at >= self._every
+
+    def latest_checkpoint(self) -> SignedCheckpoint | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(C.size, C.root, C.note, C.created_at)
+                               .order_by(C.size.desc()).limit(1)).first()
+        if row is None:
+            return None
+        return SignedCheckpoint(Checkpoint(self.origin, row[0], bytes.fromhex(row[1])),
+                                row[2], _utc(row[3]))
+
+    def checkpoints(self) -> list[SignedCheckpoint]:
+        with self._engine.connect() as conn:
+            rows = list(conn.execute(select(C.size, C.root, C.note, C.created_at)
+                                     .order_by(C.size)))
+        return [SignedCheckpoint(Checkpoint(self.origin, r[0], bytes.fromhex(r[1])), r[2],
+                                 _utc(r[3])) for r in rows]
+
+    def checkpoint(self) -> SignedCheckpoint:
+        """Sign the current tree, if it grew and is consistent with the last checkpoint."""
+        with self._lock:
+            try:
+                previous = self.latest_checkpoint()
+                size, root = self.root()
+                if previous is not None and previous.checkpoint.size == size:
+                    return previous
+                if previous is not None:
+                    old = previous.checkpoint
+                    verify_consistency(old.size, size, old.root, root,
+                                       self.consistency_proof(old.size, size))
+                checkpoint = Checkpoint(self.origin, size, root)
+                note = sign(checkpoint, self._key)
+                now = self._clock.now()
+                with self._engine.begin() as conn:
+                    conn.execute(insert(AuditCheckpointRow), [{
+                        "size": size, "root": root.hex(), "note": note, "created_at": now}])
+                self._last_checkpoint_at = now
+                return SignedCheckpoint(checkpoint, note, now)
+            except ProofError as exc:
+                raise AuditUnavailable("Refusing to sign a checkpoint inconsistent with "
+                                       "the previous one.") from exc
+            except (SQLAlchemyError, ValueError) as exc:
+                raise AuditUnavailable() from exc
+
+    def open_checkpoint(self, note: str) -> Checkpoint:
+        checkpoint = open_note(note, self.public_key)
+        if checkpoint.origin != self.origin:
+            raise CheckpointError("the checkpoint is of another log")
+        return checkpoint
+
+    # -- verification -----------------------------------------------------------------------
+
     def verify(self, progress: Callable[[int], None] | None = None,
-               batch: int = 5000) -> VerifyReport:
-        previous, expected, checked = GENESIS, 1, 0
+               witness: Checkpoint | None = None, batch: int = 20_000) -> VerifyReport:
+        """Recompute every leaf and the tree; check it against every signed checkpoint and,
+        if given, a witness's checkpoint. Names the first entry found changed, removed,
+        inserted or reordered, or the span of entries a checkpoint no longer matches."""
+        signed = self.checkpoints()
+        for cp in signed:
+            try:
+                if self.open_checkpoint(cp.note) != cp.checkpoint:
+                    raise CheckpointError("the stored checkpoint differs from its note")
+            except CheckpointError:
+                return VerifyReport(False, 0, None, f"the checkpoint at size "
+                                    f"{cp.checkpoint.size} is not validly signed")
+        targets = sorted({*(c.checkpoint for c in signed), *([witness] if witness else [])},
+                         key=lambda c: c.size)
+        cr, expected, previous_size = CompactRange(), 1, 0
+        pending = list(targets)
         while True:
             with self._engine.connect() as conn:
-                rows = list(conn.execute(select(A.seq, A.leaf, A.chain, A.content)
-                                         .where(A.seq >= expected).order_by(A.seq)
-                                         .limit(batch)))
-            if not rows:
-                return VerifyReport(True, checked)
-            for seq, leaf_hex, chain_hex, content in rows:
+                rows = list(conn.execute(
+                    select(A.seq, A.leaf, A.content, N.hash)
+                    .outerjoin(AuditNode, (N.level == 0) & (N.index == A.seq - 1))
+                    .where(A.seq >= expected).order_by(A.seq).limit(batch)))
+            for seq, leaf_hex, content, node_hex in rows:
                 if seq != expected:
-                    return VerifyReport(False, checked, expected,
+                    return self._report(False, cr.size, expected,
                                         f"entry {expected} was removed")
-                leaf = leaf_hash(content)
-                if leaf.hex() != leaf_hex:
-                    return VerifyReport(False, checked, seq, f"entry {seq} was changed")
-                link = chain_hash(previous, seq, leaf)
-                if link.hex() != chain_hex:
-                    return VerifyReport(False, checked, seq,
-                                        f"entry {seq} was changed, removed or reordered")
-                previous, expected, checked = link, seq + 1, checked + 1
+                computed = leaf_hash(content)
+                if computed.hex() != leaf_hex or node_hex != leaf_hex:
+                    return self._report(False, cr.size, seq,
+                                        f"entry {seq} was changed, inserted or reordered")
+                cr.append(computed)
+                expected = seq + 1
+                while pending and pending[0].size == cr.size:
+                    target = pending.pop(0)
+                    if cr.root() != target.root:
+                        who = "a witness's" if target is witness else "a signed"
+                        return self._report(
+                            False, cr.size, previous_size + 1,
+                            f"entries {previous_size + 1}..{target.size} no longer match "
+                            f"{who} checkpoint: changed, removed, inserted or reordered "
+                            f"(a fork of the log)")
+                    previous_size = target.size
             if progress is not None:
-                progress(checked)
+                progress(cr.size)
+            if len(rows) < batch:
+                break
+        if pending:
+            return self._report(False, cr.size, cr.size + 1,
+                                f"the ledger was truncated: a checkpoint vouches for "
+                                f"{pending[-1].size} entries, {cr.size} remain")
+        if cr.size:
+            _size, stored_root = self.root(cr.size)
+            if stored_root != cr.root():
+                return self._report(False, cr.size, None,
+                                    "the stored tree nodes disagree with the entries")
+        return self._report(True, cr.size, None, None, len(signed))
+
+    @staticmethod
+    def _report(ok: bool, checked: int, first_bad: int | None, problem: str | None,
+                checkpoints: int = 0) -> VerifyReport:
+        return VerifyReport(ok, checked, first_bad, problem, checkpoints)
+
+
+def _utc(moment: datetime) -> datetime:
+    return as_utc(moment)

@@ -116,12 +116,32 @@ class UsedAssertion(SQLModel, table=True):
 
 
 class AuditRow(SQLModel, table=True):
-    """One ledger entry: encrypted content, its digest and the chain hash through it."""
+    """One ledger entry: encrypted content and its Merkle leaf hash (RFC 6962)."""
 
     __tablename__ = "audit_entry"
 
-    seq: int = Field(primary_key=True)
+    seq: int = Field(primary_key=True)  # 1-based; the Merkle leaf index is seq - 1
     recorded_at: datetime = Field(sa_column=_utc_column(index=True))
     leaf: str = Field(max_length=64)
-    chain: str = Field(max_length=64)
     content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class AuditNode(SQLModel, table=True):
+    """The hash of a complete subtree: leaves [index * 2^level, (index + 1) * 2^level)."""
+
+    __tablename__ = "audit_node"
+
+    level: int = Field(primary_key=True)
+    index: int = Field(primary_key=True)
+    hash: str = Field(max_length=64)
+
+
+class AuditCheckpointRow(SQLModel, table=True):
+    """A signed checkpoint of the ledger (see exchange.audit.checkpoint)."""
+
+    __tablename__ = "audit_checkpoint"
+
+    size: int = Field(primary_key=True)
+    root: str = Field(max_length=64)
+    note: str
+    created_at: datetime = Field(sa_column=_utc_column(index=True))
