@@ -104,20 +104,27 @@ class Gate:
             self._append(ctx, who, draft)
 
     def _append(self, ctx: RequestContext, who: Identity | None, draft: AuditDraft) -> None:
-        self.ledger.append({
+        """One entry per resident the call touched (one entry if it touched none), written
+        together in one commit, so each resident's history holds every access to them."""
+        base = {
             "time": to_instant(self.clock.now()),
             "request_id": ctx.request_id,
             "network_address": ctx.address,
             "request": {"method": ctx.method, "path": ctx.path, "query": ctx.query},
             "action": draft.action,
-            "who": who.audit_view() if who else {"kind": "anonymous"},
-            "residents": sorted(draft.residents),
+            "who": who.audit_view() if who else {"kind": "anonymous", "role": "anonymous"},
             "what": draft.what,
             "outcome": draft.outcome,
             "status": draft.status,
             "decisions": _merge_decisions(draft.decisions),
             **({"details": draft.details} if draft.details else {}),
-        })
+        }
+        residents = sorted(draft.residents)
+        if len(residents) <= 1:
+            self.ledger.append_many([{**base, "residents": residents}])
+        else:
+            self.ledger.append_many([{**base, "residents": [r], "part_of": len(residents)}
+                                     for r in residents])
 
     def record_refusal(self, ctx: RequestContext, action: str, reason: str,
                        client_id: str | None = None, status: int = 401) -> None:

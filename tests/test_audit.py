@@ -4,6 +4,7 @@ import sqlite3
 
 import pytest
 
+from consent.model import build_consent
 from exchange.audit.checkpoint import Checkpoint, CheckpointError
 from exchange.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from exchange.errors import AuditUnavailable
@@ -36,7 +37,7 @@ def test_every_call_writes_exactly_one_entry(community: Community) -> None:
 def test_entry_records_who_what_whose_why_and_the_decision(community: Community) -> None:
     community.http.get("/fhir/Observation/alice-glu-0", headers=community.headers("clinic-a"))
     entry = entries(community)[-1]
-    assert entry["who"] == {"kind": "client", "subject": "clinic-a",
+    assert entry["who"] == {"kind": "client", "subject": "clinic-a", "role": "clinic",
                             "organization": "Organization/clinic-a", "purpose": "TREAT"}
     assert entry["residents"] == ["alice"]
     assert entry["what"]["type"] == "Observation" and entry["what"]["id"] == "alice-glu-0"
@@ -69,13 +70,48 @@ def test_search_records_the_residents_disclosed(community: Community) -> None:
     assert entries(community)[-1]["residents"] == ["bob"]
 
 
+def test_a_search_touching_several_residents_yields_one_entry_each(
+        community: Community) -> None:
+    community.http.post("/fhir/Consent", json=build_consent("carol", "Organization/clinic-a",
+                                                            ["TREAT"]),
+                        headers=community.resident_headers("carol"))
+    before = community.services.ledger.size()
+    community.http.get("/fhir/Observation", headers=community.headers("clinic-a"))
+    recorded = entries(community)[before + 1:]  # the token issue comes first
+    assert sorted(e["residents"][0] for e in recorded) == ["alice", "carol"]
+    assert len({e["request_id"] for e in recorded}) == 1
+
+
+def test_concurrent_appends_are_all_durable_and_ordered(community: Community) -> None:
+    import threading
+
+    ledger = community.services.ledger
+    before = ledger.size()
+    seqs: list[int] = []
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        for i in range(20):
+            s = ledger.append({"action": "test", "worker": n, "i": i})
+            with lock:
+                seqs.append(s)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(seqs) == list(range(before + 1, before + 121))
+    assert ledger.verify().ok
+
+
 def test_no_audit_no_data(community: Community, monkeypatch: pytest.MonkeyPatch) -> None:
     h = community.headers("clinic-a")
 
-    def broken(entry: dict) -> int:
+    def broken(entries: list) -> list:
         raise AuditUnavailable()
 
-    monkeypatch.setattr(community.services.ledger, "append", broken)
+    monkeypatch.setattr(community.services.ledger, "append_many", broken)
     r = community.http.get("/fhir/Patient/alice", headers=h)
     assert r.status_code == 503
     assert "秀英" not in r.text and "alice" not in r.text.replace("audit", "")
@@ -152,8 +188,8 @@ def test_verify_detects_an_inserted_entry(community: Community) -> None:
     size = community.services.ledger.size()
     _tamper(community, *(f"UPDATE audit_entry SET seq = seq + 1 WHERE seq = {s}"
                          for s in range(size, 2, -1)),
-            "INSERT INTO audit_entry SELECT 3, recorded_at, leaf, content FROM audit_entry "
-            "WHERE seq = 2")
+            "INSERT INTO audit_entry (seq, recorded_at, leaf, content) "
+            "SELECT 3, recorded_at, leaf, content FROM audit_entry WHERE seq = 2")
     report = community.services.ledger.verify(witness=witness)
     assert not report.ok and report.first_bad is not None and report.first_bad <= 3
 

@@ -29,6 +29,10 @@ class Identity:
             view["resident"] = self.subject
         return view
 
+    @property
+    def role(self) -> str:
+        return self.organization_kind or "unknown" if self.kind == "client" else self.kind
+
     def audit_view(self) -> dict[str, Any]:
         return {"kind": self.kind, "subject": self.subject, "organization": self.organization,
-                "purpose": self.purpose}
+                "role": self.role, "purpose": self.purpose}

@@ -120,10 +120,22 @@ class AuditRow(SQLModel, table=True):
 
     __tablename__ = "audit_entry"
 
+    __table_args__ = (
+        Index("ix_audit_resident", "resident", "seq"),
+        Index("ix_audit_organization", "organization", "seq"),
+    )
+
     seq: int = Field(primary_key=True)  # 1-based; the Merkle leaf index is seq - 1
     recorded_at: datetime = Field(sa_column=_utc_column(index=True))
     leaf: str = Field(max_length=64)
     content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    # Filters for the compliance views, copied from the entry. They are not covered by the
+    # tree: every view re-checks them against the decrypted, tree-covered content.
+    action: str | None = Field(default=None, max_length=32)
+    outcome: str | None = Field(default=None, max_length=16)
+    resident: str | None = Field(default=None, max_length=64)
+    organization: str | None = Field(default=None, max_length=140)
+    purpose: str | None = Field(default=None, max_length=16)
 
 
 class AuditNode(SQLModel, table=True):
