@@ -29,7 +29,7 @@ from exchange.errors import (
 )
 from exchange.fhir.dates import parse_range, to_instant
 from exchange.fhir.outcome import operation_outcome
-from exchange.fhir.search import SearchQuery, parse_search
+from exchange.fhir.search import DIGITS, SearchQuery, parse_search
 from exchange.fhir.search_params import DIRECTORY_TYPES, RESIDENT_TYPES, SUPPORTED_TYPES
 from exchange.fhir.validation import validate_resource
 from exchange.identity.model import Identity
@@ -559,7 +559,7 @@ def _history_params(pairs: Sequence[tuple[str, str]], default: int,
                     maximum: int) -> tuple[int, Any]:
     count, since = default, None
     for key, value in pairs:
-        if key == "_count" and value.isdigit() and len(value) < 10:
+        if key == "_count" and DIGITS.match(value):
             count = min(int(value), maximum)
         elif key == "_since":
             try:

@@ -10,6 +10,7 @@ from exchange.errors import InvalidRequest, UnsupportedMedia
 from exchange.feeds.deps import ContextDep, IdentityDep, ServicesDep
 from exchange.fhir.capability import capability_statement
 from exchange.fhir.release import ACCEPTED_MIMES, FHIR_MIME
+from exchange.fhir.search import DIGITS
 from exchange.fhir.validation import parse_json
 from exchange.gate import Disclosure
 
@@ -30,7 +31,7 @@ async def _body(request: Request) -> object:
 
 
 def _vid(vid: str) -> int:
-    if not vid.isdigit() or len(vid) > 9:
+    if not DIGITS.match(vid):
         raise InvalidRequest("A version id is a positive integer.")
     return int(vid)
 

@@ -18,6 +18,9 @@ CONTROL_PARAMS = frozenset({"_count", "_offset", "_sort", "_include", "_revinclu
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}\Z")
 _ELEMENT = re.compile(r"[a-z][A-Za-z0-9]*\Z")
 
+# ASCII digits only: str.isdigit() also accepts "¹" and "٣".
+DIGITS = re.compile(r"[0-9]{1,9}\Z")
+
 
 @dataclass(frozen=True)
 class TokenValue:
@@ -194,7 +197,7 @@ def _parse_chain(resource_type: str, name: str, raw_value: str) -> Clause:
 def _apply_control(query: SearchQuery, raw_name: str, value: str, max_count: int) -> None:
     name = raw_name.partition(":")[0]
     if name in ("_count", "_offset"):
-        if not value.isdigit() or len(value) > 9:
+        if not DIGITS.match(value):
             raise InvalidSearch(f"Parameter {name} must be a non-negative integer.")
         if name == "_count":
             query.count = min(int(value), max_count)
