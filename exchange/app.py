@@ -19,7 +19,8 @@ from exchange.clock import SystemClock
 from exchange.config import Settings
 from exchange.decisions.decide import Decider
 from exchange.errors import ExchangeError, InvalidRequest, NotFound
-from exchange.feeds import fhir_api, smart_api
+from exchange.feeds import fhir_api, oversight_api, smart_api
+from exchange.feeds.oversight import Oversight
 from exchange.fhir.outcome import render_error
 from exchange.fhir.release import FHIR_MIME
 from exchange.gate import Gate
@@ -65,8 +66,9 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
                           max_assertion_seconds=settings.max_assertion_seconds)
     gate = Gate(repository, decider, ledger, clock, keys, settings.fhir_base,
                 settings.default_page_size, settings.max_page_size)
+    oversight = Oversight(gate, ledger, registry, settings.fhir_base)
     return Services(settings, engine, clock, keys, vault, repository, decision_point,
-                    decider, ledger, registry, tokens, gate)
+                    decider, ledger, registry, tokens, gate, oversight)
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
@@ -75,6 +77,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                   docs_url="/docs", redoc_url=None)
     app.state.services = services
     app.include_router(smart_api.router)
+    app.include_router(oversight_api.router)
     app.include_router(fhir_api.router)
     app.include_router(pages.router)
 

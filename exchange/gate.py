@@ -257,7 +257,7 @@ class Gate:
                 entries.append(self._history_entry(row, version_decision, who))
             entries = [e for e in entries if e is not None]
             bundle = {"resourceType": "Bundle", "type": "history", "total": len(entries),
-                      "link": [{"relation": "self", "url": self._url(
+                      "link": [{"relation": "self", "url": self.url(
                           f"{rtype}/{rid}/_history" if rid else f"{rtype}/_history", pairs)}],
                       "entry": entries}
             return Disclosure(200, orjson.dumps(bundle))
@@ -489,13 +489,13 @@ class Gate:
     def _searchset(self, rtype: str, query: SearchQuery, pairs: Sequence[tuple[str, str]],
                    total: int, entries: list[Any]) -> dict[str, Any]:
         base = [(k, v) for k, v in pairs if k != "_offset"]
-        links = [{"relation": "self", "url": self._url(rtype, pairs)}]
+        links = [{"relation": "self", "url": self.url(rtype, pairs)}]
         if not query.summary_count and query.count > 0:
             if query.offset + query.count < total:
-                links.append({"relation": "next", "url": self._url(
+                links.append({"relation": "next", "url": self.url(
                     rtype, [*base, ("_offset", str(query.offset + query.count))])})
             if query.offset > 0:
-                links.append({"relation": "previous", "url": self._url(
+                links.append({"relation": "previous", "url": self.url(
                     rtype, [*base, ("_offset", str(max(0, query.offset - query.count)))])})
         bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset",
                                   "total": total, "link": links}
@@ -503,7 +503,7 @@ class Gate:
             bundle["entry"] = entries
         return bundle
 
-    def _url(self, path: str, pairs: Sequence[tuple[str, str]]) -> str:
+    def url(self, path: str, pairs: Sequence[tuple[str, str]]) -> str:
         query = urlencode(list(pairs))
         return f"{self.fhir_base}/{path}" + (f"?{query}" if query else "")
 

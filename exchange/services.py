@@ -7,6 +7,7 @@ from sqlalchemy.engine import Engine
 from exchange.audit.ledger import AuditLedger
 from exchange.config import Settings
 from exchange.decisions.decide import Decider
+from exchange.feeds.oversight import Oversight
 from exchange.gate import Gate
 from exchange.identity.registry import ClientRegistry
 from exchange.identity.tokens import TokenService
@@ -29,3 +30,4 @@ class Services:
     registry: ClientRegistry
     tokens: TokenService
     gate: Gate
+    oversight: Oversight

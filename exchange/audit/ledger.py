@@ -10,14 +10,14 @@ consistent with the previous checkpoint.
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -36,7 +36,12 @@ from exchange.errors import AuditUnavailable, KeyUnavailable
 from exchange.ports import Clock
 from exchange.privacy.envelope import Vault
 from exchange.store.repository import as_utc
-from exchange.store.tables import AuditCheckpointRow, AuditNode, AuditRow
+from exchange.store.tables import (
+    AuditCheckpointRow,
+    AuditNode,
+    AuditRow,
+    AuditVerificationRow,
+)
 
 log = logging.getLogger("exchange.audit")
 
@@ -211,6 +216,10 @@ class AuditLedger:
             value = conn.execute(select(A.leaf).where(A.seq == seq)).scalar()
         return None if value is None else bytes.fromhex(value)
 
+    def ciphertext(self, seq: int) -> bytes:
+        with self._engine.connect() as conn:
+            return bytes(conn.execute(select(A.content).where(A.seq == seq)).scalar_one())
+
     def entries(self, after: int = 0, batch: int = 1000) -> Iterator[dict[str, Any]]:
         last = after
         while True:
@@ -222,6 +231,64 @@ class AuditLedger:
             for seq, content in rows:
                 yield orjson.loads(self._vault.open(AUDIT_OWNER, ("audit", str(seq)), content))
                 last = seq
+
+    def query(self, *, resident: str | None = None, organization: str | None = None,
+              purpose: str | None = None, outcomes: Sequence[str] | None = None,
+              since: datetime | None = None, until: datetime | None = None,
+              offset: int = 0, limit: int = 50) -> tuple[int, list[tuple[int, dict[str, Any]]]]:
+        """Entries matching the filters, newest first: (total, page of (seq, entry)).
+
+        The filter columns narrow the scan; each entry found is decrypted and checked
+        again, so a doctored column can hide nothing it does not also break in the tree.
+        """
+        where: list[Any] = []
+        if resident is not None:
+            where.append(A.resident == resident)
+        if organization is not None:
+            where.append(A.organization == organization)
+        if purpose is not None:
+            where.append(A.purpose == purpose)
+        if outcomes:
+            where.append(A.outcome.in_(list(outcomes)))
+        if since is not None:
+            where.append(A.recorded_at >= since)
+        if until is not None:
+            where.append(A.recorded_at < until)
+        with self._engine.connect() as conn:
+            total = int(conn.execute(select(func.count()).select_from(AuditRow.__table__)  # type: ignore[attr-defined]
+                                     .where(*where)).scalar_one())
+            rows = list(conn.execute(select(A.seq, A.content).where(*where)
+                                     .order_by(A.seq.desc()).offset(offset).limit(limit)))
+        page = []
+        for seq, content in rows:
+            entry = orjson.loads(self._vault.open(AUDIT_OWNER, ("audit", str(seq)), content))
+            found = _filters(entry)
+            if (resident is not None and found["resident"] != resident) or \
+                    (organization is not None and found["organization"] != organization) or \
+                    (purpose is not None and found["purpose"] != purpose) or \
+                    (outcomes and found["outcome"] not in outcomes):
+                log.error("audit filter columns disagree with entry %d", seq)
+                continue
+            page.append((seq, entry))
+        return total, page
+
+    def counts(self, since: datetime | None = None) -> list[tuple[Any, ...]]:
+        """(day, organization, purpose, outcome, action, count) over the filter columns."""
+        day = func.date(A.recorded_at)
+        stmt = select(day, A.organization, A.purpose, A.outcome, A.action, func.count())
+        if since is not None:
+            stmt = stmt.where(A.recorded_at >= since)
+        stmt = stmt.group_by(day, A.organization, A.purpose, A.outcome, A.action)
+        with self._engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(stmt)]
+
+    def activity(self, since: datetime) -> list[tuple[int, datetime, str | None, str | None,
+                                                     str | None]]:
+        """(seq, time, organization, purpose, outcome) of entries since a moment."""
+        stmt = select(A.seq, A.recorded_at, A.organization, A.purpose, A.outcome).where(
+            A.recorded_at >= since).order_by(A.seq)
+        with self._engine.connect() as conn:
+            return [(r[0], _utc(r[1]), r[2], r[3], r[4]) for r in conn.execute(stmt)]
 
     # -- tree -----------------------------------------------------------------------------
 
@@ -299,6 +366,49 @@ class AuditLedger:
                                        "the previous one.") from exc
             except (SQLAlchemyError, ValueError) as exc:
                 raise AuditUnavailable() from exc
+
+    def mark_exported(self, size: int) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(update(AuditCheckpointRow).where(C.size == size)
+                         .values(exported_at=self._clock.now()))
+
+    def last_exported(self) -> SignedCheckpoint | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(C.size, C.root, C.note, C.exported_at)
+                               .where(C.exported_at.is_not(None))
+                               .order_by(C.size.desc()).limit(1)).first()
+        if row is None:
+            return None
+        return SignedCheckpoint(Checkpoint(self.origin, row[0], bytes.fromhex(row[1])),
+                                row[2], _utc(row[3]))
+
+    def consistent_with(self, checkpoint: Checkpoint) -> bool:
+        """Whether today's tree still extends ``checkpoint`` (checked by a proof)."""
+        try:
+            size, root = self.root()
+            if size < checkpoint.size:
+                return False
+            verify_consistency(checkpoint.size, size, checkpoint.root, root,
+                               self.consistency_proof(checkpoint.size, size))
+            return True
+        except (ProofError, ValueError, AuditUnavailable):
+            return False
+
+    def record_verification(self, report: "VerifyReport") -> None:
+        with self._engine.begin() as conn:
+            conn.execute(insert(AuditVerificationRow), [{
+                "verified_at": self._clock.now(), "ok": report.ok, "checked": report.checked,
+                "problem": report.problem}])
+
+    def last_verification(self) -> dict[str, Any] | None:
+        V = AuditVerificationRow.__table__.c  # type: ignore[attr-defined]  # noqa: N806
+        with self._engine.connect() as conn:
+            row = conn.execute(select(V.verified_at, V.ok, V.checked, V.problem)
+                               .order_by(V.row.desc()).limit(1)).first()
+        if row is None:
+            return None
+        return {"verified_at": _utc(row[0]).isoformat(), "ok": bool(row[1]),
+                "checked": row[2], "problem": row[3]}
 
     def open_checkpoint(self, note: str) -> Checkpoint:
         checkpoint = open_note(note, self.public_key)

@@ -8,6 +8,8 @@ from exchange.fhir.search_params import SUPPORTED_TYPES
 
 _SCOPE = re.compile(r"(?P<ctx>system|patient|user)/(?P<type>\*|[A-Z][A-Za-z]+)\."
                     r"(?P<perm>read|write|\*|c?r?u?d?s?)\Z")
+# Types that are not stored resources but views the policies guard (the audit trail).
+SCOPE_ONLY_TYPES = frozenset({"AuditEvent"})
 _V1 = {"read": "rs", "write": "cud", "*": "cruds"}
 
 
@@ -29,7 +31,7 @@ def parse_scope(text: str) -> Scope | None:
     if match is None or not match["perm"]:
         return None
     rtype = match["type"]
-    if rtype != "*" and rtype not in SUPPORTED_TYPES:
+    if rtype != "*" and rtype not in SUPPORTED_TYPES and rtype not in SCOPE_ONLY_TYPES:
         return None
     return Scope(text, match["ctx"], rtype, _V1.get(match["perm"], match["perm"]))
 

@@ -157,3 +157,18 @@ class AuditCheckpointRow(SQLModel, table=True):
     root: str = Field(max_length=64)
     note: str
     created_at: datetime = Field(sa_column=_utc_column(index=True))
+    # Set when the checkpoint was handed to a witness (exported); the ledger must stay
+    # consistent with the last exported one.
+    exported_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class AuditVerificationRow(SQLModel, table=True):
+    """The outcome of each full verification of the ledger."""
+
+    __tablename__ = "audit_verification"
+
+    row: int | None = Field(default=None, primary_key=True)
+    verified_at: datetime = Field(sa_column=_utc_column(index=True))
+    ok: bool
+    checked: int
+    problem: str | None = None

@@ -35,7 +35,7 @@ interaction := {"read": "r", "search": "s", "create": "c", "update": "u", "delet
 
 client if requester.kind == "client"
 
-allowed_types := (((resident_types | directory_types) | registration_types) | consent_types)
+allowed_types := ((((resident_types | directory_types) | registration_types) | consent_types) | audit_types)
 
 # --- the resident themself --------------------------------------------------------------
 
@@ -84,6 +84,21 @@ directory_types contains t if {
 }
 
 # METADATA
+# title: audit_oversight
+# description: >-
+#   The audit trail is open to oversight organizations acting for compliance, in full,
+#   and to each resident for their own record (resident_self). Never to other clients.
+audit_types contains t if {
+	client
+	not writing
+	some t in requested
+	t in policy_data.audit_types
+	requester.organization_kind in policy_data.oversight_kinds
+	requester.purpose in policy_data.oversight_purposes
+	scope_allows(t)
+}
+
+# METADATA
 # title: registration
 # description: A clinic may register a new resident; it sees them only once they consent.
 registration_types contains "Patient" if {
@@ -107,6 +122,7 @@ consent_types contains t if {
 	some t in requested
 	scope_allows(t)
 	purpose_rules.fields[t]
+	not t in policy_data.audit_types
 	input.action in purpose_rules.actions
 	not resident_managed_write(t)
 	some c in input.consents
@@ -216,6 +232,8 @@ reasons contains "resident_self" if self_access
 reasons contains "directory" if count(directory_types) > 0
 
 reasons contains "registration" if count(registration_types) > 0
+
+reasons contains "audit_oversight" if count(audit_types) > 0
 
 reasons contains "consent_permit" if count(consent_types) > 0
 

@@ -192,3 +192,38 @@ test_unknown_requester_denied if {
 	d := ask({"kind": "robot", "scopes": []}, "read", ["Observation"], [treat_a])
 	not d.allow
 }
+
+compliance := {
+	"kind": "client", "client_id": "office", "organization": "Organization/office",
+	"organization_kind": "compliance", "purpose": "HCOMPL",
+	"scopes": [{"context": "system", "resource_type": "AuditEvent", "interactions": "rs"}],
+}
+
+audit_ask(who, resident, consents) := d if {
+	d := exchange.decision with input as {
+		"action": "search", "resource_types": ["AuditEvent"], "requester": who,
+		"resident": resident, "consents": consents, "now": now,
+	}
+}
+
+test_compliance_officer_reads_the_audit_trail if {
+	d := audit_ask(compliance, null, [])
+	d.allow
+	"audit_oversight" in d.reasons
+}
+
+test_clinic_cannot_read_the_audit_trail_even_with_consent if {
+	wide := object.union(clinic_a, {"scopes": [{"context": "system", "resource_type": "*", "interactions": "rs"}]})
+	not audit_ask(wide, null, []).allow
+	not audit_ask(wide, "p1", [treat_a]).allow
+}
+
+test_compliance_needs_its_purpose if {
+	not audit_ask(object.union(compliance, {"purpose": "TREAT"}), null, []).allow
+}
+
+test_resident_reads_own_access_history if {
+	me := {"kind": "resident", "resident": "p1", "scopes": []}
+	audit_ask(me, "p1", []).allow
+	not audit_ask(me, "p2", []).allow
+}

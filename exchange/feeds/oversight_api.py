@@ -1,0 +1,66 @@
+"""Routes of the audit trail's views: AuditEvent, the compliance API, access history."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from exchange.audit.checkpoint import public_pem
+from exchange.feeds.deps import ContextDep, IdentityDep, ServicesDep
+from exchange.gate import Disclosure
+
+router = APIRouter()
+Days = Annotated[int, Query(ge=1, le=366)]
+
+
+def _respond(disclosure: Disclosure) -> Response:
+    headers = dict(disclosure.headers)
+    media = headers.pop("Content-Type", "application/fhir+json")
+    return Response(disclosure.body, status_code=disclosure.status, media_type=media,
+                    headers=headers)
+
+
+@router.get("/fhir/AuditEvent")
+def audit_events(request: Request, services: ServicesDep, ctx: ContextDep,
+                 who: IdentityDep) -> Response:
+    pairs = list(request.query_params.multi_items())
+    return _respond(services.oversight.audit_events(ctx, who, pairs))
+
+
+@router.get("/compliance/audit-events.ndjson")
+def audit_events_ndjson(request: Request, services: ServicesDep, ctx: ContextDep,
+                        who: IdentityDep) -> Response:
+    pairs = list(request.query_params.multi_items())
+    return _respond(services.oversight.audit_events(ctx, who, pairs, ndjson=True))
+
+
+@router.get("/compliance/summary")
+def summary(services: ServicesDep, ctx: ContextDep, who: IdentityDep,
+            days: Days = 30) -> Response:
+    return _respond(services.oversight.summary(ctx, who, days))
+
+
+@router.get("/compliance/anomalies")
+def anomalies(services: ServicesDep, ctx: ContextDep, who: IdentityDep,
+              days: Days = 30) -> Response:
+    return _respond(services.oversight.anomalies(ctx, who, days))
+
+
+@router.get("/compliance/integrity")
+def integrity(services: ServicesDep, ctx: ContextDep, who: IdentityDep) -> Response:
+    return _respond(services.oversight.integrity(ctx, who))
+
+
+@router.post("/compliance/verify")
+def verify(services: ServicesDep, ctx: ContextDep, who: IdentityDep) -> Response:
+    return _respond(services.oversight.verify_now(ctx, who))
+
+
+@router.get("/resident/access-history")
+def access_history(services: ServicesDep, ctx: ContextDep, who: IdentityDep) -> Response:
+    return _respond(services.oversight.access_history(ctx, who))
+
+
+@router.get("/.well-known/audit-log-key.pem")
+def audit_key(services: ServicesDep) -> Response:
+    """The Ed25519 key that signs audit checkpoints, for anyone checking a proof offline."""
+    return Response(public_pem(services.ledger.public_key), media_type="application/x-pem-file")
