@@ -144,6 +144,7 @@ class Gate:
             state = self.repository.current(rtype, rid)
             if state is None:
                 raise NotFound()
+            _note_attempt(draft, state.patient_id)
             decision = self._decide(draft, who, "read", [rtype], state.patient_id)
             if not decision.allows(rtype):
                 draft.outcome = "denied"
@@ -204,6 +205,7 @@ class Gate:
             state = self.repository.current("Patient", patient_id)
             if state is None or state.deleted:
                 raise NotFound()
+            _note_attempt(draft, patient_id)
             decision = self._decide(draft, who, "read", sorted(RESIDENT_TYPES), patient_id)
             if not decision.allows("Patient"):
                 draft.outcome = "denied"
@@ -232,6 +234,7 @@ class Gate:
                 state = self.repository.current(rtype, rid)
                 if state is None:
                     raise NotFound()
+                _note_attempt(draft, state.patient_id)
                 decision = self._decide(draft, who, "read", [rtype], state.patient_id)
                 if not decision.allows(rtype):
                     draft.outcome = "denied"
@@ -370,6 +373,7 @@ class Gate:
             state = self.repository.current(rtype, rid)
             if state is None or state.deleted:
                 raise NotFound()
+            _note_attempt(draft, state.patient_id)
             decision = self._decide(draft, who, "delete", [rtype], state.patient_id)
             if not decision.allows(rtype):
                 draft.outcome = "denied"
@@ -387,6 +391,7 @@ class Gate:
             state = self.repository.current(rtype, rid)
             if state is None or state.deleted:
                 raise NotFound()
+            _note_attempt(draft, state.patient_id)
             before = self._decide(draft, who, "update", [rtype], state.patient_id)
             if not before.allows(rtype):
                 draft.outcome = "denied"
@@ -516,6 +521,12 @@ def _check_type(rtype: str) -> None:
 def _note_resident(draft: AuditDraft, row: StoredResource) -> None:
     if row.patient_id is not None:
         draft.residents.add(row.patient_id)
+
+
+def _note_attempt(draft: AuditDraft, resident: str | None) -> None:
+    """An attempt on a resident's record is theirs to see, whether it was allowed or not."""
+    if resident is not None:
+        draft.residents.add(resident)
 
 
 def _outcome_of(exc: ExchangeError) -> str:

@@ -131,7 +131,8 @@ def build_community(tmp: Path, **settings: Any) -> Community:
             ("clinic-a", "clinic", "RS384", ["TREAT", "ETREAT"], "system/*.cruds"),
             ("clinic-b", "clinic", "ES384", ["TREAT"], "system/*.cruds"),
             ("insurer", "insurer", "ES384", ["HPAYMT"], "system/*.rs"),
-            ("hub", "hub", "ES384", ["CAREMGT"], "system/*.rs")):
+            ("hub", "hub", "ES384", ["CAREMGT"], "system/*.rs"),
+            ("office", "compliance", "ES384", ["HCOMPL"], "system/AuditEvent.rs")):
         pem, jwk = generate_key(alg, f"{client_id}-1")
         services.registry.add(client_id, client_id, f"Organization/{client_id}", kind,
                               {"keys": [jwk]}, purposes, scopes)
