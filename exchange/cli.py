@@ -1,5 +1,6 @@
 """The ``exchange`` command line: serve, demo, clients, audit, token."""
 
+import getpass
 import json
 import os
 import sys
@@ -17,7 +18,10 @@ from exchange.audit.checkpoint import CheckpointError, public_pem
 from exchange.audit.merkle import verify_inclusion
 from exchange.config import Settings
 from exchange.errors import ExchangeError
+from exchange.gate import RequestContext, request_id
 from exchange.identity.assertion import make_assertion
+from exchange.identity.model import Identity
+from exchange.services import Services
 
 app = typer.Typer(help="Community health exchange.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -129,6 +133,9 @@ def clients_add(client_id: Annotated[str, typer.Argument()],
     except ExchangeError as exc:
         console.print(exc.message, style="red")
         raise typer.Exit(2) from None
+    _record_admin(services, "clients-add", {"client_id": client_id, "organization": organization,
+                                            "kind": kind, "purposes": purpose,
+                                            "scopes": scopes})
     console.print(f"registered {client_id}")
 
 
@@ -146,22 +153,29 @@ def clients_list(data: DataOpt = Path("data")) -> None:
 def audit_verify(data: DataOpt = Path("data"),
                  witness: Annotated[Path | None, typer.Option(
                      help="A checkpoint exported earlier; the ledger must still hold it.")]
+                 = None,
+                 start: Annotated[Path | None, typer.Option(
+                     "--from", help="A trusted checkpoint to verify onwards from.")]
                  = None) -> None:
     """Recompute every leaf and the Merkle tree against all signed checkpoints."""
     services = build_services(_settings(data))
     ledger = services.ledger
-    witnessed = None
-    if witness is not None:
+    notes = {}
+    for name, path in (("witness", witness), ("start", start)):
+        if path is None:
+            continue
         try:
-            witnessed = ledger.open_checkpoint(witness.read_text())
+            notes[name] = ledger.open_checkpoint(path.read_text())
         except (CheckpointError, OSError) as exc:
-            console.print(f"The witness checkpoint is not valid: {exc}", style="bold red")
+            console.print(f"The {name} checkpoint is not valid: {exc}", style="bold red")
             raise typer.Exit(1) from None
+    witnessed, from_checkpoint = notes.get("witness"), notes.get("start")
     size = ledger.size()
     with _progress() as bar:
         task = bar.add_task("Verifying the audit ledger", total=size)
         report = ledger.verify(progress=lambda n: bar.update(task, completed=n),
-                               witness=witnessed)
+                               witness=witnessed, start=from_checkpoint)
+    ledger.record_verification(report)
     if report.ok:
         console.print(f"OK: {report.checked} entries; the tree matches "
                       f"{report.checkpoints} signed checkpoint(s)"
@@ -184,6 +198,8 @@ def audit_checkpoint(action: Annotated[str, typer.Argument(help="export")] = "ex
         raise typer.Exit(2)
     services = build_services(_settings(data))
     signed = services.ledger.checkpoint()
+    services.ledger.mark_exported(signed.checkpoint.size)
+    _record_admin(services, "audit-checkpoint-export", {"size": signed.checkpoint.size})
     if out is None:
         typer.echo(signed.note, nl=False)
     else:
@@ -217,6 +233,15 @@ def residents_token(patient_id: Annotated[str, typer.Argument()],
     """A resident's session token (what the portal's login will issue)."""
     services = build_services(_settings(data, port))
     typer.echo(services.tokens.issue_resident(patient_id))
+
+
+def _record_admin(services: Services, operation: str, details: dict[str, object]) -> None:
+    """An administrative act is recorded like any other: before the command reports done."""
+    ctx = RequestContext(request_id(), None, "CLI", f"exchange {operation}")
+    operator = Identity("operator", getpass.getuser())
+    with services.gate.recording(ctx, operator, "administration",
+                                 {"operation": operation, **details}):
+        pass
 
 
 def _this_command() -> str:

@@ -270,3 +270,17 @@ def test_audit_rows_hold_no_plaintext(community: Community) -> None:
         "%E7%8E%8B" in entries(community)[-1]["request"]["query"]
     raw = community.raw_db()
     assert "王秀英".encode() not in raw and b"%E7%8E%8B" not in raw
+
+
+def test_verify_from_a_trusted_checkpoint(community: Community) -> None:
+    witness = _witnessed(community)
+    ledger = community.services.ledger
+    report = ledger.verify(start=witness)
+    assert report.ok and report.checked == ledger.size()
+    _tamper(community, "UPDATE audit_entry SET content = CAST(X'00' || substr(content, 2) "
+                       f"AS BLOB) WHERE seq = {witness.size + 1}")
+    report = ledger.verify(start=witness)
+    assert not report.ok and report.first_bad == witness.size + 1
+    # Stored subtrees doctored under the trusted checkpoint: starting there is refused.
+    _tamper(community, "UPDATE audit_node SET hash = '" + "22" * 32 + "' WHERE \"index\" = 0")
+    assert not ledger.verify(start=witness).ok

@@ -1,5 +1,6 @@
 """The command line, end to end, as separate processes: demo, serve, token, audit verify."""
 
+import json
 import os
 import socket
 import sqlite3
@@ -79,8 +80,42 @@ def test_clients_list_and_audit_verify_then_tamper(demo_dir: tuple[Path, int]) -
         {"clinic-a", "clinic-b", "insurer", "hub"}
     ok = run("audit", "verify", "--data", str(data))
     assert ok.returncode == 0 and "OK:" in ok.stdout
+    witness = data / "witness.checkpoint"
+    exported = run("audit", "checkpoint", "export", "--data", str(data), "--out", str(witness))
+    assert exported.returncode == 0 and witness.read_text().startswith(
+        "community-health-exchange/audit\n")
+    proved = run("audit", "prove", "1", "--data", str(data))
+    assert proved.returncode == 0 and '"leaf_index": 0' in proved.stdout
+    with_witness = run("audit", "verify", "--data", str(data), "--witness", str(witness))
+    assert with_witness.returncode == 0, with_witness.stdout
     with sqlite3.connect(data / "exchange.db") as conn:
         conn.execute("UPDATE audit_entry SET content = CAST(X'02' || substr(content, 2) "
                      "AS BLOB) WHERE seq = 1")
-    bad = run("audit", "verify", "--data", str(data))
+    bad = run("audit", "verify", "--data", str(data), "--witness", str(witness))
     assert bad.returncode == 1 and "entry 1 was changed" in bad.stdout
+
+
+@pytest.mark.slow
+def test_registering_a_client_is_an_audited_administrative_act(tmp_path: Path) -> None:
+    from exchange.identity.assertion import generate_key
+
+    _pem, jwk = generate_key("ES384", "k1")
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [jwk]}))
+    added = run("clients", "add", "clinic-c", "--organization", "Organization/clinic-c",
+                "--kind", "clinic", "--jwks", str(jwks), "--purpose", "TREAT",
+                "--data", str(tmp_path / "d"))
+    assert added.returncode == 0, added.stderr
+    from exchange.app import build_services
+    from exchange.config import Settings
+
+    services = build_services(Settings(data_dir=tmp_path / "d"))
+    (entry,) = list(services.ledger.entries())
+    assert entry["action"] == "administration" and entry["who"]["kind"] == "operator"
+    assert entry["what"]["client_id"] == "clinic-c"
+    private = dict(jwk, d="AAAA")
+    jwks.write_text(json.dumps({"keys": [private]}))
+    refused = run("clients", "add", "clinic-d", "--organization", "Organization/clinic-d",
+                  "--kind", "clinic", "--jwks", str(jwks), "--purpose", "TREAT",
+                  "--data", str(tmp_path / "d"))
+    assert refused.returncode == 2 and "private" in refused.stdout

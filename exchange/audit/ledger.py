@@ -419,11 +419,26 @@ class AuditLedger:
     # -- verification -----------------------------------------------------------------------
 
     def verify(self, progress: Callable[[int], None] | None = None,
-               witness: Checkpoint | None = None, batch: int = 20_000) -> VerifyReport:
+               witness: Checkpoint | None = None, batch: int = 20_000,
+               start: Checkpoint | None = None) -> VerifyReport:
         """Recompute every leaf and the tree; check it against every signed checkpoint and,
         if given, a witness's checkpoint. Names the first entry found changed, removed,
-        inserted or reordered, or the span of entries a checkpoint no longer matches."""
+        inserted or reordered, or the span of entries a checkpoint no longer matches.
+
+        ``start``: a checkpoint already trusted (verified before, or kept by a witness);
+        entries up to it are not re-hashed, only the stored subtrees that make its root.
+        """
         signed = self.checkpoints()
+        if start is not None:
+            with self._engine.connect() as conn:
+                try:
+                    cr = CompactRange.at(start.size, self._subtree(conn))
+                except AuditUnavailable:
+                    cr = CompactRange()
+            if cr.size != start.size or cr.root() != start.root:
+                return self._report(False, 0, 1, f"the ledger no longer matches the "
+                                    f"checkpoint at size {start.size} it was to start from")
+            signed = [c for c in signed if c.checkpoint.size > start.size]
         for cp in signed:
             try:
                 if self.open_checkpoint(cp.note) != cp.checkpoint:
@@ -433,7 +448,11 @@ class AuditLedger:
                                     f"{cp.checkpoint.size} is not validly signed")
         targets = sorted({*(c.checkpoint for c in signed), *([witness] if witness else [])},
                          key=lambda c: c.size)
-        cr, expected, previous_size = CompactRange(), 1, 0
+        if start is None:
+            cr = CompactRange()
+        elif witness is not None and witness.size < start.size:
+            return self._report(False, 0, None, "the witness is older than the start")
+        expected, previous_size = cr.size + 1, cr.size
         pending = list(targets)
         while True:
             with self._engine.connect() as conn:

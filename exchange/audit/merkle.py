@@ -176,6 +176,19 @@ class CompactRange:
         self.size += 1
         return completed
 
+    @classmethod
+    def at(cls, size: int, subtree: Subtree) -> "CompactRange":
+        """The right edge of a tree of ``size`` leaves, from its perfect subtrees."""
+        cr = cls()
+        start = 0
+        for bit in reversed(range(size.bit_length())):
+            span = 1 << bit
+            if size & span:
+                cr._stack.append((bit, subtree(start, start + span)))
+                start += span
+        cr.size = size
+        return cr
+
     def root(self) -> bytes:
         if not self._stack:
             return EMPTY_ROOT

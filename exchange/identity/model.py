@@ -8,8 +8,8 @@ from exchange.identity.scopes import Scope
 
 @dataclass(frozen=True)
 class Identity:
-    kind: Literal["client", "resident"]
-    subject: str  # client id, or the resident's Patient id
+    kind: Literal["client", "resident", "operator"]
+    subject: str  # client id, the resident's Patient id, or the operator's login name
     organization: str | None = None  # "Organization/clinic-a"
     organization_kind: str | None = None  # clinic | insurer | hub
     scopes: tuple[Scope, ...] = field(default_factory=tuple)
