@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from bench.ledger import appends_under_reads, verify_large
 from exchange.app import build_services, create_app
 from exchange.config import Settings
 from exchange.demo.records import observation_bundle_for_bench
@@ -43,6 +44,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--residents", type=int, default=30)
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--ledger-entries", type=int, default=1_000_000,
+                        help="size of the ledger to verify (0 skips it)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         port = _free_port()
@@ -58,10 +61,13 @@ def main() -> None:
         try:
             with httpx.Client(base_url=base) as http:
                 run(services, http, args.seconds)
+            appends_under_reads(services, args.seconds)
         finally:
             server.should_exit = True
             thread.join(timeout=10)
             services.engine.dispose()
+    if args.ledger_entries:
+        verify_large(args.ledger_entries)
 
 
 def _free_port() -> int:
