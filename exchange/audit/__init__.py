@@ -1,1 +1,1 @@
-"""The audit ledger: append-only, encrypted, hash-chained entries."""
+"""The audit ledger: append-only encrypted entries in a Merkle tree with signed checkpoints."""
