@@ -272,7 +272,7 @@ class Gate:
         with self.recording(ctx, who, "create", {"type": rtype}) as draft:
             _check_type(rtype)
             write = self._prepare(draft, who, "create", rtype, new_id(), resource)
-            (stored,) = self.repository.apply([write])
+            (stored,) = self._apply([write])
             draft.what["id"] = stored.resource_id
             draft.status = 201
             _note_resident(draft, stored)
@@ -290,7 +290,7 @@ class Gate:
                                       expression=[f"{rtype}.id"])
             write = self._prepare(draft, who, "update", rtype, rid, resource)
             _check_if_match(if_match, self.repository.current(rtype, rid))
-            (stored,) = self.repository.apply([write])
+            (stored,) = self._apply([write])
             _note_resident(draft, stored)
             return Disclosure(200, stored.body, _version_headers(stored))
 
@@ -298,7 +298,7 @@ class Gate:
         with self.recording(ctx, who, "delete", {"type": rtype, "id": rid}) as draft:
             _check_type(rtype)
             write = self._prepare(draft, who, "delete", rtype, rid, None)
-            self.repository.apply([write])
+            self._apply([write])
             draft.status = 204
             return Disclosure(204, b"")
 
@@ -330,7 +330,7 @@ class Gate:
         writes = [self._prepare(draft, who, action, rtype, rid, resource, where=where,
                                 memo=memo)
                   for where, action, rtype, rid, resource in planned]
-        stored = self.repository.apply(writes)
+        stored = self._apply(writes)
         for row in stored:
             _note_resident(draft, row)
         draft.details["entries"] = len(stored)
@@ -346,7 +346,7 @@ class Gate:
             try:
                 ((where, action, rtype, rid, resource),) = _plan_entries([entry], offset=index)
                 write = self._prepare(draft, who, action, rtype, rid, resource, where=where)
-                (row,) = self.repository.apply([write])
+                (row,) = self._apply([write])
                 _note_resident(draft, row)
                 out.append(_response_entry(row, action))
                 outcomes.append("success")
@@ -411,6 +411,13 @@ class Gate:
             draft.outcome = "denied"
             raise InvalidResource(UNKNOWN_RESIDENT, expression=[where or rtype])
         return Write(action, rtype, rid, body)  # type: ignore[arg-type]
+
+    def _apply(self, writes: Sequence[Write]) -> list[StoredResource]:
+        stored = self.repository.apply(writes)
+        for row in stored:
+            if row.resource_type == "Consent" and row.patient_id is not None:
+                self.decider.invalidate(row.patient_id)
+        return stored
 
     # -- decide, shape ----------------------------------------------------------------------
 

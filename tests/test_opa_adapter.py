@@ -87,7 +87,8 @@ def test_the_exchange_runs_on_an_opa_server(standin: OpaStandIn, tmp_path: Path)
     assert standin.requests > before
     standin.fault = "error"
     try:
-        r = community.http.get("/fhir/Patient/alice", headers=headers)
-        assert r.status_code == 503 and "秀英" not in r.text
+        # A decision not yet cached needs OPA, and OPA fails: denial.
+        r = community.http.get("/fhir/Observation/alice-glu-0", headers=headers)
+        assert r.status_code == 503 and "5.4" not in r.text
     finally:
         standin.fault = None

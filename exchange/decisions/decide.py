@@ -5,8 +5,10 @@ besides the request), and turns the policy's answer into a typed value. Any fail
 way, or an answer of the wrong shape, is a denial by exception (503), never an allow.
 """
 
+import threading
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -28,6 +30,7 @@ class Decision:
     form: str = "identified"
     types: dict[str, list[str]] = field(default_factory=dict)
     withhold_labels: tuple[dict[str, Any], ...] = ()
+    input: dict[str, Any] = field(default_factory=dict)
 
     def allows(self, resource_type: str) -> bool:
         return self.allow and resource_type in self.types
@@ -35,37 +38,70 @@ class Decision:
     def audit_view(self) -> dict[str, Any]:
         return {"allow": self.allow, "reasons": list(self.reasons),
                 "consents": list(self.consents), "policy_revision": self.policy_revision,
-                "form": self.form}
+                "form": self.form, "input": self.input}
 
 
 class Decider:
+    """Builds policy inputs and caches decisions.
+
+    A decision is cached under everything its input holds but time: the requester, the
+    action, the types, the resident, the resident's consent stamp and the policy revision.
+    It stays valid until the next moment a consent period starts or ends. The consent
+    stamp is re-read from the database at most once a second per resident, and dropped at
+    once when this process writes a consent: revocation is immediate here and reaches
+    every other worker within a second.
+    """
+
+    STAMP_SECONDS = 1.0
+    MAX_ENTRIES = 100_000
+
     def __init__(self, point: DecisionPoint, repository: ResourceRepository,
                  clock: Clock) -> None:
         self._point = point
         self._repository = repository
         self._clock = clock
-        # resident -> (consent stamp, policy views). The stamp is read from the database on
-        # every decision, so a revocation by any worker is seen by the very next request.
+        self._stamps: dict[str, tuple[str, float]] = {}  # resident -> (stamp, read at)
         self._views: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+        self._decisions: dict[tuple[Any, ...], tuple[Decision, float]] = {}
+        self._lock = threading.Lock()
 
     @property
     def revision(self) -> str:
         return self._point.revision
 
+    def invalidate(self, resident: str) -> None:
+        """Forget all that was derived from a resident's consents (after a consent write)."""
+        with self._lock:
+            self._stamps.pop(resident, None)
+            self._views.pop(resident, None)
+            self._decisions = {k: v for k, v in self._decisions.items() if k[3] != resident}
+
+    def _stamp(self, resident: str) -> str:
+        now = time.monotonic()
+        cached = self._stamps.get(resident)
+        if cached is not None and now - cached[1] < self.STAMP_SECONDS:
+            return cached[0]
+        stamp = self._repository.consent_stamp(resident)
+        self._stamps[resident] = (stamp, now)
+        return stamp
+
     def consents_for(self, resident: str) -> list[dict[str, Any]]:
+        return self._consents(resident)[1]
+
+    def _consents(self, resident: str) -> tuple[str, list[dict[str, Any]]]:
         try:
-            stamp = self._repository.consent_stamp(resident)
+            stamp = self._stamp(resident)
             cached = self._views.get(resident)
             if cached is not None and cached[0] == stamp:
-                return cached[1]
+                return cached
             views = [policy_view(orjson.loads(row.body), row.version_id)
                      for row in self._repository.consents_of(resident)]
         except (ExchangeError, ValueError, TypeError, KeyError) as exc:
             raise ConsentUnavailable() from exc
-        if len(self._views) > 50_000:
+        if len(self._views) > self.MAX_ENTRIES:
             self._views.clear()
         self._views[resident] = (stamp, views)
-        return views
+        return stamp, views
 
     def policy_input(self, identity: Identity, action: str, types: Sequence[str],
                      resident: str | None) -> dict[str, Any]:
@@ -80,12 +116,52 @@ class Decider:
 
     def decide(self, identity: Identity, action: str, types: Sequence[str],
                resident: str | None) -> Decision:
-        policy_input = self.policy_input(identity, action, types, resident)
-        return self.decide_input(policy_input)
+        stamp, consents = self._consents(resident) if resident else ("", [])
+        requester = identity.policy_view()
+        key = (orjson.dumps(requester, option=orjson.OPT_SORT_KEYS), action,
+               tuple(sorted(set(types))), resident, stamp, self._point.revision)
+        now = int(self._clock.now().timestamp())
+        cached = self._decisions.get(key)
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        policy_input = {"action": action, "resource_types": sorted(set(types)),
+                        "requester": requester, "resident": resident, "consents": consents,
+                        "now": now}
+        decision = self.decide_input(policy_input)
+        if len(self._decisions) > self.MAX_ENTRIES:
+            with self._lock:
+                self._decisions.clear()
+        self._decisions[key] = (decision, _next_boundary(consents, now))
+        return decision
 
     def decide_input(self, policy_input: dict[str, Any]) -> Decision:
         result = self._point.decide(DECISION, policy_input)
-        return read_decision(result, self._point.revision)
+        decision = read_decision(result, self._point.revision)
+        return replace(decision, input=recorded_input(policy_input))
+
+
+def recorded_input(policy_input: dict[str, Any]) -> dict[str, Any]:
+    """The input as the audit keeps it: consents by id and version, to be read back."""
+    return {**policy_input, "consents": [f"{c['id']}/_history/{c['version']}"
+                                         for c in policy_input.get("consents", [])]}
+
+
+def _next_boundary(consents: list[dict[str, Any]], now: int) -> float:
+    """The next moment a consent or provision period begins or ends: a cached decision
+    is not used past it."""
+    moments: list[int] = []
+
+    def walk(node: dict[str, Any]) -> None:
+        period = node.get("period") or {}
+        moments.extend(v for v in (period.get("start"), period.get("end"))
+                       if isinstance(v, int) and v > now)
+        for child in node.get("provisions", []):
+            walk(child)
+
+    for consent in consents:
+        walk(consent)
+        walk(consent.get("provision") or {})
+    return float(min(moments)) if moments else float("inf")
 
 
 def read_decision(result: dict[str, Any], revision: str) -> Decision:

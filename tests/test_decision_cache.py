@@ -1,0 +1,69 @@
+"""The decision cache: fast when nothing changed, never stale past a consent change or a
+consent period's edge."""
+
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from consent.model import build_consent
+from exchange.app import build_services
+from exchange.config import Settings
+from tests.community import Community
+
+
+class CountingPoint:
+    def __init__(self, real: Any) -> None:
+        self.real, self.calls = real, 0
+        self.revision = real.revision
+
+    def decide(self, entry_point: str, policy_input: dict[str, Any]) -> dict[str, Any]:
+        self.calls += 1
+        return self.real.decide(entry_point, policy_input)  # type: ignore[no-any-return]
+
+
+def test_unchanged_decisions_are_served_from_cache(community: Community) -> None:
+    counting = CountingPoint(community.services.decider._point)
+    community.services.decider._point = counting  # type: ignore[assignment]
+    headers = community.headers("clinic-a")
+    for _ in range(5):
+        assert community.http.get("/fhir/Patient/alice", headers=headers).status_code == 200
+    assert counting.calls == 1
+
+
+def test_revocation_in_another_worker_denies_within_a_second(community: Community,
+                                                             tmp_path: Path) -> None:
+    headers = community.headers("clinic-a")
+    assert community.http.get("/fhir/Patient/alice", headers=headers).status_code == 200
+    # A second exchange process on the same database (another API worker) revokes.
+    other = build_services(Settings(data_dir=community.services.settings.data_dir,
+                                    base_url="http://testserver"))
+    consent = other.repository.read("Consent", "alice-treat-a")
+    assert consent is not None
+    import orjson
+
+    from exchange.store.repository import Write
+
+    body = orjson.loads(consent.body)
+    body["status"] = "inactive"
+    revoked_at = time.monotonic()
+    other.repository.apply([Write("update", "Consent", "alice-treat-a", body)])
+    while community.http.get("/fhir/Patient/alice", headers=headers).status_code == 200:
+        assert time.monotonic() - revoked_at < 1.5, "revocation not seen within a second"
+        time.sleep(0.05)
+    assert time.monotonic() - revoked_at <= 1.2
+    other.engine.dispose()
+
+
+def test_cached_permit_ends_with_the_consent_period(community: Community) -> None:
+    now = community.clock.now()
+    consent = build_consent("carol", "Organization/clinic-b", ["TREAT"],
+                            end=now + timedelta(minutes=10))
+    created = community.http.post("/fhir/Consent", json=consent,
+                                  headers=community.resident_headers("carol"))
+    assert created.status_code == 201
+    headers = community.headers("clinic-b")
+    assert community.http.get("/fhir/Patient/carol", headers=headers).status_code == 200
+    community.clock.advance(minutes=11)
+    headers = community.headers("clinic-b")
+    assert community.http.get("/fhir/Patient/carol", headers=headers).status_code == 404
