@@ -14,6 +14,10 @@ ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 RESOURCE_TYPES = "http://hl7.org/fhir/resource-types"
 CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 CONSENT_CATEGORY = "http://loinc.org"
+ORG_KIND = "urn:exchange:organization-kind"
+DISCLOSURE_FORM = "https://fhir.community-exchange.example/StructureDefinition/disclosure-form"
+TEMPLATE = "https://fhir.community-exchange.example/StructureDefinition/consent-template"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 
 
 def check_consent(resource: dict[str, Any]) -> None:
@@ -39,10 +43,20 @@ def policy_view(resource: dict[str, Any], version_id: int) -> dict[str, Any]:
 
 
 def _provision(p: dict[str, Any]) -> dict[str, Any]:
+    actors = [a.get("reference") or {} for a in p.get("actor") or [] if isinstance(a, dict)]
     return {
         "type": p.get("type"),
-        "actors": sorted({a["reference"]["reference"] for a in p.get("actor") or []
-                          if isinstance((a.get("reference") or {}).get("reference"), str)}),
+        "actors": sorted({a["reference"] for a in actors
+                          if isinstance(a.get("reference"), str)}),
+        # "any clinic": a reference by identifier to a kind of organization
+        "actor_kinds": sorted({a["identifier"]["value"] for a in actors
+                               if (a.get("identifier") or {}).get("system") == ORG_KIND
+                               and isinstance(a["identifier"].get("value"), str)}),
+        "labels": sorted(({"system": c.get("system"), "code": c.get("code")}
+                          for c in p.get("securityLabel") or [] if isinstance(c, dict)),
+                         key=lambda c: (str(c["system"]), str(c["code"]))),
+        "form": next((e.get("valueCode") for e in p.get("extension") or []
+                      if e.get("url") == DISCLOSURE_FORM), "identified"),
         "purposes": sorted({c.get("code") for c in p.get("purpose") or []
                             if isinstance(c.get("code"), str)}),
         "classes": sorted({c.get("code") for c in p.get("class") or []
@@ -68,23 +82,35 @@ def _period(period: Any) -> dict[str, int | None]:
     return out
 
 
-def build_consent(patient_id: str, organization: str, purposes: list[str], *,
+def build_consent(patient_id: str, organization: str | None, purposes: list[str], *,
                   classes: list[str] | None = None, start: datetime | None = None,
                   end: datetime | None = None, except_classes: list[str] | None = None,
-                  status: str = "active", when: datetime | None = None) -> dict[str, Any]:
-    """A permit from a resident to one organization, for purposes and (optionally) types."""
+                  status: str = "active", when: datetime | None = None,
+                  organization_kind: str | None = None, labels: list[str] | None = None,
+                  form: str | None = None, provision_type: str = "permit",
+                  template: tuple[str, str] | None = None) -> dict[str, Any]:
+    """A resident's consent: to one organization (or any organization of a kind), for
+    purposes and, optionally, types, sensitive labels it opens, a form and a period."""
+    recipient = {"reference": organization} if organization else {
+        "type": "Organization", "identifier": {"system": ORG_KIND, "value": organization_kind}}
     provision: dict[str, Any] = {
-        "type": "permit",
+        "type": provision_type,
         "actor": [{
             "role": {"coding": [{
                 "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
                 "code": "IRCP"}]},
-            "reference": {"reference": organization},
-        }],
+            "reference": recipient,
+        }] if (organization or organization_kind) else [],
         "purpose": [{"system": ACT_REASON, "code": p} for p in purposes],
     }
+    if not provision["actor"]:
+        del provision["actor"]
     if classes:
         provision["class"] = [{"system": RESOURCE_TYPES, "code": c} for c in classes]
+    if labels:
+        provision["securityLabel"] = [{"system": ACT_CODE, "code": c} for c in labels]
+    if form:
+        provision["extension"] = [{"url": DISCLOSURE_FORM, "valueCode": form}]
     if start or end:
         provision["period"] = {k: v.astimezone(UTC).isoformat().replace("+00:00", "Z")
                                for k, v in (("start", start), ("end", end)) if v}
@@ -93,7 +119,7 @@ def build_consent(patient_id: str, organization: str, purposes: list[str], *,
             "type": "deny",
             "class": [{"system": RESOURCE_TYPES, "code": c} for c in except_classes],
         }]
-    return {
+    consent: dict[str, Any] = {
         "resourceType": "Consent",
         "status": status,
         "scope": {"coding": [{"system": CONSENT_SCOPE, "code": "patient-privacy"}]},
@@ -101,6 +127,11 @@ def build_consent(patient_id: str, organization: str, purposes: list[str], *,
         "patient": {"reference": f"Patient/{patient_id}"},
         "dateTime": (when or datetime.now(UTC)).astimezone(UTC).isoformat()
         .replace("+00:00", "Z"),
-        "policyRule": {"coding": [{"system": ACT_REASON, "code": "OPTIN"}]},
+        "policyRule": {"coding": [{"system": ACT_REASON,
+                                   "code": "OPTIN" if provision_type == "permit"
+                                   else "OPTOUT"}]},
         "provision": provision,
     }
+    if template:
+        consent["extension"] = [{"url": TEMPLATE, "valueString": f"{template[0]}|{template[1]}"}]
+    return consent

@@ -4,8 +4,11 @@ This is the only module that picks concrete implementations (adapters) for the p
 """
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -63,12 +66,24 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
                           issuer=settings.base_url.rstrip("/"), token_url=settings.token_url,
                           audience=settings.fhir_base,
                           lifetime_seconds=settings.access_token_seconds,
-                          max_assertion_seconds=settings.max_assertion_seconds)
+                          max_assertion_seconds=settings.max_assertion_seconds,
+                          proxy_resolver=_related_person_reader(repository))
     gate = Gate(repository, decider, ledger, clock, keys, settings.fhir_base,
                 settings.default_page_size, settings.max_page_size)
     oversight = Oversight(gate, ledger, registry, settings.fhir_base)
     return Services(settings, engine, clock, keys, vault, repository, decision_point,
                     decider, ledger, registry, tokens, gate, oversight)
+
+
+def _related_person_reader(repository: ResourceRepository) -> Callable[[str], Any]:
+    def read(related_person_id: str) -> dict[str, Any] | None:
+        row = repository.read("RelatedPerson", related_person_id)
+        if row is None or row.deleted:
+            return None
+        body: dict[str, Any] = orjson.loads(row.body)
+        return body
+
+    return read
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:

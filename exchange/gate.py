@@ -48,6 +48,7 @@ class RequestContext:
     method: str
     path: str
     query: str = ""
+    break_glass_reason: str | None = None  # a clinic's stated emergency, if it gave one
 
 
 @dataclass
@@ -66,6 +67,7 @@ class AuditDraft:
     outcome: str | None = None
     status: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, str] = field(default_factory=dict)  # extra policy input
 
 
 class Gate:
@@ -87,6 +89,8 @@ class Gate:
     def recording(self, ctx: RequestContext, who: Identity | None, action: str,
                   what: dict[str, Any]) -> Iterator[AuditDraft]:
         draft = AuditDraft(action, what)
+        if ctx.break_glass_reason:
+            draft.context["break_glass_reason"] = ctx.break_glass_reason
         try:
             yield draft
         except ExchangeError as exc:
@@ -382,7 +386,7 @@ class Gate:
         body = validate_resource(resource, where=where, expected_type=rtype)
         if rtype == "Consent":
             check_consent(body)
-        body = {**body, "id": rid}
+        body = label(self.decider, {**body, "id": rid})
         resident = compartment_of(body)
         if rtype in RESIDENT_TYPES and resident is None:
             raise InvalidResource("The resource must name the resident it belongs to.",
@@ -423,8 +427,9 @@ class Gate:
 
     def _decide(self, draft: AuditDraft, who: Identity, action: str, types: Sequence[str],
                 resident: str | None) -> Decision:
-        decision = self.decider.decide(who, action, types, resident)
+        decision = self.decider.decide(who, action, types, resident, draft.context or None)
         draft.decisions.append(decision)
+        _flag_break_glass(draft, decision)
         return decision
 
     def _decide_residents(self, draft: AuditDraft, who: Identity, rtype: str,
@@ -433,18 +438,20 @@ class Gate:
         """Decide, before paging, for every resident the query could reach."""
         if rtype in DIRECTORY_TYPES:
             return {None: self._decide(draft, who, "search", [rtype], None)}
-        if who.kind == "resident":
-            candidates: set[str | None] = {who.subject}
+        if who.resident is not None:
+            candidates: set[str | None] = {who.resident}
         elif include_deleted:
             candidates = self.repository.residents_with(rtype)
         else:
             candidates = self.repository.candidate_residents(query)
         decisions: dict[str | None, Decision] = {}
         for resident in sorted(c for c in candidates if c is not None):
-            decision = self.decider.decide(who, "search", [rtype], resident)
+            decision = self.decider.decide(who, "search", [rtype], resident,
+                                           draft.context or None)
             decisions[resident] = decision
             if decision.allows(rtype):
                 draft.decisions.append(decision)
+                _flag_break_glass(draft, decision)
         if not any(d.allows(rtype) for d in decisions.values()):
             draft.decisions.extend(list(decisions.values())[:1])
         return decisions
@@ -528,6 +535,26 @@ def _check_type(rtype: str) -> None:
 def _note_resident(draft: AuditDraft, row: StoredResource) -> None:
     if row.patient_id is not None:
         draft.residents.add(row.patient_id)
+
+
+def label(decider: Decider, resource: dict[str, Any]) -> dict[str, Any]:
+    """Add the security labels the policies give this resource (sensitive classes)."""
+    labels = decider.labels_for(resource)
+    if not labels:
+        return resource
+    meta = dict(resource.get("meta") or {})
+    security = list(meta.get("security") or [])
+    for item in labels:
+        if not any(s.get("system") == item["system"] and s.get("code") == item["code"]
+                   for s in security):
+            security.append(item)
+    meta["security"] = security
+    return {**resource, "meta": meta}
+
+
+def _flag_break_glass(draft: AuditDraft, decision: Decision) -> None:
+    if "break_glass" in decision.reasons and decision.allow:
+        draft.details["break_glass"] = draft.context.get("break_glass_reason", "")
 
 
 def _note_attempt(draft: AuditDraft, resident: str | None) -> None:

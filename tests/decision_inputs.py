@@ -23,6 +23,10 @@ def _provision(rng: random.Random, depth: int) -> dict[str, Any]:
         "type": rng.choice(["permit", "permit", "deny"]) if depth == 0 else
         rng.choice(["deny", "permit"]),
         "actors": rng.sample(ORGS, rng.randint(0 if depth else 1, 2)),
+        "actor_kinds": rng.sample(["clinic", "insurer", "hub"], rng.randint(0, 1)),
+        "labels": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                    "code": c} for c in rng.sample(["PSY", "HIV", "SUD"], rng.randint(0, 1))],
+        "form": rng.choice(["identified", "identified", "pseudonymized"]),
         "purposes": rng.sample(PURPOSES[:5], rng.randint(0 if depth else 1, 2)),
         "classes": rng.sample(TYPES, rng.randint(0, 2)),
         "period": _period(rng),
@@ -69,5 +73,7 @@ def generate(seed: int, n: int) -> list[dict[str, Any]]:
             "resident": rng.choice(["p1", "p1", None]),
             "consents": consents,
             "now": NOW,
+            **({"context": {"break_glass_reason": rng.choice(["", "unconscious, allergy check"])}}
+               if rng.random() < 0.3 else {}),
         })
     return inputs

@@ -13,7 +13,8 @@ from typing import Any
 
 DECISION = "data.exchange.decision"
 TOKEN_GRANT = "data.exchange.token.grant"  # noqa: S105  (a rule path, not a secret)
-ENTRY_POINTS = (DECISION, TOKEN_GRANT)
+LABELS = "data.exchange.labels.decision"
+ENTRY_POINTS = (DECISION, TOKEN_GRANT, LABELS)
 
 
 @dataclass(frozen=True)

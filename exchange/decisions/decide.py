@@ -7,14 +7,14 @@ way, or an answer of the wrong shape, is a denial by exception (503), never an a
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
 
 from consent.model import policy_view
-from exchange.decisions.bundle import DECISION
+from exchange.decisions.bundle import DECISION, LABELS
 from exchange.errors import ConsentUnavailable, ExchangeError, PolicyUnavailable
 from exchange.identity.model import Identity
 from exchange.ports import Clock, DecisionPoint
@@ -115,18 +115,19 @@ class Decider:
         }
 
     def decide(self, identity: Identity, action: str, types: Sequence[str],
-               resident: str | None) -> Decision:
+               resident: str | None, context: dict[str, str] | None = None) -> Decision:
         stamp, consents = self._consents(resident) if resident else ("", [])
         requester = identity.policy_view()
         key = (orjson.dumps(requester, option=orjson.OPT_SORT_KEYS), action,
-               tuple(sorted(set(types))), resident, stamp, self._point.revision)
+               tuple(sorted(set(types))), resident, stamp, self._point.revision,
+               orjson.dumps(context or {}, option=orjson.OPT_SORT_KEYS))
         now = int(self._clock.now().timestamp())
         cached = self._decisions.get(key)
         if cached is not None and now < cached[1]:
             return cached[0]
         policy_input = {"action": action, "resource_types": sorted(set(types)),
                         "requester": requester, "resident": resident, "consents": consents,
-                        "now": now}
+                        "now": now, **({"context": context} if context else {})}
         decision = self.decide_input(policy_input)
         if len(self._decisions) > self.MAX_ENTRIES:
             with self._lock:
@@ -134,10 +135,40 @@ class Decider:
         self._decisions[key] = (decision, _next_boundary(consents, now))
         return decision
 
+    def labels_for(self, resource: dict[str, Any]) -> list[dict[str, str]]:
+        """Security labels the policies give a resource on its way in."""
+        result = self._point.decide(LABELS, {"codes": list(codings(resource))})
+        labels = result.get("labels")
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise PolicyUnavailable("The labelling policy answered in an unexpected shape.")
+        return [{"system": LABEL_SYSTEM, "code": code} for code in labels]
+
     def decide_input(self, policy_input: dict[str, Any]) -> Decision:
         result = self._point.decide(DECISION, policy_input)
         decision = read_decision(result, self._point.revision)
         return replace(decision, input=recorded_input(policy_input))
+
+
+LABEL_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+# Elements whose codes say what a resource is about (and so how sensitive it is).
+CODED_ELEMENTS = ("code", "category", "valueCodeableConcept", "reasonCode",
+                  "medicationCodeableConcept", "vaccineCode", "type", "diagnosis")
+
+
+def codings(resource: dict[str, Any]) -> Iterator[dict[str, str]]:
+    def walk(node: Any) -> Iterator[dict[str, str]]:
+        if isinstance(node, dict):
+            if isinstance(node.get("system"), str) and isinstance(node.get("code"), str):
+                yield {"system": node["system"], "code": node["code"]}
+            for value in node.values():
+                yield from walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from walk(item)
+
+    for element in CODED_ELEMENTS:
+        if element in resource:
+            yield from walk(resource[element])
 
 
 def recorded_input(policy_input: dict[str, Any]) -> dict[str, Any]:

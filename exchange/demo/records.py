@@ -86,7 +86,7 @@ def record(rng: random.Random, pid: str, p: Person, today: date,
     conditions = [c for c in CONDITIONS if rng.random() < c[3]] or [CONDITIONS[0]]
     hypertensive = any(c[0] == "I10" for c in conditions)
     diabetic = any(c[0] == "E11.9" for c in conditions)
-    for code, zh, en, _chance, label in conditions:
+    for code, zh, en, _chance, _sensitive in conditions:
         onset = start - timedelta(days=rng.randint(30, 3000))
         condition: dict[str, Any] = {
             "resourceType": "Condition", "id": _id(rng),
@@ -101,9 +101,7 @@ def record(rng: random.Random, pid: str, p: Person, today: date,
             "subject": subject, "onsetDateTime": onset.date().isoformat(),
             "recordedDate": onset.date().isoformat(),
         }
-        if label:
-            condition["meta"] = {"security": [{"system": ACT_CODE, "code": label}]}
-        out.append(condition)
+        out.append(condition)  # sensitive ones are labelled by policy on the way in
         if code in MEDICATIONS:
             atc, name, dose = MEDICATIONS[code]
             out.append({

@@ -13,7 +13,7 @@ from typing import Any
 from exchange.demo.people import make_person
 from exchange.demo.records import consents, patient, record
 from exchange.fhir.validation import validate_resource
-from exchange.gate import RequestContext, request_id
+from exchange.gate import RequestContext, label, request_id
 from exchange.identity.assertion import generate_key
 from exchange.services import Services
 
@@ -93,7 +93,8 @@ def seed_demo(services: Services, residents: int = 300, seed: int = 20261128,
         pid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         granted = consents(rng, pid, person, today)
         resources = [patient(pid, person), *record(rng, pid, person, today), *granted]
-        services.repository.ingest([validate_resource(r) for r in resources])
+        services.repository.ingest([label(services.decider, validate_resource(r))
+                                    for r in resources])
         total += len(resources)
         consent_count += len(granted)
         if progress is not None:

@@ -5,6 +5,7 @@ authentication reads the client registry and may write the ledger, so it runs in
 """
 
 from typing import Annotated
+from urllib.parse import unquote
 
 from fastapi import Depends, Request
 
@@ -27,8 +28,10 @@ async def get_context(request: Request) -> RequestContext:
     if not (0 < len(rid) <= 64 and rid.replace("-", "").isalnum()):
         rid = request_id()
     request.state.request_id = rid
+    # Percent-encoded UTF-8, so that a reason can be written in Chinese.
+    reason = unquote(request.headers.get("X-Break-Glass-Reason", ""))[:500] or None
     return RequestContext(rid, request.client.host if request.client else None,
-                          request.method, request.url.path, request.url.query)
+                          request.method, request.url.path, request.url.query, reason)
 
 
 ContextDep = Annotated[RequestContext, Depends(get_context)]

@@ -38,7 +38,7 @@ class Oversight:
     def _authorize(self, draft: AuditDraft, who: Identity) -> str | None:
         """Who may read which part of the trail: oversight all of it, a resident their own.
         Returns the resident the view is confined to (None: the whole trail)."""
-        resident = who.subject if who.kind == "resident" else None
+        resident = who.resident
         decision = self.gate.decider.decide(who, "search", [AUDIT_TYPE], resident)
         draft.decisions.append(decision)
         if not decision.allows(AUDIT_TYPE):
@@ -206,6 +206,8 @@ class Oversight:
             "outcome": entry.get("outcome"),
             "consents": consents,
             "emergency_access": emergency,
+            **({"emergency_reason": (entry.get("details") or {}).get("break_glass")}
+               if (entry.get("details") or {}).get("break_glass") else {}),
             "released_to_hub": actor.get("role") == "hub",
             "text": {
                 "zh": f"{name} 以「{purpose_zh}」为目的{verb_zh}您的{type_zh}（{outcome_zh}）。",

@@ -117,6 +117,10 @@ PARAMS: dict[str, dict[str, SearchParam]] = {
                targets=("Organization",)),
             _p("purpose", "token", "provision.purpose"),
         ),
+        "RelatedPerson": (
+            _p("patient", "reference", "patient", targets=_PATIENT),
+            _p("active", "token", "active"),
+        ),
         "Organization": (
             _p("identifier", "token", "identifier"),
             _p("name", "string", "name"),
@@ -138,6 +142,7 @@ COMPARTMENT: dict[str, str | None] = {
     "Claim": "patient",
     "ExplanationOfBenefit": "patient",
     "Consent": "patient",
+    "RelatedPerson": "patient",
 }
 
 # Resources that belong to no resident: the community's directory.

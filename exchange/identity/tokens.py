@@ -9,6 +9,7 @@ by the exchange, carrying client, organization, scopes and purpose of use.
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
+from consent.proxies import delegation_view
 from exchange.errors import DependencyUnavailable, NotAuthenticated
 from exchange.identity.model import Identity
 from exchange.identity.registry import Client, ClientRegistry
@@ -72,7 +74,8 @@ class TokenService:
     def __init__(self, engine: Engine, registry: ClientRegistry, clock: Clock,
                  signing_key: ec.EllipticCurvePrivateKey, issuer: str, token_url: str,
                  audience: str, lifetime_seconds: int = 300,
-                 max_assertion_seconds: int = 300) -> None:
+                 max_assertion_seconds: int = 300,
+                 proxy_resolver: Callable[[str], dict[str, Any] | None] | None = None) -> None:
         self._engine = engine
         self._registry = registry
         self._clock = clock
@@ -83,6 +86,8 @@ class TokenService:
         self.audience = audience
         self.lifetime = timedelta(seconds=lifetime_seconds)
         self.max_assertion = timedelta(seconds=max_assertion_seconds)
+        # RelatedPerson id -> the current RelatedPerson resource (None if gone)
+        self._proxy_resolver = proxy_resolver
 
     # -- client assertions ------------------------------------------------------------------
 
@@ -189,6 +194,15 @@ class TokenService:
             "iat": int(now.timestamp()), "exp": int((now + self.lifetime).timestamp()),
             "jti": secrets.token_urlsafe(16), "kind": "resident"})
 
+    def issue_proxy(self, related_person_id: str) -> str:
+        """A session token for a family member or guardian, as the portal will issue."""
+        now = self._clock.now()
+        return self._sign({
+            "iss": self.issuer, "sub": f"RelatedPerson/{related_person_id}",
+            "aud": self.audience, "iat": int(now.timestamp()),
+            "exp": int((now + self.lifetime).timestamp()),
+            "jti": secrets.token_urlsafe(16), "kind": "proxy"})
+
     def _sign(self, claims: dict[str, Any]) -> str:
         return jwt.encode(claims, self._key, algorithm=ACCESS_TOKEN_ALGORITHM,
                           headers={"kid": self.key_id})
@@ -202,6 +216,18 @@ class TokenService:
         jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self._public))
         jwk.update(kid=self.key_id, use="sig", alg=ACCESS_TOKEN_ALGORITHM)
         return {"keys": [jwk]}
+
+    def _proxy(self, subject: str, token_id: str) -> Identity:
+        if not subject.startswith("RelatedPerson/") or self._proxy_resolver is None:
+            raise NotAuthenticated("The access token is not valid.")
+        person = self._proxy_resolver(subject.split("/", 1)[1])
+        if person is None:
+            raise NotAuthenticated("The delegation behind this token no longer exists.")
+        resident, delegation = delegation_view(person)
+        if resident is None:
+            raise NotAuthenticated("The delegation names no resident.")
+        return Identity("proxy", subject, token_id=token_id, acting_for=resident,
+                        delegation=delegation)
 
     def authenticate(self, token: str) -> Identity:
         """The identity behind a bearer token; ``NotAuthenticated`` for anything wrong."""
@@ -220,6 +246,8 @@ class TokenService:
             if not sub.startswith("Patient/"):
                 raise NotAuthenticated("The access token is not valid.")
             return Identity("resident", sub.split("/", 1)[1], token_id=claims["jti"])
+        if claims["kind"] == "proxy":
+            return self._proxy(str(claims["sub"]), claims["jti"])
         if claims["kind"] != "client":
             raise NotAuthenticated("The access token is not valid.")
         client = self._registry.get(str(claims["sub"]))

@@ -35,7 +35,7 @@ interaction := {"read": "r", "search": "s", "create": "c", "update": "u", "delet
 
 client if requester.kind == "client"
 
-allowed_types := ((((resident_types | directory_types) | registration_types) | consent_types) | audit_types)
+allowed_types := (((((resident_types | directory_types) | registration_types) | consent_types) | audit_types) | break_glass_types) | proxy_types
 
 # --- the resident themself --------------------------------------------------------------
 
@@ -163,12 +163,17 @@ permits(c, t) if {
 	active(c)
 	p := c.provision
 	p.type == "permit"
-	requester.organization in p.actors
+	actor_named(p)
 	requester.purpose in p.purposes
 	class_covers(p, t)
 	within(p.period)
 	not excepted(p, t)
 }
+
+# "my family clinic" names an organization; "any clinic" names a kind of organization.
+actor_named(p) if requester.organization in p.actors
+
+actor_named(p) if requester.organization_kind in p.actor_kinds
 
 class_covers(p, _) if count(p.classes) == 0
 
@@ -190,40 +195,145 @@ vetoed(t) if {
 }
 
 matches(q, t) if {
-	any_or_in(q.actors, requester.organization)
+	any_actor(q)
 	any_or_in(q.purposes, requester.purpose)
 	any_or_in(q.classes, t)
 	within(q.period)
 }
 
+any_actor(q) if {
+	count(q.actors) == 0
+	count(q.actor_kinds) == 0
+}
+
+any_actor(q) if requester.organization in q.actors
+
+any_actor(q) if requester.organization_kind in q.actor_kinds
+
 any_or_in(list, _) if count(list) == 0
 
 any_or_in(list, x) if x in list
 
+# METADATA
+# title: break_glass
+# description: >-
+#   Emergency treatment without consent: a clinic with purpose ETREAT may read if it
+#   states a reason, unless the resident opted out. The road flags it in the audit trail
+#   and in the resident's access history.
+break_glass_types contains t if {
+	client
+	input.resident != null
+	not writing
+	requester.purpose == policy_data.break_glass.purpose
+	requester.organization_kind in policy_data.break_glass.allowed_kinds
+	break_glass_reason_given
+	not break_glass_opted_out
+	some t in requested
+	scope_allows(t)
+	purpose_rules.fields[t]
+	not t in policy_data.audit_types
+	not vetoed(t)
+}
+
+break_glass_reason_given if {
+	count(trim_space(input.context.break_glass_reason)) >= policy_data.break_glass.min_reason_length
+}
+
+break_glass_opted_out if {
+	policy_data.break_glass.opt_out_allowed
+	some c in input.consents
+	active(c)
+	c.provision.type == "deny"
+	policy_data.break_glass.purpose in c.provision.purposes
+}
+
+# METADATA
+# title: proxy
+# description: >-
+#   A family member or guardian the resident registered acts for them within the rights
+#   and the period of the delegation, and every act is recorded as the proxy's.
+proxy_types contains t if {
+	requester.kind == "proxy"
+	input.resident != null
+	requester.resident == input.resident
+	delegation := requester.delegation
+	delegation.active
+	within(delegation.period)
+	some right in delegation.rights
+	input.action in policy_data.proxy_rights[right]
+	some t in requested
+	proxy_may(right, t)
+}
+
+proxy_may("read", _) := true
+
+proxy_may("consent", t) := true if t in policy_data.resident_writable_types
+
+proxy_reading if {
+	requester.kind == "proxy"
+	count(proxy_types) > 0
+	not writing
+}
+
 # --- obligations ------------------------------------------------------------------------
 
+# The stricter of what the purpose needs and what the consents relied on allow.
 default form := "identified"
 
-form := purpose_rules.form if {
-	client
-	not self_access
+form := "identified" if {
+	not client
+} else := "pseudonymized" if {
+	"pseudonymized" in consent_forms
+} else := purpose_rules.form if {
+	purpose_rules.form
+}
+
+consent_forms contains c.provision.form if {
+	some t in consent_types
+	some c in input.consents
+	permits(c, t)
 }
 
 fields_for(_) := ["*"] if self_access
 
+fields_for(_) := ["*"] if proxy_reading
+
 fields_for(t) := purpose_rules.fields[t] if {
 	not self_access
+	not proxy_reading
 	purpose_rules.fields[t]
 }
 
 fields_for(t) := ["*"] if {
 	not self_access
+	not proxy_reading
 	not purpose_rules.fields[t]
 }
 
+# Sensitive classes are never opened by a general permit: a label is released only by
+# a provision that names it. Proxies reading for a resident see what the resident sees.
 default withheld_labels := []
 
-withheld_labels := policy_data.sensitive_labels if not self_access
+withheld_labels := [l |
+	some l in policy_data.sensitive_labels
+	not label_opened(l)
+] if {
+	not self_access
+	not proxy_reading
+}
+
+label_opened(l) if {
+	some c in input.consents
+	active(c)
+	p := c.provision
+	p.type == "permit"
+	actor_named(p)
+	requester.purpose in p.purposes
+	within(p.period)
+	some named in p.labels
+	named.system == l.system
+	named.code == l.code
+}
 
 # --- reasons ----------------------------------------------------------------------------
 
@@ -235,9 +345,31 @@ reasons contains "registration" if count(registration_types) > 0
 
 reasons contains "audit_oversight" if count(audit_types) > 0
 
+reasons contains "break_glass" if count(break_glass_types) > 0
+
+reasons contains "proxy" if count(proxy_types) > 0
+
+reasons contains "proxy_outside_delegation" if {
+	requester.kind == "proxy"
+	count(proxy_types) == 0
+}
+
+reasons contains "break_glass_needs_reason" if {
+	client
+	requester.purpose == policy_data.break_glass.purpose
+	count(consent_types) == 0
+	not break_glass_reason_given
+}
+
+reasons contains "break_glass_opted_out" if {
+	client
+	requester.purpose == policy_data.break_glass.purpose
+	break_glass_opted_out
+}
+
 reasons contains "consent_permit" if count(consent_types) > 0
 
-reasons contains "unknown_requester" if not requester.kind in {"client", "resident"}
+reasons contains "unknown_requester" if not requester.kind in {"client", "resident", "proxy"}
 
 reasons contains "other_resident" if {
 	requester.kind == "resident"
@@ -273,6 +405,7 @@ reasons contains "no_active_consent" if {
 	client
 	input.resident != null
 	count(registration_types) == 0
+	count(break_glass_types) == 0
 	count([c | some c in input.consents; active(c)]) == 0
 }
 
@@ -281,6 +414,7 @@ reasons contains "not_consented" if {
 	input.resident != null
 	count(consent_types) == 0
 	count(registration_types) == 0
+	count(break_glass_types) == 0
 }
 
 reasons contains "resident_managed" if {

@@ -25,16 +25,18 @@ no_period := {"start": null, "end": null}
 treat_a := {
 	"id": "Consent/c1", "version": "1", "status": "active", "period": no_period,
 	"provision": {
-		"type": "permit", "actors": ["Organization/clinic-a"], "purposes": ["TREAT"],
-		"classes": [], "period": no_period, "provisions": [],
+		"type": "permit", "actors": ["Organization/clinic-a"], "actor_kinds": [],
+		"purposes": ["TREAT"], "classes": [], "labels": [], "form": "identified",
+		"period": no_period, "provisions": [],
 	},
 }
 
 pay_insurer := {
 	"id": "Consent/c2", "version": "3", "status": "active", "period": no_period,
 	"provision": {
-		"type": "permit", "actors": ["Organization/insurer"], "purposes": ["HPAYMT"],
-		"classes": [], "period": no_period, "provisions": [],
+		"type": "permit", "actors": ["Organization/insurer"], "actor_kinds": [],
+		"purposes": ["HPAYMT"], "classes": [], "labels": [], "form": "identified",
+		"period": no_period, "provisions": [],
 	},
 }
 
@@ -117,7 +119,8 @@ test_class_limited_consent if {
 
 test_nested_deny_wins if {
 	except_obs := object.union(treat_a, {"provision": object.union(treat_a.provision, {"provisions": [{
-		"type": "deny", "actors": [], "purposes": [], "classes": ["Observation"],
+		"type": "deny", "actors": [], "actor_kinds": [], "purposes": [],
+		"classes": ["Observation"], "labels": [], "form": "identified",
 		"period": no_period, "provisions": [],
 	}]})})
 	d := ask(clinic_a, "read", ["Observation", "Condition"], [except_obs])
@@ -128,7 +131,10 @@ test_nested_deny_wins if {
 test_opt_out_consent_vetoes if {
 	opt_out := {
 		"id": "Consent/c9", "version": "1", "status": "active", "period": no_period,
-		"provision": {"type": "deny", "actors": [], "purposes": [], "classes": [], "period": no_period, "provisions": []},
+		"provision": {
+			"type": "deny", "actors": [], "actor_kinds": [], "purposes": [], "classes": [],
+			"labels": [], "form": "identified", "period": no_period, "provisions": [],
+		},
 	}
 	not ask(clinic_a, "read", ["Observation"], [treat_a, opt_out]).allow
 }
@@ -226,4 +232,121 @@ test_resident_reads_own_access_history if {
 	me := {"kind": "resident", "resident": "p1", "scopes": []}
 	audit_ask(me, "p1", []).allow
 	not audit_ask(me, "p2", []).allow
+}
+
+# --- consent model: kinds of recipients, sensitive classes, forms, break-glass, proxies ---
+
+any_clinic := object.union(treat_a, {"provision": object.union(treat_a.provision, {
+	"actors": [], "actor_kinds": ["clinic"],
+})})
+
+test_any_clinic_covers_every_clinic if {
+	ask(clinic_b, "read", ["Observation"], [any_clinic]).allow
+}
+
+test_another_kind_does_not_match_any_clinic if {
+	treat_insurer := object.union(insurer, {"purpose": "TREAT"})
+	not ask(treat_insurer, "read", ["Observation"], [any_clinic]).allow
+}
+
+psy := {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY"}
+
+test_general_permit_does_not_open_a_sensitive_class if {
+	d := ask(clinic_a, "read", ["Condition"], [treat_a])
+	psy in d.obligations.withhold_labels
+}
+
+test_explicit_provision_opens_a_sensitive_class if {
+	mental := object.union(treat_a, {"provision": object.union(treat_a.provision, {"labels": [psy]})})
+	d := ask(clinic_a, "read", ["Condition"], [mental])
+	not psy in d.obligations.withhold_labels
+	count(d.obligations.withhold_labels) > 0
+}
+
+test_explicit_label_for_another_clinic_opens_nothing if {
+	mental := object.union(treat_a, {"provision": object.union(treat_a.provision, {"labels": [psy]})})
+	other_clinics_consent := object.union(mental, {"provision": object.union(mental.provision, {"actors": ["Organization/clinic-b"]})})
+	d := ask(clinic_a, "read", ["Condition"], [treat_a, other_clinics_consent])
+	psy in d.obligations.withhold_labels
+}
+
+test_pseudonymized_only_consent_forces_the_form if {
+	pseud := object.union(treat_a, {"provision": object.union(treat_a.provision, {"form": "pseudonymized"})})
+	ask(clinic_a, "read", ["Observation"], [pseud]).obligations.form == "pseudonymized"
+	ask(clinic_a, "read", ["Observation"], [treat_a]).obligations.form == "identified"
+}
+
+etreat := object.union(clinic_b, {"purpose": "ETREAT"})
+
+emergency(who, consents, reason) := d if {
+	d := exchange.decision with input as {
+		"action": "read", "resource_types": ["Observation"], "requester": who,
+		"resident": "p1", "consents": consents, "now": now,
+		"context": {"break_glass_reason": reason},
+	}
+}
+
+test_break_glass_with_a_reason_reads_without_consent if {
+	d := emergency(etreat, [], "unconscious on arrival, allergy check")
+	d.allow
+	"break_glass" in d.reasons
+}
+
+test_break_glass_without_a_reason_is_refused if {
+	d := emergency(etreat, [], "  ")
+	not d.allow
+	"break_glass_needs_reason" in d.reasons
+	not ask(etreat, "read", ["Observation"], []).allow
+}
+
+test_break_glass_respects_an_opt_out if {
+	opt_out := {
+		"id": "Consent/no-bg", "version": "1", "status": "active", "period": no_period,
+		"provision": {
+			"type": "deny", "actors": [], "actor_kinds": [], "purposes": ["ETREAT"],
+			"classes": [], "labels": [], "form": "identified", "period": no_period,
+			"provisions": [],
+		},
+	}
+	d := emergency(etreat, [opt_out], "unconscious on arrival, allergy check")
+	not d.allow
+	"break_glass_opted_out" in d.reasons
+}
+
+test_break_glass_is_not_for_insurers if {
+	not emergency(object.union(insurer, {"purpose": "ETREAT"}), [], "a long enough reason here").allow
+}
+
+proxy(rights, period) := {
+	"kind": "proxy", "proxy": "RelatedPerson/son", "resident": "p1", "scopes": [],
+	"purpose": null,
+	"delegation": {"active": true, "rights": rights, "period": period},
+}
+
+test_proxy_manages_consent_within_delegation if {
+	ask(proxy(["consent"], no_period), "create", ["Consent"], []).allow
+	"proxy" in ask(proxy(["consent"], no_period), "create", ["Consent"], []).reasons
+}
+
+test_proxy_cannot_act_outside_delegation if {
+	not ask(proxy(["consent"], no_period), "read", ["Observation"], []).allow
+	not ask(proxy(["read"], no_period), "create", ["Consent"], []).allow
+	not ask(proxy(["read", "consent"], no_period), "create", ["Observation"], []).allow
+	"proxy_outside_delegation" in ask(proxy(["read"], no_period), "create", ["Consent"], []).reasons
+}
+
+test_proxy_delegation_expires if {
+	expired := {"start": null, "end": now - 1}
+	not ask(proxy(["read", "consent"], expired), "read", ["Observation"], []).allow
+}
+
+test_proxy_is_confined_to_the_resident if {
+	other := object.union(proxy(["read"], no_period), {"resident": "p2"})
+	not ask(other, "read", ["Observation"], []).allow
+}
+
+test_proxy_reads_what_the_resident_reads if {
+	d := ask(proxy(["read"], no_period), "read", ["Observation"], [])
+	d.allow
+	d.obligations.withhold_labels == []
 }

@@ -1,0 +1,27 @@
+package exchange.labels_test
+
+import rego.v1
+
+import data.exchange.labels
+
+icd(code) := {"system": "http://hl7.org/fhir/sid/icd-10", "code": code}
+
+test_depression_is_mental_health if {
+	labels.decision.labels == ["PSY"] with input as {"codes": [icd("F32.9")]}
+}
+
+test_alcohol_use_is_substance_use_not_mental_health_only if {
+	"SUD" in labels.decision.labels with input as {"codes": [icd("F10.2")]}
+}
+
+test_hiv if {
+	labels.decision.labels == ["HIV"] with input as {"codes": [icd("B20")]}
+}
+
+test_hypertension_is_not_sensitive if {
+	labels.decision.labels == [] with input as {"codes": [icd("I10"), {"system": "http://loinc.org", "code": "8480-6"}]}
+}
+
+test_same_code_in_another_system_is_not_matched if {
+	labels.decision.labels == [] with input as {"codes": [{"system": "urn:other", "code": "F32.9"}]}
+}
