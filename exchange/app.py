@@ -20,9 +20,11 @@ from exchange.audit.checkpoint import load_signing_key as load_audit_key
 from exchange.audit.ledger import AuditLedger
 from exchange.clock import SystemClock
 from exchange.config import Settings
+from exchange.decisions.bundle import load_bundle
 from exchange.decisions.decide import Decider
+from exchange.decisions.replay import PolicyArchive, Replayer
 from exchange.errors import ExchangeError, InvalidRequest, NotFound
-from exchange.feeds import fhir_api, oversight_api, smart_api
+from exchange.feeds import consent_api, fhir_api, oversight_api, smart_api
 from exchange.feeds.oversight import Oversight
 from exchange.fhir.outcome import render_error
 from exchange.fhir.release import FHIR_MIME
@@ -70,7 +72,10 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
                           proxy_resolver=_related_person_reader(repository))
     gate = Gate(repository, decider, ledger, clock, keys, settings.fhir_base,
                 settings.default_page_size, settings.max_page_size)
-    oversight = Oversight(gate, ledger, registry, settings.fhir_base)
+    archive = PolicyArchive(engine)
+    archive.keep(load_bundle(settings.policy_dir), clock.now())
+    oversight = Oversight(gate, ledger, registry, settings.fhir_base,
+                          Replayer(archive, repository))
     return Services(settings, engine, clock, keys, vault, repository, decision_point,
                     decider, ledger, registry, tokens, gate, oversight)
 
@@ -93,6 +98,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.services = services
     app.include_router(smart_api.router)
     app.include_router(oversight_api.router)
+    app.include_router(consent_api.router)
     app.include_router(fhir_api.router)
     app.include_router(pages.router)
 

@@ -227,6 +227,22 @@ def audit_prove(entry: Annotated[int, typer.Argument(help="The entry's sequence 
         "public_key": public_pem(ledger.public_key)}, indent=2, ensure_ascii=False))
 
 
+@audit_app.command("replay")
+def audit_replay(entry: Annotated[int, typer.Argument(help="The entry's sequence number.")],
+                 data: DataOpt = Path("data")) -> None:
+    """Replay the decisions of an audit entry with the consent versions and policy
+    revision they were made with; exit 1 if any answer differs."""
+    services = build_services(_settings(data))
+    recorded = services.ledger.read(entry)
+    if recorded is None:
+        console.print(f"no entry {entry}", style="red")
+        raise typer.Exit(1)
+    results = services.oversight.replayer.replay(recorded)
+    typer.echo(json.dumps(results, indent=2, ensure_ascii=False))
+    if not all(r["same"] for r in results):
+        raise typer.Exit(1)
+
+
 @residents_app.command("token")
 def residents_token(patient_id: Annotated[str, typer.Argument()],
                     data: DataOpt = Path("demo-data"), port: PortOpt = 8080) -> None:

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 import orjson
 
 from consent.model import check_consent
+from consent.receipts import build_receipt, sign_receipt
 from exchange.audit.ledger import AuditLedger
 from exchange.decisions.decide import Decider, Decision
 from exchange.errors import (
@@ -164,6 +165,31 @@ class Gate:
                 raise NotFound()
             _note_resident(draft, row)
             return Disclosure(200, orjson.dumps(resource), _version_headers(row))
+
+    def consent_receipt(self, ctx: RequestContext, who: Identity, rid: str,
+                        version: int | None = None) -> Disclosure:
+        """The signed receipt of one version of a consent, for whoever may read it."""
+        with self.recording(ctx, who, "read", {"type": "Consent", "id": rid,
+                                               "version": version, "view": "receipt"}) as draft:
+            state = self.repository.current("Consent", rid)
+            if state is None:
+                raise NotFound()
+            _note_attempt(draft, state.patient_id)
+            decision = self._decide(draft, who, "read", ["Consent"], state.patient_id)
+            if not decision.allows("Consent"):
+                draft.outcome = "denied"
+                raise NotFound()
+            row = self.repository.read("Consent", rid, version)
+            if row is None:
+                raise NotFound()
+            revoked = row.deleted
+            if revoked:  # a deletion revokes what the version before it said
+                row = self.repository.read("Consent", rid, row.version_id - 1) or row
+            consent: dict[str, Any] = orjson.loads(row.body)
+            receipt = build_receipt(consent, row.version_id + (1 if revoked else 0), revoked,
+                                    decision.policy_revision, self.clock.now())
+            body = sign_receipt(receipt, self.ledger.sign)
+            return Disclosure(200, orjson.dumps(body), {"Content-Type": "application/json"})
 
     def search(self, ctx: RequestContext, who: Identity, rtype: str,
                pairs: Sequence[tuple[str, str]]) -> Disclosure:

@@ -367,6 +367,10 @@ class AuditLedger:
             except (SQLAlchemyError, ValueError) as exc:
                 raise AuditUnavailable() from exc
 
+    def sign(self, data: bytes) -> bytes:
+        """An Ed25519 signature by the exchange's key (checkpoints, consent receipts)."""
+        return self._key.sign(data)
+
     def mark_exported(self, size: int) -> None:
         with self._engine.begin() as conn:
             conn.execute(update(AuditCheckpointRow).where(C.size == size)

@@ -56,6 +56,20 @@ def everything(rid: str, services: ServicesDep, ctx: ContextDep,
     return _respond(services.gate.everything(ctx, who, rid))
 
 
+@router.get("/Consent/{rid}/$receipt")
+def consent_receipt(rid: str, services: ServicesDep, ctx: ContextDep,
+                    who: IdentityDep) -> Response:
+    disclosure = services.gate.consent_receipt(ctx, who, rid)
+    return Response(disclosure.body, media_type="application/json")
+
+
+@router.get("/Consent/{rid}/_history/{vid}/$receipt")
+def consent_version_receipt(rid: str, vid: str, services: ServicesDep, ctx: ContextDep,
+                            who: IdentityDep) -> Response:
+    disclosure = services.gate.consent_receipt(ctx, who, rid, _vid(vid))
+    return Response(disclosure.body, media_type="application/json")
+
+
 @router.get("/{rtype}/_history")
 def type_history(rtype: str, request: Request, services: ServicesDep, ctx: ContextDep,
                  who: IdentityDep) -> Response:

@@ -10,12 +10,15 @@ from typing import Any
 
 import orjson
 
+from consent.model import check_consent
 from exchange.audit.balp import OUTCOME_CODES, render
 from exchange.audit.ledger import AuditLedger
 from exchange.audit.merkle import verify_inclusion
-from exchange.errors import Forbidden, InvalidSearch
+from exchange.decisions.replay import Replayer, preview
+from exchange.errors import Forbidden, InvalidSearch, NotFound
 from exchange.fhir.dates import parse_range
 from exchange.fhir.search import DIGITS
+from exchange.fhir.validation import validate_resource
 from exchange.gate import AuditDraft, Disclosure, Gate, RequestContext
 from exchange.identity.model import Identity
 from exchange.identity.registry import ClientRegistry
@@ -29,11 +32,12 @@ _AUDIT_PARAMS = frozenset({"patient", "agent", "purpose", "outcome", "date", "_c
 
 class Oversight:
     def __init__(self, gate: Gate, ledger: AuditLedger, registry: ClientRegistry,
-                 fhir_base: str) -> None:
+                 fhir_base: str, replayer: Replayer) -> None:
         self.gate = gate
         self.ledger = ledger
         self.registry = registry
         self.fhir_base = fhir_base
+        self.replayer = replayer
 
     def _authorize(self, draft: AuditDraft, who: Identity) -> str | None:
         """Who may read which part of the trail: oversight all of it, a resident their own.
@@ -142,6 +146,51 @@ class Oversight:
             body = {"ok": report.ok, "checked": report.checked,
                     "first_bad": report.first_bad, "problem": report.problem}
             return Disclosure(200, orjson.dumps(body), {"Content-Type": "application/json"})
+
+    def replay(self, ctx: RequestContext, who: Identity, seq: int) -> Disclosure:
+        """Replay the decisions of a past entry: same consent versions, same policy
+        revision, same input; the answer must be the same."""
+        with self.gate.recording(ctx, who, "audit-read", {"view": "replay",
+                                                          "seq": seq}) as draft:
+            self._require_oversight(draft, who)
+            entry = self.ledger.read(seq)
+            if entry is None:
+                raise NotFound("No such audit entry.")
+            results = self.replayer.replay(entry)
+            body = {"seq": seq, "same": all(r["same"] for r in results), "decisions": results}
+            return Disclosure(200, orjson.dumps(body), {"Content-Type": "application/json"})
+
+    def preview(self, ctx: RequestContext, who: Identity, draft_consent: Any) -> Disclosure:
+        """What-if: who could see what if this consent were granted."""
+        with self.gate.recording(ctx, who, "preview", {"type": "Consent"}) as draft:
+            resident = who.resident
+            consent = validate_resource(draft_consent, expected_type="Consent")
+            check_consent(consent)
+            patient = consent["patient"]["reference"].split("/", 1)[1]
+            decision = self.gate.decider.decide(who, "create", ["Consent"], patient)
+            draft.decisions.append(decision)
+            if resident is None or patient != resident or not decision.allows("Consent"):
+                draft.outcome = "denied"
+                raise Forbidden("Only the resident, or their proxy, may preview their consent.")
+            draft.residents.add(patient)
+            changes = preview(self.gate.decider, self.registry, patient, consent,
+                              int(self.gate.clock.now().timestamp()))
+            names = []
+            for change in changes:
+                added = sorted(set(change["with_draft"]["types"]) - set(change["now"]["types"]))
+                purpose_zh, purpose_en = zh_en(PURPOSES, change["purpose"])
+                types_zh = "、".join(zh_en(TYPES, t)[0] for t in added)
+                types_en = ", ".join(zh_en(TYPES, t)[1] for t in added)
+                names.append({**change, "text": {
+                    "zh": f"{change['name']} 将可以为「{purpose_zh}」查看您的{types_zh}"
+                          + ("（不含姓名）" if change["with_draft"]["form"] == "pseudonymized"
+                             else "") + "。",
+                    "en": f"{change['name']} could see your {types_en} for {purpose_en}"
+                          + (" (without your name)"
+                             if change["with_draft"]["form"] == "pseudonymized" else "")
+                          + "."}})
+            return Disclosure(200, orjson.dumps({"resident": patient, "changes": names}),
+                              {"Content-Type": "application/json"})
 
     def _require_oversight(self, draft: AuditDraft, who: Identity) -> None:
         if who.kind != "client" or self._authorize(draft, who) is not None:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from exchange.audit.checkpoint import public_pem
 from exchange.feeds.deps import ContextDep, IdentityDep, ServicesDep
+from exchange.fhir.validation import parse_json
 from exchange.gate import Disclosure
 
 router = APIRouter()
@@ -55,12 +56,26 @@ def verify(services: ServicesDep, ctx: ContextDep, who: IdentityDep) -> Response
     return _respond(services.oversight.verify_now(ctx, who))
 
 
+@router.get("/compliance/replay/{seq}")
+def replay(seq: int, services: ServicesDep, ctx: ContextDep, who: IdentityDep) -> Response:
+    return _respond(services.oversight.replay(ctx, who, seq))
+
+
+@router.post("/resident/consents/$preview")
+async def preview(request: Request, services: ServicesDep, ctx: ContextDep,
+                  who: IdentityDep) -> Response:
+    draft = parse_json(await request.body())
+    return _respond(services.oversight.preview(ctx, who, draft))
+
+
 @router.get("/resident/access-history")
 def access_history(services: ServicesDep, ctx: ContextDep, who: IdentityDep) -> Response:
     return _respond(services.oversight.access_history(ctx, who))
 
 
 @router.get("/.well-known/audit-log-key.pem")
+@router.get("/.well-known/exchange-signing-key.pem")
 def audit_key(services: ServicesDep) -> Response:
-    """The Ed25519 key that signs audit checkpoints, for anyone checking a proof offline."""
+    """The Ed25519 key that signs audit checkpoints and consent receipts, for anyone
+    checking a proof or a receipt offline."""
     return Response(public_pem(services.ledger.public_key), media_type="application/x-pem-file")

@@ -12,7 +12,7 @@ from exchange.errors import DependencyUnavailable, InvalidRequest
 from exchange.identity.scopes import Scope, parse_scopes
 from exchange.store.tables import ClientRow
 
-ORGANIZATION_KINDS = ("clinic", "insurer", "hub", "compliance")
+ORGANIZATION_KINDS = ("clinic", "insurer", "hub", "research", "compliance")
 
 
 @dataclass(frozen=True)

@@ -172,3 +172,14 @@ class AuditVerificationRow(SQLModel, table=True):
     ok: bool
     checked: int
     problem: str | None = None
+
+
+class PolicyRevisionRow(SQLModel, table=True):
+    """Every policy bundle the exchange decided with, so any past decision can be replayed."""
+
+    __tablename__ = "policy_revision"
+
+    revision: str = Field(primary_key=True, max_length=80)
+    modules: str  # JSON: [[path, source], ...]
+    data: str  # JSON
+    first_seen: datetime = Field(sa_column=_utc_column())

@@ -1,0 +1,42 @@
+"""Consent templates for the portal: list them, and turn one plus choices into a Consent."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Body, Response
+
+from consent.templates import TEMPLATES, instantiate
+from exchange.errors import InvalidRequest
+from exchange.fhir.dates import parse_range
+from exchange.fhir.validation import validate_resource
+
+router = APIRouter(prefix="/consent")
+
+
+@router.get("/templates")
+def templates() -> Response:
+    return Response(orjson.dumps([t.describe() for t in TEMPLATES.values()]),
+                    media_type="application/json")
+
+
+@router.post("/templates/{template_id}/$instantiate")
+def make_consent(template_id: str, choices: Annotated[dict[str, Any], Body()]) -> Response:
+    """No data leaves here: the resident's choices come in, a draft Consent goes back.
+    The portal then posts it to /fhir/Consent, on the one road, as the resident."""
+    resident = choices.get("resident")
+    if not isinstance(resident, str) or not resident:
+        raise InvalidRequest("Say whose consent this is (resident).")
+    end: datetime | None = None
+    if isinstance(choices.get("end"), str):
+        try:
+            end = parse_range(choices["end"])[1]
+        except ValueError:
+            raise InvalidRequest("The end date is malformed.") from None
+    exclude = choices.get("exclude") or []
+    if not isinstance(exclude, list) or not all(isinstance(x, str) for x in exclude):
+        raise InvalidRequest("exclude lists resource types.")
+    consent = instantiate(template_id, resident, organization=choices.get("organization"),
+                          end=end, exclude=exclude)
+    return Response(orjson.dumps(validate_resource(consent)),
+                    media_type="application/fhir+json")
