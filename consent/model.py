@@ -18,6 +18,7 @@ ORG_KIND = "urn:exchange:organization-kind"
 DISCLOSURE_FORM = "https://fhir.community-exchange.example/StructureDefinition/disclosure-form"
 TEMPLATE = "https://fhir.community-exchange.example/StructureDefinition/consent-template"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+TYPE_SYSTEMS = (RESOURCE_TYPES, None)  # a class coding without a system names a type
 
 
 def check_consent(resource: dict[str, Any]) -> None:
@@ -43,6 +44,8 @@ def policy_view(resource: dict[str, Any], version_id: int) -> dict[str, Any]:
 
 
 def _provision(p: dict[str, Any]) -> dict[str, Any]:
+    classes = [c for c in p.get("class") or [] if isinstance(c, dict)
+               and isinstance(c.get("code"), str) and isinstance(c.get("system", ""), str)]
     actors = [a.get("reference") or {} for a in p.get("actor") or [] if isinstance(a, dict)]
     return {
         "type": p.get("type"),
@@ -59,8 +62,11 @@ def _provision(p: dict[str, Any]) -> dict[str, Any]:
                       if e.get("url") == DISCLOSURE_FORM), "identified"),
         "purposes": sorted({c.get("code") for c in p.get("purpose") or []
                             if isinstance(c.get("code"), str)}),
-        "classes": sorted({c.get("code") for c in p.get("class") or []
-                           if isinstance(c.get("code"), str)}),
+        # a class is a whole resource type, or a category within one (its system says which)
+        "classes": sorted({c["code"] for c in classes if c.get("system") in TYPE_SYSTEMS}),
+        "categories": sorted(({"system": c["system"], "code": c["code"]} for c in classes
+                              if c.get("system") not in TYPE_SYSTEMS),
+                             key=lambda c: (c["system"], c["code"])),
         "period": _period(p.get("period")),
         "provisions": [_provision(q) for q in p.get("provision") or []
                        if isinstance(q, dict)],
@@ -88,9 +94,12 @@ def build_consent(patient_id: str, organization: str | None, purposes: list[str]
                   status: str = "active", when: datetime | None = None,
                   organization_kind: str | None = None, labels: list[str] | None = None,
                   form: str | None = None, provision_type: str = "permit",
-                  template: tuple[str, str] | None = None) -> dict[str, Any]:
+                  template: tuple[str, str] | None = None,
+                  categories: list[tuple[str, str]] | None = None,
+                  except_categories: list[tuple[str, str]] | None = None) -> dict[str, Any]:
     """A resident's consent: to one organization (or any organization of a kind), for
-    purposes and, optionally, types, sensitive labels it opens, a form and a period."""
+    purposes and, optionally, types or categories (system, code), sensitive labels it
+    opens, a form and a period; with nested denies of types or categories."""
     recipient = {"reference": organization} if organization else {
         "type": "Organization", "identifier": {"system": ORG_KIND, "value": organization_kind}}
     provision: dict[str, Any] = {
@@ -105,8 +114,9 @@ def build_consent(patient_id: str, organization: str | None, purposes: list[str]
     }
     if not provision["actor"]:
         del provision["actor"]
-    if classes:
-        provision["class"] = [{"system": RESOURCE_TYPES, "code": c} for c in classes]
+    if classes or categories:
+        provision["class"] = [{"system": RESOURCE_TYPES, "code": c} for c in classes or []] \
+            + [{"system": s, "code": c} for s, c in categories or []]
     if labels:
         provision["securityLabel"] = [{"system": ACT_CODE, "code": c} for c in labels]
     if form:
@@ -114,10 +124,11 @@ def build_consent(patient_id: str, organization: str | None, purposes: list[str]
     if start or end:
         provision["period"] = {k: v.astimezone(UTC).isoformat().replace("+00:00", "Z")
                                for k, v in (("start", start), ("end", end)) if v}
-    if except_classes:
+    if except_classes or except_categories:
         provision["provision"] = [{
             "type": "deny",
-            "class": [{"system": RESOURCE_TYPES, "code": c} for c in except_classes],
+            "class": [{"system": RESOURCE_TYPES, "code": c} for c in except_classes or []]
+            + [{"system": s, "code": c} for s, c in except_categories or []],
         }]
     consent: dict[str, Any] = {
         "resourceType": "Consent",

@@ -73,9 +73,10 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
     gate = Gate(repository, decider, ledger, clock, keys, settings.fhir_base,
                 settings.default_page_size, settings.max_page_size)
     archive = PolicyArchive(engine)
-    archive.keep(load_bundle(settings.policy_dir), clock.now())
+    bundle = load_bundle(settings.policy_dir)
+    archive.keep(bundle, clock.now())
     oversight = Oversight(gate, ledger, registry, settings.fhir_base,
-                          Replayer(archive, repository))
+                          Replayer(archive, repository), bundle.reasons)
     return Services(settings, engine, clock, keys, vault, repository, decision_point,
                     decider, ledger, registry, tokens, gate, oversight)
 

@@ -209,7 +209,9 @@ class Gate:
                                                          directory.withhold_labels)
             else:
                 labels = _union_labels(d for r, d in decisions.items() if r in allowed)
-                total, rows = self.repository.search(query, allowed, labels)
+                classes = {r: decisions[r].categories[rtype] for r in allowed
+                           if rtype in decisions[r].categories}
+                total, rows = self.repository.search(query, allowed, labels, classes)
             entries = [self._entry(row, self._shape(row, decisions[row.patient_id], who,
                                                     query.elements), "match")
                        for row in rows]
@@ -493,7 +495,7 @@ class Gate:
     def _shape(self, row: StoredResource, decision: Decision, who: Identity,
                elements: Sequence[str] | None = None) -> dict[str, Any] | None:
         resource: dict[str, Any] = orjson.loads(row.body)
-        if withheld(resource, decision.withhold_labels):
+        if withheld(resource, decision.withhold_labels) or not decision.admits(resource):
             return None
         resource = keep_fields(resource, decision.types.get(row.resource_type, []))
         if elements:

@@ -10,6 +10,10 @@ ORGS = ["Organization/clinic-a", "Organization/clinic-b", "Organization/insurer"
         "Organization/hub", "Organization/office"]
 KINDS = ["clinic", "clinic", "insurer", "hub", "compliance"]
 NOW = 1_800_000_000
+CATEGORIES = [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+               "code": c} for c in ("vital-signs", "laboratory", "social-history")] + [
+    {"system": "http://terminology.hl7.org/CodeSystem/condition-category",
+     "code": "problem-list-item"}, {"system": "urn:unknown", "code": "x"}]
 
 
 def _period(rng: random.Random) -> dict[str, int | None]:
@@ -29,6 +33,7 @@ def _provision(rng: random.Random, depth: int) -> dict[str, Any]:
         "form": rng.choice(["identified", "identified", "pseudonymized"]),
         "purposes": rng.sample(PURPOSES[:5], rng.randint(0 if depth else 1, 2)),
         "classes": rng.sample(TYPES, rng.randint(0, 2)),
+        "categories": rng.sample(CATEGORIES, rng.randint(0, 2) if rng.random() < 0.4 else 0),
         "period": _period(rng),
         "provisions": [_provision(rng, depth + 1) for _ in range(rng.randint(0, 2))]
         if depth == 0 else [],

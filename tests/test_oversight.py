@@ -154,6 +154,8 @@ def test_access_history_in_plain_words_with_proofs(community: Community) -> None
     items = body["items"]
     assert any("治疗" in i["text"]["zh"] and "treatment" in i["text"]["en"] for i in items)
     assert any(i["released_to_hub"] for i in items)
+    assert any({"code": "consent_permit", "en": "The resident's consent allowed it.",
+                "zh": "居民的同意书允许此次访问。"} in i["why"] for i in items)
     key = load_pem_public_key(community.http.get("/.well-known/audit-log-key.pem").content)
     for item in items:
         proof = item["proof"]

@@ -84,3 +84,17 @@ def test_decider_inputs_follow_the_published_schema(community) -> None:
                             schema)
     me = community.services.tokens.authenticate(community.services.tokens.issue_resident("bob"))
     jsonschema.validate(decider.policy_input(me, "create", ["Consent"], "bob"), schema)
+
+
+def test_every_reason_a_decision_gives_is_explained_in_its_rule_metadata() -> None:
+    from tests.decision_inputs import generate
+
+    catalogue = load_bundle(POLICIES).reasons
+    source = (POLICIES / "exchange" / "decision.rego").read_text()
+    rules = set(__import__("re").findall(r'^reasons contains "([a-z_]+)"', source, flags=8))
+    assert rules == set(catalogue), "each reason rule carries a METADATA block with its code"
+    assert all(text["en"] and text["zh"] for text in catalogue.values())
+    point = RegoDecisionPoint(POLICIES)
+    given = {r for i in generate(seed=7, n=300)
+             for r in point.decide("data.exchange.decision", i)["reasons"]}
+    assert len(given) >= 10 and given <= set(catalogue)

@@ -7,9 +7,12 @@ over every policy and data file (tests excluded), so any change to a rule or a l
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 DECISION = "data.exchange.decision"
 TOKEN_GRANT = "data.exchange.token.grant"  # noqa: S105  (a rule path, not a secret)
@@ -23,6 +26,28 @@ class PolicyBundle:
     tests: tuple[tuple[str, str], ...]
     data: dict[str, Any]
     revision: str
+
+    @property
+    def reasons(self) -> dict[str, dict[str, str]]:
+        """Reason codes the rules may give, each explained in English and Chinese."""
+        return reason_catalogue(source for _, source in self.modules)
+
+
+METADATA = re.compile(r"^# METADATA\n((?:#.*\n)+)", re.M)
+
+
+def reason_catalogue(sources: Any) -> dict[str, dict[str, str]]:
+    """The ``custom.reason`` of every METADATA block: the rule's code and its texts."""
+    catalogue: dict[str, dict[str, str]] = {}
+    for source in sources:
+        for block in METADATA.findall(source):
+            text = "\n".join(line[2:] if line.startswith("# ") else line[1:]
+                              for line in block.splitlines())
+            custom = (yaml.safe_load(text) or {}).get("custom") or {}
+            if isinstance(custom, dict) and isinstance(custom.get("reason"), str):
+                catalogue[custom["reason"]] = {"en": str(custom.get("en", "")),
+                                               "zh": str(custom.get("zh", ""))}
+    return catalogue
 
 
 def load_bundle(root: Path) -> PolicyBundle:

@@ -15,6 +15,7 @@ import orjson
 
 from consent.model import policy_view
 from exchange.decisions.bundle import DECISION, LABELS
+from exchange.decisions.data_classes import ClassRule, read_rules
 from exchange.errors import ConsentUnavailable, ExchangeError, PolicyUnavailable
 from exchange.identity.model import Identity
 from exchange.ports import Clock, DecisionPoint
@@ -30,10 +31,16 @@ class Decision:
     form: str = "identified"
     types: dict[str, list[str]] = field(default_factory=dict)
     withhold_labels: tuple[dict[str, Any], ...] = ()
+    categories: dict[str, ClassRule] = field(default_factory=dict)
     input: dict[str, Any] = field(default_factory=dict)
 
     def allows(self, resource_type: str) -> bool:
         return self.allow and resource_type in self.types
+
+    def admits(self, resource: dict[str, Any]) -> bool:
+        """Whether a resource of an allowed type is in the data classes this opens."""
+        rule = self.categories.get(str(resource.get("resourceType")))
+        return rule is None or rule.admits(resource)
 
     def audit_view(self) -> dict[str, Any]:
         return {"allow": self.allow, "reasons": list(self.reasons),
@@ -210,6 +217,7 @@ def read_decision(result: dict[str, Any], revision: str) -> Decision:
             form=str(obligations["form"]),
             types={str(t): [str(f) for f in fs] for t, fs in types.items()},
             withhold_labels=tuple(obligations.get("withhold_labels", [])),
+            categories=read_rules(obligations.get("categories")),
         )
     except (KeyError, TypeError, AttributeError):
         raise PolicyUnavailable("The policy answered in an unexpected shape.") from None

@@ -32,8 +32,10 @@ _AUDIT_PARAMS = frozenset({"patient", "agent", "purpose", "outcome", "date", "_c
 
 class Oversight:
     def __init__(self, gate: Gate, ledger: AuditLedger, registry: ClientRegistry,
-                 fhir_base: str, replayer: Replayer) -> None:
+                 fhir_base: str, replayer: Replayer,
+                 reasons: dict[str, dict[str, str]] | None = None) -> None:
         self.gate = gate
+        self.reasons = reasons or {}
         self.ledger = ledger
         self.registry = registry
         self.fhir_base = fhir_base
@@ -254,6 +256,9 @@ class Oversight:
             "what": rtype,
             "outcome": entry.get("outcome"),
             "consents": consents,
+            "why": [{"code": code, **self.reasons.get(code, {"en": code, "zh": code})}
+                    for code in sorted({r for d in entry.get("decisions") or []
+                                        for r in d.get("reasons", [])})],
             "emergency_access": emergency,
             **({"emergency_reason": (entry.get("details") or {}).get("break_glass")}
                if (entry.get("details") or {}).get("break_glass") else {}),

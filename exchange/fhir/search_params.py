@@ -71,6 +71,7 @@ PARAMS: dict[str, dict[str, SearchParam]] = {
         "MedicationRequest": (
             *_SUBJECT,
             _p("status", "token", "status"),
+            _p("category", "token", "category"),
             _p("code", "token", "medicationCodeableConcept"),
             _p("authoredon", "date", "authoredOn"),
             _p("encounter", "reference", "encounter", targets=("Encounter",)),

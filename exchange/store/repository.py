@@ -5,7 +5,7 @@ see (``allowed``) so that filtering happens in SQL, before counting and paging.
 """
 
 import uuid
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
+from exchange.decisions.data_classes import ClassRule
 from exchange.errors import Conflict, DependencyUnavailable
 from exchange.fhir.dates import to_instant
 from exchange.fhir.search import (
@@ -39,6 +40,7 @@ DIRECTORY_OWNER = "_directory"
 RESOURCES = ResourceRow.__table__  # type: ignore[attr-defined]
 R = RESOURCES.c
 T = TermIndex.__table__.c  # type: ignore[attr-defined]
+CATEGORY = "category"  # the search parameter data classes narrower than a type rely on
 D = DateIndex.__table__.c  # type: ignore[attr-defined]
 F = ReferenceIndex.__table__.c  # type: ignore[attr-defined]
 
@@ -241,8 +243,17 @@ class ResourceRepository:
             return {row[0] for row in conn.execute(stmt)}
 
     def search(self, query: SearchQuery, allowed: Allowed,
-               withhold: Sequence[dict[str, Any]] = ()) -> tuple[int, list[StoredResource]]:
-        where = [*self._filters(query), *_allowed_filter(allowed)]
+               withhold: Sequence[dict[str, Any]] = (),
+               classes: Mapping[str, ClassRule] | None = None,
+               ) -> tuple[int, list[StoredResource]]:
+        """Matches of ``query`` among the allowed residents' records, without the labels
+        withheld and, for residents whose consents open only some categories of the type,
+        within those (``classes``): the same rules the gate applies to each resource."""
+        if classes and allowed is not None:
+            where = [*self._filters(query), self._class_filter(query.resource_type,
+                                                               allowed, classes)]
+        else:
+            where = [*self._filters(query), *_allowed_filter(allowed)]
         if withhold:
             terms = [self._blind.term(SECURITY, f"{label.get('system')}|{label.get('code')}")
                      for label in withhold]
@@ -268,6 +279,30 @@ class ResourceRepository:
         order.extend([R.last_updated, R.resource_id])
         stmt = stmt.order_by(*order).offset(query.offset).limit(query.count)
         return total, self._fetch(stmt)
+
+    def _class_filter(self, rtype: str, allowed: Collection[str],
+                      classes: Mapping[str, ClassRule]) -> ColumnElement[bool]:
+        def having(categories: frozenset[tuple[str, str]]) -> ColumnElement[bool]:
+            terms = [self._blind.term(CATEGORY, f"{system}|{code}")
+                     for system, code in sorted(categories)]
+            return R.resource_id.in_(select(T.resource_id).where(
+                T.resource_type == rtype, T.param == CATEGORY, T.term.in_(terms)))
+
+        def admitted(rule: ClassRule) -> ColumnElement[bool]:
+            grants = [and_(literal(True), *([having(g.only)] if g.only is not None else []),
+                           *([~having(g.excepted)] if g.excepted else []))
+                      for g in rule.grants]
+            return and_(or_(literal(False), *grants),
+                        *([~having(rule.excepted)] if rule.excepted else []))
+
+        groups: dict[ClassRule, list[str]] = {}
+        for resident in allowed:
+            if resident in classes:
+                groups.setdefault(classes[resident], []).append(resident)
+        plain = sorted(r for r in allowed if r not in classes)
+        return or_(R.patient_id.in_(plain), *(and_(R.patient_id.in_(sorted(group)),
+                                                 admitted(rule))
+                                            for rule, group in groups.items()))
 
     def included(self, results: Sequence[StoredResource], includes: Sequence[Include],
                  revincludes: Sequence[Include], limit: int = 1000) -> list[StoredResource]:

@@ -24,6 +24,7 @@ decision := {
 		"form": form,
 		"types": {t: fields_for(t) | some t in allowed_types},
 		"withhold_labels": withheld_labels,
+		"categories": category_rules,
 	},
 }
 
@@ -175,9 +176,30 @@ actor_named(p) if requester.organization in p.actors
 
 actor_named(p) if requester.organization_kind in p.actor_kinds
 
-class_covers(p, _) if count(p.classes) == 0
+# --- data classes: whole resource types, or categories within a type ----------------------
 
-class_covers(p, t) if t in p.classes
+# A category names its type through its code system (policy data): "vital signs" is a
+# class of Observation, "problem list" a class of Condition.
+category_type(cat) := policy_data.category_systems[cat.system]
+
+# Consents recorded before categories existed have none.
+categories_of(p) := object.get(p, "categories", [])
+
+whole(p, _) if {
+	count(p.classes) == 0
+	count(categories_of(p)) == 0
+}
+
+whole(p, t) if t in p.classes
+
+part(p, t) := sort([{"system": cat.system, "code": cat.code} |
+	some cat in categories_of(p)
+	category_type(cat) == t
+])
+
+class_covers(p, t) if whole(p, t)
+
+class_covers(p, t) if count(part(p, t)) > 0
 
 # A nested provision of the opposite kind is an exception: "everything except ...".
 excepted(p, t) if {
@@ -194,11 +216,15 @@ vetoed(t) if {
 	matches(c.provision, t)
 }
 
-matches(q, t) if {
+deny_applies(q) if {
 	any_actor(q)
 	any_or_in(q.purposes, requester.purpose)
-	any_or_in(q.classes, t)
 	within(q.period)
+}
+
+matches(q, t) if {
+	deny_applies(q)
+	whole(q, t)
 }
 
 any_actor(q) if {
@@ -310,6 +336,61 @@ fields_for(t) := ["*"] if {
 	not purpose_rules.fields[t]
 }
 
+# METADATA
+# title: data_classes
+# description: >-
+#   Where consents open only some categories of a type, or deny some, the road keeps a
+#   resource if one grant admits its categories and no resident-wide deny names one.
+#   Types without an entry are released whole.
+category_rules[t] := {"grants": grants_of(t), "except": veto_except(t)} if {
+	client
+	some t in consent_types | break_glass_types
+	restricted(t)
+}
+
+grants_of(t) := sort({g |
+	some c in input.consents
+	permits(c, t)
+	g := grant(c.provision, t)
+} | {g |
+	t in break_glass_types
+	g := {"only": null, "except": []}
+})
+
+grant(p, t) := {"only": null, "except": nested_except(p, t)} if whole(p, t)
+
+grant(p, t) := {"only": part(p, t), "except": nested_except(p, t)} if not whole(p, t)
+
+nested_except(p, t) := sort([cat |
+	some q in p.provisions
+	q.type == "deny"
+	deny_applies(q)
+	some cat in part(q, t)
+])
+
+veto_except(t) := sort([cat |
+	some c in input.consents
+	active(c)
+	c.provision.type == "deny"
+	deny_applies(c.provision)
+	some cat in part(c.provision, t)
+])
+
+unrestricted(t) if {
+	t in break_glass_types
+	count(veto_except(t)) == 0
+}
+
+unrestricted(t) if {
+	count(veto_except(t)) == 0
+	some c in input.consents
+	permits(c, t)
+	whole(c.provision, t)
+	count(nested_except(c.provision, t)) == 0
+}
+
+restricted(t) if not unrestricted(t)
+
 # Sensitive classes are never opened by a general permit: a label is released only by
 # a provision that names it. Proxies reading for a resident see what the resident sees.
 default withheld_labels := []
@@ -337,23 +418,79 @@ label_opened(l) if {
 
 # --- reasons ----------------------------------------------------------------------------
 
+# METADATA
+# title: resident_self
+# description: The resident reads or manages their own record.
+# custom:
+#   reason: resident_self
+#   en: The resident reads or manages their own record.
+#   zh: 居民本人查看或管理自己的档案。
 reasons contains "resident_self" if self_access
 
+# METADATA
+# title: directory
+# description: The community directory is open to every registered organization.
+# custom:
+#   reason: directory
+#   en: The community directory is open to every registered organization.
+#   zh: 社区机构名录向所有登记机构开放。
 reasons contains "directory" if count(directory_types) > 0
 
+# METADATA
+# title: registration
+# description: A clinic registered a new resident.
+# custom:
+#   reason: registration
+#   en: A clinic registered a new resident.
+#   zh: 诊所为新居民建档。
 reasons contains "registration" if count(registration_types) > 0
 
+# METADATA
+# title: audit_oversight
+# description: A compliance office reviewed the audit trail.
+# custom:
+#   reason: audit_oversight
+#   en: A compliance office reviewed the audit trail.
+#   zh: 合规部门查阅审计记录。
 reasons contains "audit_oversight" if count(audit_types) > 0
 
+# METADATA
+# title: break_glass
+# description: Emergency access without consent, with a stated reason.
+# custom:
+#   reason: break_glass
+#   en: Emergency access without consent, with a stated reason.
+#   zh: 紧急情况下未经同意访问，并说明了理由。
 reasons contains "break_glass" if count(break_glass_types) > 0
 
+# METADATA
+# title: proxy
+# description: A family member or guardian acted within the delegation.
+# custom:
+#   reason: proxy
+#   en: A family member or guardian acted within the delegation.
+#   zh: 家属或监护人在授权范围内代为操作。
 reasons contains "proxy" if count(proxy_types) > 0
 
+# METADATA
+# title: proxy_outside_delegation
+# description: The family member or guardian acted outside the delegation.
+# custom:
+#   reason: proxy_outside_delegation
+#   en: The family member or guardian acted outside the delegation.
+#   zh: 家属或监护人超出授权范围。
 reasons contains "proxy_outside_delegation" if {
 	requester.kind == "proxy"
 	count(proxy_types) == 0
 }
 
+# METADATA
+# title: break_glass_needs_reason
+# description: "Emergency access was refused: no reason was given."
+# custom:
+#   reason: break_glass_needs_reason
+#   en: "Emergency access was refused: no reason was given."
+#   zh: 紧急访问被拒绝：未说明理由。
 reasons contains "break_glass_needs_reason" if {
 	client
 	requester.purpose == policy_data.break_glass.purpose
@@ -361,38 +498,94 @@ reasons contains "break_glass_needs_reason" if {
 	not break_glass_reason_given
 }
 
+# METADATA
+# title: break_glass_opted_out
+# description: "Emergency access was refused: the resident opted out."
+# custom:
+#   reason: break_glass_opted_out
+#   en: "Emergency access was refused: the resident opted out."
+#   zh: 紧急访问被拒绝：居民已选择退出紧急访问。
 reasons contains "break_glass_opted_out" if {
 	client
 	requester.purpose == policy_data.break_glass.purpose
 	break_glass_opted_out
 }
 
+# METADATA
+# title: consent_permit
+# description: The resident's consent allowed it.
+# custom:
+#   reason: consent_permit
+#   en: The resident's consent allowed it.
+#   zh: 居民的同意书允许此次访问。
 reasons contains "consent_permit" if count(consent_types) > 0
 
+# METADATA
+# title: unknown_requester
+# description: The requester could not be identified.
+# custom:
+#   reason: unknown_requester
+#   en: The requester could not be identified.
+#   zh: 无法识别请求方。
 reasons contains "unknown_requester" if not requester.kind in {"client", "resident", "proxy"}
 
+# METADATA
+# title: other_resident
+# description: A resident asked for another resident's record.
+# custom:
+#   reason: other_resident
+#   en: A resident asked for another resident's record.
+#   zh: 居民请求查看他人档案。
 reasons contains "other_resident" if {
 	requester.kind == "resident"
 	not self_access
 }
 
+# METADATA
+# title: unknown_purpose
+# description: The purpose of use is not one the exchange knows.
+# custom:
+#   reason: unknown_purpose
+#   en: The purpose of use is not one the exchange knows.
+#   zh: 使用目的不在平台认可的范围内。
 reasons contains "unknown_purpose" if {
 	client
 	not purpose_rules
 }
 
+# METADATA
+# title: purpose_forbids_action
+# description: The purpose does not allow this action.
+# custom:
+#   reason: purpose_forbids_action
+#   en: The purpose does not allow this action.
+#   zh: 该使用目的不允许此操作。
 reasons contains "purpose_forbids_action" if {
 	client
 	purpose_rules
 	not input.action in purpose_rules.actions
 }
 
+# METADATA
+# title: scope_missing
+# description: The organization's access scope does not cover this data.
+# custom:
+#   reason: scope_missing
+#   en: The organization's access scope does not cover this data.
+#   zh: 该机构的访问范围不包括这类数据。
 reasons contains "scope_missing" if {
 	client
 	some t in requested
 	not scope_allows(t)
 }
 
+# METADATA
+# title: purpose_excludes_type
+# description: This kind of data is not needed for the purpose.
+# custom:
+#   reason: purpose_excludes_type
+#   en: This kind of data is not needed for the purpose.
+#   zh: 该使用目的不需要这类数据。
 reasons contains "purpose_excludes_type" if {
 	client
 	input.resident != null
@@ -401,6 +594,13 @@ reasons contains "purpose_excludes_type" if {
 	not purpose_rules.fields[t]
 }
 
+# METADATA
+# title: no_active_consent
+# description: The resident has no consent in force.
+# custom:
+#   reason: no_active_consent
+#   en: The resident has no consent in force.
+#   zh: 居民没有生效的同意书。
 reasons contains "no_active_consent" if {
 	client
 	input.resident != null
@@ -409,6 +609,13 @@ reasons contains "no_active_consent" if {
 	count([c | some c in input.consents; active(c)]) == 0
 }
 
+# METADATA
+# title: not_consented
+# description: The resident has not consented to this.
+# custom:
+#   reason: not_consented
+#   en: The resident has not consented to this.
+#   zh: 居民未同意此次访问。
 reasons contains "not_consented" if {
 	client
 	input.resident != null
@@ -417,6 +624,13 @@ reasons contains "not_consented" if {
 	count(break_glass_types) == 0
 }
 
+# METADATA
+# title: resident_managed
+# description: Only the resident (or their proxy) may change this.
+# custom:
+#   reason: resident_managed
+#   en: Only the resident (or their proxy) may change this.
+#   zh: 只有居民本人（或其代理人）可以修改。
 reasons contains "resident_managed" if {
 	client
 	some t in requested

@@ -350,3 +350,61 @@ test_proxy_reads_what_the_resident_reads if {
 	d.allow
 	d.obligations.withhold_labels == []
 }
+
+# --- data classes: categories within a type ----------------------------------------------
+
+vitals := {"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}
+
+labs := {"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}
+
+with_provision(c, extra) := object.union(c, {"provision": object.union(c.provision, extra)})
+
+deny_of(categories) := {
+	"type": "deny", "actors": [], "actor_kinds": [], "purposes": [], "classes": [],
+	"categories": categories, "labels": [], "form": "identified", "period": no_period,
+	"provisions": [],
+}
+
+test_category_permit_opens_only_that_category if {
+	vitals_only := with_provision(treat_a, {"categories": [vitals]})
+	d := ask(clinic_a, "search", ["Observation", "Condition"], [vitals_only])
+	d.allow
+	d.obligations.types.Observation
+	not d.obligations.types.Condition
+	d.obligations.categories.Observation == {"grants": [{"only": [vitals], "except": []}], "except": []}
+}
+
+test_whole_permit_has_no_category_rule if {
+	d := ask(clinic_a, "read", ["Observation"], [treat_a])
+	d.obligations.categories == {}
+}
+
+test_nested_category_deny_excepts_it if {
+	no_labs := with_provision(treat_a, {"provisions": [deny_of([labs])]})
+	d := ask(clinic_a, "read", ["Observation", "Condition"], [no_labs])
+	d.obligations.types.Observation
+	d.obligations.categories.Observation == {"grants": [{"only": null, "except": [labs]}], "except": []}
+	not d.obligations.categories.Condition
+}
+
+test_category_opt_out_applies_to_every_permit if {
+	opt_out := {
+		"id": "Consent/c9", "version": "1", "status": "active", "period": no_period,
+		"provision": deny_of([labs]),
+	}
+	d := ask(clinic_a, "read", ["Observation"], [treat_a, opt_out])
+	d.allow
+	d.obligations.categories.Observation.except == [labs]
+}
+
+test_unknown_category_system_opens_nothing if {
+	odd := with_provision(treat_a, {"categories": [{"system": "urn:unknown", "code": "x"}]})
+	not ask(clinic_a, "read", ["Observation"], [odd]).allow
+}
+
+test_another_whole_permit_lifts_the_category_limit if {
+	vitals_only := with_provision(treat_a, {"categories": [vitals]})
+	everything := object.union(treat_a, {"id": "Consent/c3"})
+	d := ask(clinic_a, "read", ["Observation"], [vitals_only, everything])
+	not d.obligations.categories.Observation
+}
