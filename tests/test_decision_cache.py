@@ -3,8 +3,9 @@ consent period's edge."""
 
 import time
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
+
+import pytest
 
 from consent.model import build_consent
 from exchange.app import build_services
@@ -31,10 +32,20 @@ def test_unchanged_decisions_are_served_from_cache(community: Community) -> None
     assert counting.calls == 1
 
 
+@pytest.mark.parametrize("interaction", ["read", "search"])
 def test_revocation_in_another_worker_denies_within_a_second(community: Community,
-                                                             tmp_path: Path) -> None:
+                                                             interaction: str) -> None:
     headers = community.headers("clinic-a")
-    assert community.http.get("/fhir/Patient/alice", headers=headers).status_code == 200
+
+    def visible() -> bool:
+        if interaction == "read":
+            return community.http.get("/fhir/Patient/alice",
+                                      headers=headers).status_code == 200
+        found = community.http.get("/fhir/Observation?patient=alice", headers=headers)
+        assert found.status_code == 200
+        return int(found.json()["total"]) > 0
+
+    assert visible()
     # A second exchange process on the same database (another API worker) revokes.
     other = build_services(Settings(data_dir=community.services.settings.data_dir,
                                     base_url="http://testserver"))
@@ -48,7 +59,7 @@ def test_revocation_in_another_worker_denies_within_a_second(community: Communit
     body["status"] = "inactive"
     revoked_at = time.monotonic()
     other.repository.apply([Write("update", "Consent", "alice-treat-a", body)])
-    while community.http.get("/fhir/Patient/alice", headers=headers).status_code == 200:
+    while visible():
         assert time.monotonic() - revoked_at < 1.5, "revocation not seen within a second"
         time.sleep(0.05)
     assert time.monotonic() - revoked_at <= 1.2
