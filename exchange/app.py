@@ -35,6 +35,7 @@ from exchange.ports import Clock, DecisionPoint, KeyProvider
 from exchange.privacy.blind_index import BlindIndex
 from exchange.privacy.envelope import Vault
 from exchange.privacy.key_file import LocalKeyFile
+from exchange.privacy.profiles import load_profiles
 from exchange.services import Services
 from exchange.store.database import make_engine
 from exchange.store.repository import ResourceRepository
@@ -70,8 +71,10 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
                           lifetime_seconds=settings.access_token_seconds,
                           max_assertion_seconds=settings.max_assertion_seconds,
                           proxy_resolver=_related_person_reader(repository))
+    profiles = load_profiles(settings.policy_dir / "exchange" / "profiles",
+                             settings.k_anonymity)
     gate = Gate(repository, decider, ledger, clock, keys, settings.fhir_base,
-                settings.default_page_size, settings.max_page_size)
+                settings.default_page_size, settings.max_page_size, profiles)
     archive = PolicyArchive(engine)
     bundle = load_bundle(settings.policy_dir)
     archive.keep(bundle, clock.now())

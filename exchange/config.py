@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     max_assertion_seconds: int = 300
     default_page_size: int = 50
     max_page_size: int = 500
+    # The k of the re-identification guard for pseudonymized outputs; empty: the profile's.
+    k_anonymity: int | None = None
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> "Settings":

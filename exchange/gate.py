@@ -8,9 +8,9 @@ bytes. If the entry cannot be appended, the caller gets ``AuditUnavailable`` ins
 """
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -35,7 +35,9 @@ from exchange.fhir.search_params import DIRECTORY_TYPES, RESIDENT_TYPES, SUPPORT
 from exchange.fhir.validation import validate_resource
 from exchange.identity.model import Identity
 from exchange.ports import Clock, KeyProvider
-from exchange.privacy.shaping import keep_fields, pseudonymize, withheld
+from exchange.privacy.disclosure import Shaper, domain_keys, domain_of
+from exchange.privacy.profiles import Profile
+from exchange.privacy.shaping import keep_fields, withheld
 from exchange.store.indexing import compartment_of
 from exchange.store.repository import ResourceRepository, StoredResource, Write, new_id
 
@@ -59,6 +61,9 @@ class Disclosure:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+# The most matches a k-anonymity guard judges at once (it reads every one).
+GUARD_LIMIT = 20_000
+
 @dataclass
 class AuditDraft:
     action: str
@@ -74,7 +79,9 @@ class AuditDraft:
 class Gate:
     def __init__(self, repository: ResourceRepository, decider: Decider, ledger: AuditLedger,
                  clock: Clock, keys: KeyProvider, fhir_base: str,
-                 default_count: int = 50, max_count: int = 500) -> None:
+                 default_count: int = 50, max_count: int = 500,
+                 profiles: Mapping[str, Profile] | None = None) -> None:
+        self.profiles = dict(profiles or {})
         self.repository = repository
         self.decider = decider
         self.ledger = ledger
@@ -200,6 +207,7 @@ class Gate:
             decisions = self._decide_residents(draft, who, rtype, query)
             allowed = {r for r, d in decisions.items() if r is not None and d.allows(rtype)}
             directory = decisions.get(None)
+            shapers: dict[str, Shaper] = {}
             if rtype in DIRECTORY_TYPES:
                 rows: list[StoredResource] = []
                 if directory is None or not directory.allows(rtype):
@@ -211,20 +219,37 @@ class Gate:
                 labels = _union_labels(d for r, d in decisions.items() if r in allowed)
                 classes = {r: decisions[r].categories[rtype] for r in allowed
                            if rtype in decisions[r].categories}
-                total, rows = self.repository.search(query, allowed, labels, classes)
+                if rtype == "Patient" and any(
+                        self._disclosure(who, decisions[r], shapers).guarded for r in allowed):
+                    total, rows = self._guarded_search(who, query, allowed, labels, classes,
+                                                       decisions, shapers)
+                else:
+                    total, rows = self.repository.search(query, allowed, labels, classes)
             entries = [self._entry(row, self._shape(row, decisions[row.patient_id], who,
-                                                    query.elements), "match")
+                                                    query.elements, shapers), "match")
                        for row in rows]
             entries = [e for e in entries if e is not None]
             per_type: dict[tuple[str | None, str], Decision] = {
                 (r, rtype): d for r, d in decisions.items()}
-            for row in self.repository.included(rows, query.includes, query.revincludes):
-                decision = self._decision_for(draft, who, row, per_type)
-                if decision.allows(row.resource_type):
-                    shaped = self._shape(row, decision, who)
-                    if shaped is not None:
-                        entries.append(self._entry(row, shaped, "include"))
-                        _note_resident(draft, row)
+            included = [(row, self._decision_for(draft, who, row, per_type))
+                        for row in self.repository.included(rows, query.includes,
+                                                            query.revincludes)]
+            included = [(row, d) for row, d in included if d.allows(row.resource_type)]
+            # Included Patients are a population of their own for the guard.
+            include_shapers: dict[str, Shaper] = {}
+            self._judge(who, [row for row, _ in included],
+                        {row.patient_id: d for row, d in included}, include_shapers)
+            for row, decision in included:
+                shaped = self._shape(row, decision, who, None, include_shapers)
+                if shaped is not None:
+                    entries.append(self._entry(row, shaped, "include"))
+                    _note_resident(draft, row)
+            reports = [d.verdict.report(d.profile.k_anonymity.k)
+                       for d in [*shapers.values(), *include_shapers.values()]
+                       if d.verdict is not None and d.profile.k_anonymity is not None]
+            if reports:
+                draft.details["k_anonymity"] = reports
+                entries.append(_guard_outcome(reports))
             for row in rows:
                 _note_resident(draft, row)
             draft.details["total"] = total
@@ -493,19 +518,76 @@ class Gate:
         return cache[key]
 
     def _shape(self, row: StoredResource, decision: Decision, who: Identity,
-               elements: Sequence[str] | None = None) -> dict[str, Any] | None:
+               elements: Sequence[str] | None = None,
+               shapers: dict[str, Shaper] | None = None) -> dict[str, Any] | None:
+        """Withhold, minimize, then apply the decision's de-identification profile.
+        ``shapers`` carries one response's disclosures (and their k-anonymity verdicts)."""
         resource: dict[str, Any] = orjson.loads(row.body)
         if withheld(resource, decision.withhold_labels) or not decision.admits(resource):
             return None
-        resource = keep_fields(resource, decision.types.get(row.resource_type, []))
-        if elements:
-            resource = keep_fields(resource, elements)
-        if decision.form == "pseudonymized":
-            domain = f"pseudonym/{who.organization}/{who.purpose}"
-            resource = pseudonymize(resource, self.keys.derive(domain))
-        elif decision.form != "identified":
-            raise NotFound()  # a form this exchange cannot produce is never disclosed raw
-        return resource
+        resource = _minimize(resource, decision, row.resource_type, elements)
+        disclosure = self._disclosure(who, decision, {} if shapers is None else shapers)
+        if disclosure.guarded and disclosure.verdict is None and row.resource_type == "Patient":
+            # A Patient alone is its own population: the guard decides on it alone.
+            disclosure.judge({str(row.patient_id): resource}, lambda p: p)
+        return disclosure.shape(resource, row.patient_id)
+
+    def _disclosure(self, who: Identity, decision: Decision,
+                    shapers: dict[str, Shaper]) -> Shaper:
+        if decision.profile not in shapers:
+            profile = self.profiles.get(decision.profile)
+            if profile is None:
+                raise NotFound()  # a profile this exchange does not have: never disclose raw
+            hash_key, siv_key = domain_keys(self.keys, domain_of(who.organization,
+                                                                 who.purpose))
+            shapers[decision.profile] = Shaper(profile, hash_key, siv_key,
+                                                   self._patient_record,
+                                                   self.clock.now().date())
+        return shapers[decision.profile]
+
+    def _patient_record(self, resident: str) -> dict[str, Any] | None:
+        row = self.repository.read("Patient", resident)
+        return None if row is None or row.deleted else orjson.loads(row.body)
+
+    def _guarded_search(self, who: Identity, query: SearchQuery, allowed: set[str],
+                        labels: list[dict[str, Any]], classes: dict[str, Any],
+                        decisions: Mapping[str | None, Decision],
+                        shapers: dict[str, Shaper]) -> tuple[int, list[StoredResource]]:
+        """A Patient search under a k-anonymity guard: the population is every match,
+        not the page, so the guard sees what the recipient could page through."""
+        everything = replace(query, offset=0, count=GUARD_LIMIT + 1, summary_count=False)
+        _, rows = self.repository.search(everything, allowed, labels, classes)
+        if len(rows) > GUARD_LIMIT:
+            raise InvalidSearch(f"A pseudonymized search may match at most {GUARD_LIMIT} "
+                                "residents; narrow it.")
+        suppressed = self._judge(who, rows, decisions, shapers, query.elements)
+        kept = [row for row in rows if row.patient_id not in suppressed]
+        if query.summary_count or query.count == 0:
+            return len(kept), []
+        return len(kept), kept[query.offset:query.offset + query.count]
+
+    def _judge(self, who: Identity, rows: Sequence[StoredResource],
+               decisions: Mapping[str | None, Decision], shapers: dict[str, Shaper],
+               elements: Sequence[str] | None = None) -> set[str | None]:
+        """Run the k-anonymity guard over the Patients among ``rows``, one population per
+        profile; returns the residents it suppressed."""
+        groups: dict[str, dict[str, dict[str, Any]]] = {}
+        for row in rows:
+            decision = decisions.get(row.patient_id)
+            if row.resource_type != "Patient" or decision is None or row.patient_id is None:
+                continue
+            disclosure = self._disclosure(who, decision, shapers)
+            if disclosure.guarded:
+                resource = orjson.loads(row.body)
+                if not withheld(resource, decision.withhold_labels):
+                    groups.setdefault(decision.profile, {})[row.patient_id] = _minimize(
+                        resource, decision, "Patient", elements)
+        suppressed: set[str | None] = set()
+        for name, patients in groups.items():
+            verdict = shapers[name].judge(patients, lambda p: p)
+            if verdict is not None:
+                suppressed |= verdict.suppressed
+        return suppressed
 
     # -- bundles ----------------------------------------------------------------------------
 
@@ -701,3 +783,23 @@ def request_id() -> str:
     return uuid.uuid4().hex
 
 
+
+
+def _guard_outcome(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the guard did, as a searchset's outcome entry."""
+    issues = []
+    for r in reports:
+        granularity = ", ".join(f"{k}={v}" for k, v in sorted(r["granularity"].items()))
+        issues.append({"severity": "information", "code": "informational",
+                       "details": {"text": f"k-anonymity k={r['k']}: generalized to level "
+                                           f"{r['level']} ({granularity}); suppressed "
+                                           f"{r['suppressed']} of {r['population']} "
+                                           "residents."}})
+    return {"resource": {"resourceType": "OperationOutcome", "issue": issues},
+            "search": {"mode": "outcome"}}
+
+
+def _minimize(resource: dict[str, Any], decision: Decision, rtype: str,
+              elements: Sequence[str] | None) -> dict[str, Any]:
+    resource = keep_fields(resource, decision.types.get(rtype, []))
+    return keep_fields(resource, elements) if elements else resource

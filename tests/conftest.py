@@ -11,3 +11,12 @@ def community(tmp_path: Path) -> Iterator[Community]:
     c = build_community(tmp_path)
     yield c
     c.services.engine.dispose()
+
+
+@pytest.fixture
+def small_k_community(tmp_path: Path) -> Iterator[Community]:
+    """The three-resident community with the k-anonymity guard at k=1, for tests of what
+    a pseudonymized record looks like (k=11 would rightly suppress all three)."""
+    c = build_community(tmp_path, k_anonymity=1)
+    yield c
+    c.services.engine.dispose()

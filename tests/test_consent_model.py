@@ -50,14 +50,30 @@ def test_sensitive_diagnosis_is_labelled_on_the_way_in_and_needs_its_own_provisi
     assert "security" not in plain.json()["meta"]
 
 
-def test_pseudonymized_only_consent_is_honoured(community: Community) -> None:
+def test_pseudonymized_only_consent_is_honoured(small_k_community: Community) -> None:
+    community = small_k_community
     grant(community, "carol", build_consent("carol", "Organization/clinic-b", ["TREAT"],
                                             form="pseudonymized"))
     r = community.http.get("/fhir/Patient", headers=community.headers("clinic-b"))
-    ids = {e["resource"]["id"] for e in r.json()["entry"]}
+    matches = [e["resource"] for e in r.json()["entry"] if e["search"]["mode"] == "match"]
+    ids = {p["id"] for p in matches}
     assert "bob" in ids  # identified under Bob's own consent
-    others = [e["resource"] for e in r.json()["entry"] if e["resource"]["id"] != "bob"]
-    assert len(others) == 1 and "name" not in others[0] and "identifier" not in others[0]
+    others = [p for p in matches if p["id"] != "bob"]
+    assert len(others) == 1 and "name" not in others[0]
+    assert others[0]["identifier"][0]["value"].startswith("siv.")
+
+
+def test_a_lone_pseudonymized_resident_is_suppressed_by_the_guard(
+        community: Community) -> None:
+    grant(community, "carol", build_consent("carol", "Organization/clinic-b", ["TREAT"],
+                                            form="pseudonymized"))
+    r = community.http.get("/fhir/Patient", headers=community.headers("clinic-b"))
+    body = r.json()
+    ids = {e["resource"].get("id") for e in body["entry"] if e["search"]["mode"] == "match"}
+    assert ids == {"bob"} and body["total"] == 1
+    (outcome,) = [e["resource"] for e in body["entry"] if e["search"]["mode"] == "outcome"]
+    assert "k-anonymity k=11" in outcome["issue"][0]["details"]["text"]
+    assert "suppressed 1 of 1" in outcome["issue"][0]["details"]["text"]
 
 
 def test_break_glass_needs_a_reason_and_is_flagged(community: Community) -> None:

@@ -142,7 +142,8 @@ def test_integrity_status_and_witness(community: Community) -> None:
             "exported_at"], "consistent": True}
 
 
-def test_access_history_in_plain_words_with_proofs(community: Community) -> None:
+def test_access_history_in_plain_words_with_proofs(small_k_community: Community) -> None:
+    community = small_k_community
     community.http.post("/fhir/Consent", json=build_consent(
         "alice", "Organization/hub", ["CAREMGT"], classes=["Patient"]),
         headers=community.resident_headers("alice"))

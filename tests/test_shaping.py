@@ -1,8 +1,36 @@
-"""Shaping on the road: pseudonymized disclosures for the hub, minimization per purpose."""
+"""Shaping on the road: de-identification profiles, pseudonym domains, free-text scrubbing,
+minimization per purpose."""
+
+from datetime import date
+from typing import Any
+
+import pytest
 
 from consent.model import build_consent
-from exchange.privacy.shaping import keep_fields, pseudonym, pseudonymize, withheld
+from exchange.config import Settings
+from exchange.privacy.disclosure import Shaper
+from exchange.privacy.methods import AGE_BAND, pseudonym, reveal
+from exchange.privacy.profiles import compile_path, load_profiles
+from exchange.privacy.shaping import keep_fields, withheld
 from tests.community import Community
+
+PROFILES = load_profiles(Settings().policy_dir / "exchange" / "profiles")
+TODAY = date(2026, 11, 28)
+ALICE = {"resourceType": "Patient", "id": "p1",
+         "identifier": [{"system": "https://fhir.community-exchange.example/sid/resident-id",
+                         "value": "330106194203081524"}],
+         "name": [{"family": "王", "given": ["秀英"], "text": "王秀英"},
+                  {"use": "usual", "family": "Wang", "given": ["Xiuying"]}],
+         "telecom": [{"system": "phone", "value": "13812345678"}],
+         "gender": "female", "birthDate": "1942-03-08",
+         "address": [{"line": ["文二西路12号"], "city": "杭州市", "district": "西湖区",
+                      "postalCode": "310012"}]}
+
+
+def shaper(profile: str, key: bytes = b"k" * 32,
+           patients: dict[str, dict[str, Any]] | None = None) -> Shaper:
+    known = patients if patients is not None else {"p1": ALICE}
+    return Shaper(PROFILES[profile], key, b"s" * 64, known.get, TODAY)
 
 
 def grant_hub(community: Community, pid: str) -> None:
@@ -13,16 +41,20 @@ def grant_hub(community: Community, pid: str) -> None:
     assert r.status_code == 201, r.text
 
 
-def test_hub_receives_pseudonymized_records_that_still_link(community: Community) -> None:
+def test_hub_receives_pseudonymized_records_that_still_link(
+        small_k_community: Community) -> None:
+    community = small_k_community
     grant_hub(community, "carol")
     h = community.headers("hub", "CAREMGT")
     patients = community.http.get("/fhir/Patient", headers=h).json()
     assert patients["total"] == 1
     patient = patients["entry"][0]["resource"]
     assert patient["id"] != "carol"
-    for element in ("name", "identifier", "telecom"):
+    for element in ("name", "telecom"):
         assert element not in patient
-    assert patient["birthDate"] == "1950"
+    assert "birthDate" not in patient
+    (band,) = [e for e in patient["extension"] if e["url"] == AGE_BAND]
+    assert band["valueRange"]["low"]["value"] % 5 == 0
     assert patient["address"] == [{"city": "杭州市", "district": "西湖区"}]
     observations = community.http.get("/fhir/Observation", headers=h).json()
     refs = {e["resource"]["subject"]["reference"] for e in observations["entry"]}
@@ -37,14 +69,109 @@ def test_pseudonyms_differ_between_domains() -> None:
     assert pseudonym(b"k" * 32, "Patient/x") == pseudonym(b"k" * 32, "Patient/x")
 
 
-def test_pseudonymize_drops_displays_and_narrative() -> None:
-    resource = {"resourceType": "Observation", "id": "o1",
+def test_free_text_loses_id_numbers_mobiles_and_the_residents_own_name() -> None:
+    resource = {"resourceType": "Observation", "id": "o1", "status": "final",
                 "text": {"status": "generated", "div": "<div>王秀英</div>"},
                 "subject": {"reference": "Patient/p1", "display": "王秀英"},
-                "note": [{"text": "王秀英 says hello"}]}
-    shaped = pseudonymize(resource, b"k" * 32)
-    assert "王秀英" not in str(shaped)
-    assert shaped["subject"]["reference"] == f"Patient/{pseudonym(b'k' * 32, 'Patient/p1')}"
+                "note": [{"text": "王秀英（身份证 330106194203081524）请家属 139-1234-5678 "
+                                  "回电；邻居 110101195001011234 也在。Xiuying Wang agreed."}],
+                "extension": [{"url": "urn:x:remark", "valueString": "call +86 13812345678"},
+                              {"url": "urn:x:nested", "extension": [
+                                  {"url": "who", "valueString": "秀英 said so"}]}]}
+    shaped = shaper("pseudonymized").shape(resource, "p1")
+    assert shaped is not None
+    text = str(shaped)
+    for secret in ("王秀英", "秀英", "330106194203081524", "110101195001011234", "1234-5678",
+                   "13812345678", "Xiuying Wang", "Patient/p1"):
+        assert secret not in text, secret
+    assert "text" not in shaped and "请家属" in text and "agreed" in text
+    assert shaped["subject"] == {"reference": f"Patient/{pseudonym(b'k' * 32, 'Patient/p1')}"}
+
+
+def test_extensions_are_shaped_like_any_element() -> None:
+    resource = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"},
+                "onsetDateTime": "2024-05-01",
+                "extension": [
+                    {"url": "urn:x:seen", "valueDate": "2024-05-11"},
+                    {"url": "urn:x:home", "valueAddress": ALICE["address"][0]},
+                    {"url": "urn:x:carer", "valueHumanName": {"text": "李建国"}},
+                    {"url": "urn:x:wrap", "extension": [
+                        {"url": "when", "valueDateTime": "2024-05-21T08:00:00+08:00"}]}]}
+    shaped = shaper("pseudonymized").shape(resource, "p1")
+    assert shaped is not None
+    ext = {e["url"]: e for e in shaped["extension"]}
+    onset = date.fromisoformat(shaped["onsetDateTime"])
+    seen = date.fromisoformat(ext["urn:x:seen"]["valueDate"])
+    when = date.fromisoformat(ext["urn:x:wrap"]["extension"][0]["valueDateTime"][:10])
+    assert (seen - onset).days == 10 and (when - onset).days == 20  # intervals kept
+    assert abs((onset - date(2024, 5, 1)).days) <= 30
+    assert ext["urn:x:home"]["valueAddress"] == {"district": "西湖区", "city": "杭州市",
+                                                 "postalCode": "310"}
+    assert "urn:x:carer" not in ext and "李建国" not in str(shaped)
+
+
+def test_one_date_offset_per_resident_and_domain() -> None:
+    obs = {"resourceType": "Observation", "id": "o", "status": "final",
+           "effectiveDateTime": "2024-01-10"}
+    a = {shaper("pseudonymized", bytes([i]) * 32).shape(obs, "p1")["effectiveDateTime"]
+         for i in range(12)}
+    assert len(a) > 1  # domains shift differently
+    same = shaper("pseudonymized")
+    assert same.shape(obs, "p1") == same.shape(obs, "p1")
+
+
+def test_patient_under_each_profile() -> None:
+    pseudo = shaper("pseudonymized").shape(ALICE, "p1")
+    research = shaper("research").shape(ALICE, "p1")
+    identified = shaper("identified").shape(ALICE, "p1")
+    assert identified == ALICE
+    assert pseudo is not None and research is not None
+    token = pseudo["identifier"][0]["value"]
+    assert token.startswith("siv.") and "330106" not in str(pseudo)
+    assert reveal(b"s" * 64, "Patient.identifier.value", token) == "330106194203081524"
+    assert pseudo["address"] == [{"district": "西湖区", "city": "杭州市", "postalCode": "310"}]
+    assert research["address"] == [{"city": "杭州市"}]
+    band = next(e for e in research["extension"] if e["url"] == AGE_BAND)["valueRange"]
+    assert band["low"]["value"] == 80 and band["high"]["value"] == 89
+    for shaped in (pseudo, research):
+        assert {"name", "telecom", "birthDate"}.isdisjoint(shaped)
+        assert {"code": "PSEUDED", "system": "http://terminology.hl7.org/CodeSystem/"
+                "v3-ObservationValue"} in shaped["meta"]["tag"]
+
+
+def test_research_keeps_only_what_it_lists_and_perturbs_measurements() -> None:
+    obs = {"resourceType": "Observation", "id": "o", "status": "final",
+           "code": {"coding": [{"system": "http://loinc.org", "code": "15074-8"}]},
+           "valueQuantity": {"value": 7.2, "unit": "mmol/L"},
+           "performer": [{"reference": "Practitioner/dr-li"}],
+           "bodySite": {"text": "left arm"}, "effectiveDateTime": "2024-01-10"}
+    shaped = shaper("research").shape(obs, "p1")
+    assert shaped is not None
+    assert "performer" not in shaped and "bodySite" not in shaped
+    value = shaped["valueQuantity"]["value"]
+    assert abs(value - 7.2) <= 7.2 * 0.02 + 0.05 and value == round(value, 1)
+    assert shaper("research").shape(obs, "p1") == shaped  # the same noise every time
+
+
+@pytest.mark.parametrize(("pattern", "path", "hit"), [
+    ("*.id", "Patient.id", True), ("*.id", "Patient.name.id", False),
+    ("**.reference", "Observation.subject.reference", True),
+    ("**.reference", "Observation.reference", True),
+    ("**.extension.value*", "Patient.extension.valueString", True),
+    ("Patient.identifier.*", "Patient.identifier.use", True),
+    ("Patient.identifier.*", "Patient.identifier", False),
+    ("Observation.**.value", "Observation.component.valueQuantity.value", True),
+])
+def test_path_syntax(pattern: str, path: str, hit: bool) -> None:
+    regex, _ = compile_path(pattern)
+    assert (regex.fullmatch(path) is not None) is hit
+
+
+def test_a_profile_with_an_unknown_method_does_not_load(tmp_path) -> None:
+    (tmp_path / "bad.json").write_text('{"name": "bad", "default": "keep", '
+                                       '"rules": [{"path": "*.id", "method": "blur"}]}')
+    with pytest.raises(ValueError, match="blur"):
+        load_profiles(tmp_path)
 
 
 def test_keep_fields_and_withholding() -> None:

@@ -67,8 +67,8 @@ def load_bundle(root: Path) -> PolicyBundle:
             for part in path.parent.relative_to(root).parts:
                 node = node.setdefault(part, {})
             node.update(json.loads(raw))
-        else:
-            continue  # schemas and other JSON documents are not policy data
+        elif path.parent.name != "profiles":
+            continue  # schemas are not policy; de-identification profiles are
         if not path.stem.endswith("_test"):
             digest.update(rel.encode() + b"\x00" + raw + b"\x00")
     return PolicyBundle(tuple(modules), tuple(tests), data, "sha256:" + digest.hexdigest()[:16])

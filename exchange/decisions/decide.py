@@ -29,6 +29,7 @@ class Decision:
     consents: tuple[str, ...]
     policy_revision: str
     form: str = "identified"
+    profile: str = "identified"
     types: dict[str, list[str]] = field(default_factory=dict)
     withhold_labels: tuple[dict[str, Any], ...] = ()
     categories: dict[str, ClassRule] = field(default_factory=dict)
@@ -45,7 +46,7 @@ class Decision:
     def audit_view(self) -> dict[str, Any]:
         return {"allow": self.allow, "reasons": list(self.reasons),
                 "consents": list(self.consents), "policy_revision": self.policy_revision,
-                "form": self.form, "input": self.input}
+                "form": self.form, "profile": self.profile, "input": self.input}
 
 
 class Decider:
@@ -215,6 +216,7 @@ def read_decision(result: dict[str, Any], revision: str) -> Decision:
             consents=tuple(str(c) for c in result.get("consents", [])),
             policy_revision=revision,
             form=str(obligations["form"]),
+            profile=str(obligations["profile"]),
             types={str(t): [str(f) for f in fs] for t, fs in types.items()},
             withhold_labels=tuple(obligations.get("withhold_labels", [])),
             categories=read_rules(obligations.get("categories")),

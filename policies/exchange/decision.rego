@@ -22,6 +22,7 @@ decision := {
 	"consents": sort([c | some c in relied_on]),
 	"obligations": {
 		"form": form,
+		"profile": profile,
 		"types": {t: fields_for(t) | some t in allowed_types},
 		"withhold_labels": withheld_labels,
 		"categories": category_rules,
@@ -313,6 +314,16 @@ form := "identified" if {
 } else := purpose_rules.form if {
 	purpose_rules.form
 }
+
+# The de-identification profile the road applies (policies/exchange/profiles/): the
+# form's own, or a stronger one the purpose names (research).
+default profile := "pseudonymized"
+
+profile := policy_data.profiles.identified if {
+	form == "identified"
+} else := purpose_rules.profile if {
+	purpose_rules.profile
+} else := policy_data.profiles[form]
 
 consent_forms contains c.provision.form if {
 	some t in consent_types

@@ -1,0 +1,89 @@
+"""One disclosure's shaping: the profile the decision named, under the recipient's domain.
+
+A ``Shaper`` holds what every resource of one response shares: the profile, the
+recipient's pseudonym domain (one per organization and purpose, keys derived by HKDF from
+the root key), each resident's free-text subject, and the k-anonymity guard's verdict over
+the Patients the response would carry. The gate makes one per response.
+"""
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from exchange.ports import KeyProvider
+from exchange.privacy.free_text import Subject
+from exchange.privacy.k_anonymity import GuardResult, guard
+from exchange.privacy.methods import ShapeContext
+from exchange.privacy.profiles import Profile
+
+PatientLookup = Callable[[str], dict[str, Any] | None]
+
+
+def domain_of(organization: str | None, purpose: str | None) -> str:
+    return f"{organization}/{purpose}"
+
+
+def domain_keys(keys: KeyProvider, domain: str) -> tuple[bytes, bytes]:
+    """The domain's HMAC key (pseudonyms, hashes, date offsets, noise) and its AES-SIV key
+    (re-identification tokens), both derived from the root key."""
+    return (keys.derive(f"pseudonym/{domain}"),
+            keys.derive(f"reidentify/{domain}/a") + keys.derive(f"reidentify/{domain}/b"))
+
+
+@dataclass
+class Shaper:
+    profile: Profile
+    hash_key: bytes
+    siv_key: bytes
+    patients: PatientLookup
+    today: date
+    verdict: GuardResult | None = None
+    _subjects: dict[str | None, Subject] = field(default_factory=dict)
+
+    @property
+    def guarded(self) -> bool:
+        return self.profile.k_anonymity is not None
+
+    def context(self, resident: str | None,
+                level: Mapping[str, Any] | None = None) -> ShapeContext:
+        if level is None:
+            level = self.verdict.granularity if self.verdict else \
+                (self.profile.k_anonymity.ladder[0] if self.profile.k_anonymity else {})
+        return ShapeContext(hash_key=self.hash_key, siv_key=self.siv_key,
+                            subject=lambda: self.subject(resident), today=self.today,
+                            date_shift_days=self.profile.date_shift_days, level=dict(level),
+                            resident=resident)
+
+    def subject(self, resident: str | None) -> Subject:
+        if resident not in self._subjects:
+            patient = self.patients(resident) if resident else None
+            self._subjects[resident] = Subject.of(resident, patient)
+        return self._subjects[resident]
+
+    def shape(self, resource: dict[str, Any], resident: str | None) -> dict[str, Any] | None:
+        if self.profile.passes_through:
+            return resource
+        if self.verdict is not None and resident in self.verdict.suppressed:
+            return None
+        return self.profile.apply(resource, self.context(resident))
+
+    def judge(self, patients: Mapping[str, dict[str, Any]],
+              minimize: Callable[[dict[str, Any]], dict[str, Any]]) -> GuardResult | None:
+        """Run the guard over the Patients (resident -> record) this response would carry,
+        shaped exactly as they would leave, and keep its verdict for ``shape``."""
+        rule = self.profile.k_anonymity
+        if rule is None:
+            return None
+
+        def shape_at(resident: str, patient: dict[str, Any],
+                     level: Mapping[str, Any]) -> dict[str, Any]:
+            return self.profile.apply(minimize(patient), self.context(resident, level))
+
+        self.verdict = guard(patients, rule.k, rule.ladder, shape_at)
+        return self.verdict
+
+    def suppressed(self, residents: Iterable[str | None]) -> set[str | None]:
+        if self.verdict is None:
+            return set()
+        return {r for r in residents if r in self.verdict.suppressed}

@@ -1,0 +1,62 @@
+"""The re-identification guard for pseudonymized outputs: k-anonymity over quasi-identifiers.
+
+The quasi-identifiers of a resident are what a profile lets through about them: their
+Patient record as the profile shapes it at the generalization level in force (age band,
+sex, zone, and whatever else the profile keeps). The guard
+climbs the profile's ladder (each rung coarser) until every class holds at least k
+residents, or the ladder ends; then it suppresses the residents of classes still under k.
+It reports the rung it chose and whom it suppressed, so the road can say what it did.
+"""
+
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+
+@dataclass(frozen=True)
+class GuardResult:
+    level: int
+    granularity: dict[str, Any]
+    suppressed: frozenset[str]
+    population: int
+    smallest_class: int  # after suppression; 0 when nothing is left
+
+    def report(self, k: int) -> dict[str, Any]:
+        return {"k": k, "level": self.level, "granularity": self.granularity,
+                "population": self.population, "suppressed": len(self.suppressed),
+                "smallest_class": self.smallest_class}
+
+
+# Elements of a shaped Patient that are not about the person: its pseudonym and metadata.
+NOT_QUASI = frozenset({"id", "meta", "resourceType"})
+Shape = Callable[[str, dict[str, Any], Mapping[str, Any]], dict[str, Any]]
+
+
+def quasi_identifiers(shaped: dict[str, Any]) -> bytes:
+    """Everything the profile let through about the person, as one comparable value."""
+    return orjson.dumps({k: v for k, v in shaped.items() if k not in NOT_QUASI},
+                        option=orjson.OPT_SORT_KEYS)
+
+
+def guard(patients: Mapping[str, dict[str, Any]], k: int,
+          ladder: tuple[dict[str, Any], ...], shape: Shape) -> GuardResult:
+    """``patients``: resident id -> their Patient record as stored; ``shape`` applies the
+    profile at a rung of the ladder, so the classes are exactly what a recipient sees."""
+    if not ladder:
+        raise ValueError("a k-anonymity ladder needs at least one rung")
+    classes: dict[str, bytes] = {}
+    counts: Counter[bytes] = Counter()
+    level = 0
+    for rung, granularity in enumerate(ladder):
+        level = rung
+        classes = {r: quasi_identifiers(shape(r, p, granularity)) for r, p in patients.items()}
+        counts = Counter(classes.values())
+        if all(n >= k for n in counts.values()):
+            break
+    suppressed = frozenset(r for r, c in classes.items() if counts[c] < k)
+    remaining = [n for n in counts.values() if n >= k]
+    return GuardResult(level, dict(ladder[level]), suppressed, len(patients),
+                       min(remaining) if remaining else 0)

@@ -1,0 +1,238 @@
+"""The de-identification methods a profile's rules name.
+
+Every method gets the element's value, its name, its path, the rule's params and the
+``ShapeContext`` of the disclosure (the recipient's pseudonym domain, the resident, the
+generalization level the k-anonymity guard chose). A method returns the new value,
+``REMOVE``, or ``Moved`` (an extension that replaces the element, e.g. an age band).
+
+- ``dateShift``: one offset per resident per pseudonym domain, within ±``date_shift_days``,
+  so intervals between a resident's dates are preserved. Precision is kept: a year stays a
+  year, a year-month is shifted as its 15th day.
+- ``cryptoHash``: HMAC-SHA256 under the domain key. A resource ``id`` and a reference
+  ``Type/id`` hash the same input, so a recipient's bundle still links within itself.
+- ``encrypt``: AES-SIV under a domain key only the exchange holds (deterministic, so the
+  same value gives the same token); the exchange can reverse it, a recipient cannot.
+- ``substitute``: ``params.value`` replaces the value.
+- ``generalize``: ``to`` = ``year`` (a date to its year), ``ageBand`` (a birth date to an
+  age-band extension, widths from the k-anonymity level, top-coded at ``top``), ``zone``
+  (an address to district or city, postal code cut to ``postal_digits``), ``gender``
+  (kept, or ``unknown`` at the coarsest levels).
+- ``perturb``: numeric noise, ``absolute`` or ``relative`` span, keyed by the resource and
+  path so that repeating a query does not average it away; ``round`` digits.
+- ``scrub``: free text without ID numbers, mobile numbers or the resident's own name.
+"""
+
+import base64
+import hashlib
+import hmac
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+
+from exchange.privacy.free_text import Subject, scrub
+
+REMOVE: Any = object()
+AGE_BAND = "https://fhir.community-exchange.example/StructureDefinition/age-band"
+DATE = re.compile(r"(\d{4})(?:-(0[1-9]|1[0-2])(?:-(0[1-9]|[12]\d|3[01])(T[0-9:.]+"
+                  r"(?:Z|[+-]\d{2}:\d{2})?)?)?)?")
+REFERENCE = re.compile(r"(?:.*/)?([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(/_history/.*)?")
+HASH_SKIPS = frozenset({"system", "url"})
+
+
+@dataclass(frozen=True)
+class Moved:
+    extension: dict[str, Any]
+
+
+@dataclass
+class ShapeContext:
+    """One disclosure's keys and facts, shared by the resources it shapes."""
+
+    hash_key: bytes
+    siv_key: bytes
+    subject: Callable[[], Subject]
+    today: date
+    date_shift_days: int = 0
+    level: dict[str, Any] = field(default_factory=dict)
+    resident: str | None = None
+    resource_type: str = ""
+    resource_id: str = ""
+    _offsets: dict[tuple[str | None, int], int] = field(default_factory=dict)
+    _siv: AESSIV | None = None
+
+    def offset(self) -> int:
+        key = (self.resident, self.date_shift_days)
+        if key not in self._offsets:
+            n = self.date_shift_days
+            digest = hmac.new(self.hash_key, b"date-shift\x00" + str(self.resident).encode(),
+                              hashlib.sha256).digest()
+            self._offsets[key] = int.from_bytes(digest[:8], "big") % (2 * n + 1) - n \
+                if n else 0
+        return self._offsets[key]
+
+    def siv(self) -> AESSIV:
+        if self._siv is None:
+            self._siv = AESSIV(self.siv_key)
+        return self._siv
+
+
+def is_date(value: str) -> bool:
+    return len(value) >= 7 and DATE.fullmatch(value) is not None
+
+
+def pseudonym(key: bytes, reference: str) -> str:
+    """A stable, recipient-specific stand-in for ``Type/id``; unlinkable across domains."""
+    return hmac.new(key, reference.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def _date_shift(value: Any, key: str, path: str, params: dict[str, Any],
+                ctx: ShapeContext) -> Any:
+    if not isinstance(value, str):
+        return REMOVE
+    m = DATE.fullmatch(value)
+    if m is None:
+        return REMOVE  # not a date after all: never release what could not be shifted
+    year, month, day, time = m.groups()
+    days = timedelta(days=ctx.offset())
+    if month is None:
+        return value
+    if day is None:
+        shifted = date(int(year), int(month), 15) + days
+        return f"{shifted:%Y-%m}"
+    try:
+        shifted = date(int(year), int(month), int(day)) + days
+    except ValueError:
+        return REMOVE
+    return f"{shifted:%Y-%m-%d}" + (time or "")
+
+
+def _crypto_hash(value: Any, key: str, path: str, params: dict[str, Any],
+                 ctx: ShapeContext) -> Any:
+    if isinstance(value, dict):
+        return {k: (v if k in HASH_SKIPS else _crypto_hash(v, k, f"{path}.{k}", params, ctx))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_crypto_hash(v, key, path, params, ctx) for v in value]
+    if key == "id" and path == f"{ctx.resource_type}.id":
+        return pseudonym(ctx.hash_key, f"{ctx.resource_type}/{value}")
+    if key == "reference" and isinstance(value, str):
+        m = REFERENCE.fullmatch(value)
+        if m is None:
+            return REMOVE  # contained (#) or foreign references are not carried
+        rtype, rid = m.group(1), m.group(2)
+        if rtype in params.get("keep_types", ()):
+            return f"{rtype}/{rid}"
+        return f"{rtype}/{pseudonym(ctx.hash_key, f'{rtype}/{rid}')}"
+    return hmac.new(ctx.hash_key, str(value).encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def _encrypt(value: Any, key: str, path: str, params: dict[str, Any],
+             ctx: ShapeContext) -> Any:
+    if isinstance(value, dict):
+        return {k: (v if k in HASH_SKIPS else _encrypt(v, k, f"{path}.{k}", params, ctx))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_encrypt(v, key, path, params, ctx) for v in value]
+    token = ctx.siv().encrypt(str(value).encode(), [path.encode()])
+    return "siv." + base64.urlsafe_b64encode(token).rstrip(b"=").decode()
+
+
+def _substitute(value: Any, key: str, path: str, params: dict[str, Any],
+                ctx: ShapeContext) -> Any:
+    return params.get("value", REMOVE)
+
+
+def _generalize(value: Any, key: str, path: str, params: dict[str, Any],
+                ctx: ShapeContext) -> Any:
+    to = params.get("to")
+    if to == "year":
+        return value[:4] if isinstance(value, str) and DATE.fullmatch(value) else REMOVE
+    if to == "ageBand":
+        return age_band(value, ctx.today, int(ctx.level.get("age_band", params.get("width", 5))),
+                        int(params.get("top", 90)))
+    if to == "zone":
+        return zone(value, str(ctx.level.get("zone", "district")),
+                    int(params.get("postal_digits", 0)))
+    if to == "gender":
+        return value if ctx.level.get("gender", True) else "unknown"
+    return REMOVE
+
+
+def age_band(birth: Any, today: date, width: int, top: int) -> Any:
+    if not isinstance(birth, str) or DATE.fullmatch(birth) is None:
+        return REMOVE
+    age = today.year - int(birth[:4])  # the year alone: no finer than a band needs
+    if age >= top:
+        low, high = top, None
+    else:
+        low = age // width * width
+        high = low + width - 1
+    band: dict[str, Any] = {"low": {"value": low, "unit": "a",
+                                    "system": "http://unitsofmeasure.org", "code": "a"}}
+    if high is not None:
+        band["high"] = {"value": high, "unit": "a", "system": "http://unitsofmeasure.org",
+                        "code": "a"}
+    return Moved({"url": AGE_BAND, "valueRange": band})
+
+
+def zone(address: Any, level: str, postal_digits: int) -> Any:
+    if not isinstance(address, dict):
+        return REMOVE
+    keep = ("city", "state", "country") if level == "city" else \
+        ("district", "city", "state", "country")
+    out = {k: address[k] for k in keep if isinstance(address.get(k), str)}
+    postal = address.get("postalCode")
+    if level != "city" and postal_digits and isinstance(postal, str) \
+            and len(postal) > postal_digits:
+        out["postalCode"] = postal[:postal_digits]
+    return out or REMOVE
+
+
+def _perturb(value: Any, key: str, path: str, params: dict[str, Any],
+             ctx: ShapeContext) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return REMOVE
+    span = float(params.get("absolute", 0)) or abs(value) * float(params.get("relative", 0))
+    digest = hmac.new(ctx.hash_key, f"perturb\x00{ctx.resource_type}/{ctx.resource_id}"
+                      f"\x00{path}".encode(), hashlib.sha256).digest()
+    unit = int.from_bytes(digest[:8], "big") / 2**64  # [0, 1)
+    noisy = value + (2 * unit - 1) * span
+    digits = int(params.get("round", 2))
+    return round(noisy, digits) if digits > 0 else round(noisy)
+
+
+def _scrub(value: Any, key: str, path: str, params: dict[str, Any],
+           ctx: ShapeContext) -> Any:
+    if isinstance(value, str):
+        return scrub(value, ctx.subject())
+    if isinstance(value, dict):
+        return {k: (v if k in HASH_SKIPS else _scrub(v, k, f"{path}.{k}", params, ctx))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, key, path, params, ctx) for v in value]
+    return value
+
+
+Method = Callable[[Any, str, str, dict[str, Any], ShapeContext], Any]
+METHODS: dict[str, Method] = {
+    "dateShift": _date_shift,
+    "cryptoHash": _crypto_hash,
+    "encrypt": _encrypt,
+    "substitute": _substitute,
+    "generalize": _generalize,
+    "perturb": _perturb,
+    "scrub": _scrub,
+}
+
+
+def reveal(siv_key: bytes, path: str, token: str) -> str:
+    """The exchange's side of ``encrypt``: the value behind a token (raises on a bad one)."""
+    if not token.startswith("siv."):
+        raise ValueError("not a re-identification token")
+    raw = base64.urlsafe_b64decode(token[4:] + "=" * (-len(token[4:]) % 4))
+    return AESSIV(siv_key).decrypt(raw, [path.encode()]).decode()
+
