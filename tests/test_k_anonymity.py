@@ -1,0 +1,103 @@
+"""The re-identification guard: property tests over generated populations, and the guard
+on the road (a hub search over a community large enough to release something)."""
+
+from collections import Counter
+from datetime import date
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from consent.model import build_consent
+from exchange.privacy.disclosure import Shaper
+from exchange.privacy.k_anonymity import quasi_identifiers
+from tests.community import Community, patient
+from tests.test_shaping import PROFILES, TODAY
+
+DISTRICTS = [("杭州市", "西湖区"), ("杭州市", "拱墅区"), ("杭州市", "上城区"), ("宁波市", "海曙区")]
+
+people = st.lists(st.tuples(
+    st.dates(min_value=date(1925, 1, 1), max_value=date(1966, 12, 31)),
+    st.sampled_from(["female", "male"]),
+    st.sampled_from(DISTRICTS),
+    st.sampled_from(["310012", "310005", "315000", None]),
+), min_size=0, max_size=120)
+
+
+def population(rows: list[tuple[date, str, tuple[str, str], str | None]]) -> dict[str, Any]:
+    out = {}
+    for i, (birth, gender, (city, district), postal) in enumerate(rows):
+        address: dict[str, Any] = {"line": [f"{i}号"], "city": city, "district": district}
+        if postal:
+            address["postalCode"] = postal
+        out[f"r{i}"] = {"resourceType": "Patient", "id": f"r{i}", "gender": gender,
+                        "birthDate": birth.isoformat(), "address": [address],
+                        "name": [{"family": "测", "given": [f"试{i}"]}]}
+    return out
+
+
+def release(profile: str, patients: dict[str, Any], key: bytes,
+            k: int) -> tuple[list[dict[str, Any]], Any]:
+    shaper = Shaper(PROFILES[profile], key, key * 2, patients.get, TODAY)
+    rule = shaper.profile.k_anonymity
+    assert rule is not None
+    shaper.profile.k_anonymity = type(rule)(k, rule.ladder)
+    try:
+        verdict = shaper.judge(patients, lambda p: p)
+        out = [shaper.shape(p, r) for r, p in patients.items()]
+    finally:
+        shaper.profile.k_anonymity = rule
+    return [o for o in out if o is not None], verdict
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=people, k=st.integers(min_value=2, max_value=15),
+       profile=st.sampled_from(["pseudonymized", "research"]))
+def test_every_released_class_holds_at_least_k(rows, k, profile) -> None:
+    patients = population(rows)
+    released, verdict = release(profile, patients, b"a" * 32, k)
+    classes = Counter(quasi_identifiers(p) for p in released)
+    assert all(n >= k for n in classes.values())
+    assert len(released) + len(verdict.suppressed) == len(patients)
+    assert verdict.smallest_class == (min(classes.values()) if classes else 0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=people)
+def test_two_domains_share_no_identifier_or_pseudonym(rows) -> None:
+    patients = population(rows)
+    a, _ = release("pseudonymized", patients, b"a" * 32, 1)
+    b, _ = release("pseudonymized", patients, b"b" * 32, 1)
+    ids_a = {p["id"] for p in a} | {i["value"] for p in a for i in p.get("identifier", [])}
+    ids_b = {p["id"] for p in b} | {i["value"] for p in b for i in p.get("identifier", [])}
+    assert not ids_a & ids_b
+    assert not ids_a & set(patients) and not ids_b & set(patients)
+
+
+def test_the_hub_sees_only_classes_of_eleven_and_is_told_what_was_done(
+        community: Community) -> None:
+    clinic = community.headers("clinic-a", scope="system/*.cruds")
+    for i in range(30):
+        pid = f"z{i}"
+        birth = f"19{40 + (i % 3)}-0{1 + i % 9}-15" if i < 24 else f"19{20 + i}-06-01"
+        r = community.http.post("/fhir/Patient", json={
+            **patient(pid, "测", f"试{i}", f"33010619{40 + i % 3}0101{i:03d}X",
+                      f"1380000{i:04d}", "female", birth)}, headers=clinic)
+        assert r.status_code == 201, r.text
+        pid = r.json()["id"]
+        r = community.http.post("/fhir/Consent", json=build_consent(
+            pid, "Organization/hub", ["CAREMGT"], classes=["Patient"]),
+            headers=community.resident_headers(pid))
+        assert r.status_code == 201, r.text
+    hub = community.headers("hub", "CAREMGT")
+    body = community.http.get("/fhir/Patient?_count=5", headers=hub).json()
+    (outcome,) = [e["resource"] for e in body["entry"] if e["search"]["mode"] == "outcome"]
+    text = outcome["issue"][0]["details"]["text"]
+    assert "k-anonymity k=11" in text and "of 30 residents" in text
+    seen: list[dict[str, Any]] = []
+    for offset in range(0, body["total"], 5):
+        page = community.http.get(f"/fhir/Patient?_count=5&_offset={offset}", headers=hub)
+        seen += [e["resource"] for e in page.json()["entry"] if e["search"]["mode"] == "match"]
+    assert len(seen) == body["total"] >= 11
+    assert all(n >= 11 for n in Counter(quasi_identifiers(p) for p in seen).values())
+    assert "测" not in str(seen)
