@@ -21,6 +21,7 @@ from exchange.errors import ExchangeError
 from exchange.gate import RequestContext, request_id
 from exchange.identity.assertion import make_assertion
 from exchange.identity.model import Identity
+from exchange.privacy.custody import erase_resident, rotate_keys
 from exchange.services import Services
 
 app = typer.Typer(help="Community health exchange.", no_args_is_help=True,
@@ -31,6 +32,8 @@ residents_app = typer.Typer(help="Residents.", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
 app.add_typer(audit_app, name="audit")
 app.add_typer(residents_app, name="residents")
+keys_app = typer.Typer(help="Key custody.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 console = Console()
 
 DataOpt = Annotated[Path, typer.Option("--data", help="Data directory.")]
@@ -241,6 +244,44 @@ def audit_replay(entry: Annotated[int, typer.Argument(help="The entry's sequence
     typer.echo(json.dumps(results, indent=2, ensure_ascii=False))
     if not all(r["same"] for r in results):
         raise typer.Exit(1)
+
+
+@residents_app.command("erase")
+def residents_erase(patient_id: Annotated[str, typer.Argument()],
+                    yes: Annotated[bool, typer.Option("--yes", help="Confirm.")] = False,
+                    data: DataOpt = Path("data")) -> None:
+    """Erase a resident (crypto-shredding): their data key is destroyed, so every copy of
+    their records, backups included, is unreadable; the audit trail keeps the fact."""
+    if not yes:
+        console.print("Erasure cannot be undone; run again with --yes.", style="red")
+        raise typer.Exit(2)
+    services = build_services(_settings(data))
+    ctx = RequestContext(request_id(), None, "CLI", "exchange residents erase")
+    operator = Identity("operator", getpass.getuser())
+    with services.gate.recording(ctx, operator, "erase",
+                                 {"type": "Patient", "id": patient_id}) as draft:
+        done = erase_resident(services.repository, services.vault, patient_id)
+        services.decider.invalidate(patient_id)
+        draft.residents.add(patient_id)
+        draft.details.update(resources=done.resources, versions=done.versions)
+    console.print(f"erased {patient_id}: {done.resources} resources, {done.versions} versions; "
+                  "their data key is destroyed")
+
+
+@keys_app.command("rotate")
+def keys_rotate(retire: Annotated[bool, typer.Option(
+                    help="Destroy old key-encryption keys once nothing uses them.")] = False,
+                data: DataOpt = Path("data")) -> None:
+    """A new key-encryption key re-wraps every data key (content is not re-encrypted)."""
+    services = build_services(_settings(data))
+    with _progress() as bar:
+        task = bar.add_task("Re-wrapping data keys", total=None)
+        done = rotate_keys(services.engine, services.keys,
+                           lambda op, details: _record_admin(services, op, details),
+                           retire=retire,
+                           progress=lambda n, total: bar.update(task, completed=n, total=total))
+    console.print(f"{done.new_key} is primary; {done.rewrapped} data keys re-wrapped"
+                  + (f"; retired {', '.join(done.retired)}" if done.retired else ""))
 
 
 @residents_app.command("token")

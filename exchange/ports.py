@@ -29,6 +29,19 @@ class KeyProvider(Protocol):
         """A 32-byte secret for one purpose (blind indexes, pseudonyms), derived by HKDF."""
         ...
 
+    @property
+    def key_ids(self) -> list[str]: ...
+
+    def rotate(self) -> str:
+        """Make a new key-encryption key primary; returns its id."""
+        ...
+
+    def retire(self, key_id: str) -> None: ...
+
+    def forget(self, context: bytes) -> None:
+        """Refuse, from now on, to unwrap any data key wrapped under ``context``."""
+        ...
+
 
 class DecisionPoint(Protocol):
     """Evaluates the policies in ``policies/``; raises ``PolicyUnavailable`` when it cannot."""

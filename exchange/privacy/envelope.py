@@ -55,6 +55,25 @@ class Vault:
         except InvalidTag:
             raise KeyUnavailable() from None
 
+    @staticmethod
+    def context(owner: str) -> bytes:
+        return b"data-key/" + owner.encode()
+
+    def destroy(self, owner: str) -> None:
+        """Crypto-shredding: delete the owner's wrapped data key, forget it in memory, and
+        have the key provider refuse it from now on, for this database and its copies."""
+        self._provider.forget(self.context(owner))
+        with self._lock:
+            self._keys.pop(owner, None)
+            try:
+                with Session(self._engine) as session:
+                    row = session.get(DataKeyRow, owner)
+                    if row is not None:
+                        session.delete(row)
+                        session.commit()
+            except SQLAlchemyError:
+                raise KeyUnavailable() from None
+
     def ensure_key(self, owner: str) -> None:
         self._data_key(owner, create=True)
 
@@ -66,7 +85,7 @@ class Vault:
             cached = self._keys.get(owner)
             if cached is not None:
                 return cached
-            context = b"data-key/" + owner.encode()
+            context = self.context(owner)
             try:
                 with Session(self._engine) as session:
                     row = session.get(DataKeyRow, owner)

@@ -40,6 +40,8 @@ DIRECTORY_OWNER = "_directory"
 RESOURCES = ResourceRow.__table__  # type: ignore[attr-defined]
 R = RESOURCES.c
 T = TermIndex.__table__.c  # type: ignore[attr-defined]
+INDEX_TABLES = (TermIndex.__table__, DateIndex.__table__,  # type: ignore[attr-defined]
+                ReferenceIndex.__table__)  # type: ignore[attr-defined]
 CATEGORY = "category"  # the search parameter data classes narrower than a type rely on
 D = DateIndex.__table__.c  # type: ignore[attr-defined]
 F = ReferenceIndex.__table__.c  # type: ignore[attr-defined]
@@ -224,6 +226,24 @@ class ResourceRepository:
             R.resource_type.in_(types)).order_by(R.resource_type, R.last_updated,
                                                  R.resource_id).limit(limit)
         return self._fetch(stmt)
+
+    def erase(self, patient_id: str) -> tuple[int, int]:
+        """Remove every version of a resident's records and their index entries, in one
+        transaction; returns (resources, versions). The caller destroys the data key."""
+        owned = select(R.resource_type, R.resource_id).where(
+            R.patient_id == patient_id, R.is_current).distinct()
+        try:
+            with self.engine.begin() as conn:
+                pairs = [(t, i) for t, i in conn.execute(owned)]
+                for table in INDEX_TABLES:
+                    for rtype, rid in pairs:
+                        conn.execute(delete(table).where(table.c.resource_type == rtype,
+                                                         table.c.resource_id == rid))
+                versions = conn.execute(delete(RESOURCES).where(
+                    R.patient_id == patient_id)).rowcount
+        except SQLAlchemyError:
+            raise DependencyUnavailable("The record store is unavailable.") from None
+        return len(pairs), int(versions or 0)
 
     def consents_of(self, patient_id: str) -> list[StoredResource]:
         return self.compartment(patient_id, ["Consent"])
