@@ -182,3 +182,26 @@ def test_keep_fields_and_withholding() -> None:
     assert "name" not in slim and slim["gender"] == "female"
     assert withheld(resource, [{"system": "s", "code": "PSY"}])
     assert not withheld(resource, [{"system": "other", "code": "PSY"}])
+
+
+def test_reidentification_is_the_exchanges_alone_and_is_recorded(
+        small_k_community: Community) -> None:
+    community = small_k_community
+    grant_hub(community, "carol")
+    hub = community.headers("hub", "CAREMGT")
+    (entry,) = [e for e in community.http.get("/fhir/Patient", headers=hub).json()["entry"]
+                if e["search"]["mode"] == "match"]
+    token = entry["resource"]["identifier"][0]["value"]
+    ask = {"organization": "Organization/hub", "purpose": "CAREMGT", "token": token}
+    office = community.headers("office", "HCOMPL", scope="system/AuditEvent.rs")
+    assert community.http.post("/compliance/reidentify", json=ask,
+                               headers=hub).status_code == 403
+    r = community.http.post("/compliance/reidentify", json=ask, headers=office)
+    assert r.status_code == 200, r.text
+    assert r.json()["resident"] == "carol"
+    other_domain = {**ask, "organization": "Organization/clinic-b", "purpose": "TREAT"}
+    wrong = community.http.post("/compliance/reidentify", json=other_domain, headers=office)
+    assert wrong.status_code == 400 and wrong.json()["resourceType"] == "OperationOutcome"
+    _, page = community.services.ledger.query(resident="carol", limit=50)
+    acts = [e for _, e in page if e.get("action") == "reidentify"]
+    assert acts and acts[0]["outcome"] == "success"

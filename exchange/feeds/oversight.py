@@ -9,19 +9,22 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
+from cryptography.exceptions import InvalidTag
 
 from consent.model import check_consent
 from exchange.audit.balp import OUTCOME_CODES, render
 from exchange.audit.ledger import AuditLedger
 from exchange.audit.merkle import verify_inclusion
 from exchange.decisions.replay import Replayer, preview
-from exchange.errors import Forbidden, InvalidSearch, NotFound
+from exchange.errors import Forbidden, InvalidRequest, InvalidSearch, NotFound
 from exchange.fhir.dates import parse_range
-from exchange.fhir.search import DIGITS
+from exchange.fhir.search import DIGITS, parse_search
 from exchange.fhir.validation import validate_resource
 from exchange.gate import AuditDraft, Disclosure, Gate, RequestContext
 from exchange.identity.model import Identity
 from exchange.identity.registry import ClientRegistry
+from exchange.privacy.disclosure import domain_keys, domain_of
+from exchange.privacy.methods import reveal
 from exchange.web.labels import ACTIONS, OUTCOMES, PURPOSES, TYPES, zh_en
 
 AUDIT_TYPE = "AuditEvent"
@@ -147,6 +150,34 @@ class Oversight:
             self.ledger.record_verification(report)
             body = {"ok": report.ok, "checked": report.checked,
                     "first_bad": report.first_bad, "problem": report.problem}
+            return Disclosure(200, orjson.dumps(body), {"Content-Type": "application/json"})
+
+    def reidentify(self, ctx: RequestContext, who: Identity, request: Any) -> Disclosure:
+        """The resident behind a re-identification token of one recipient's pseudonymized
+        disclosure: an exchange-side act, decided by policy and recorded."""
+        if not isinstance(request, dict) or not all(
+                isinstance(request.get(k), str) for k in ("organization", "purpose", "token")):
+            raise InvalidRequest("Give organization, purpose and token.")
+        domain = domain_of(request["organization"], request["purpose"])
+        with self.gate.recording(ctx, who, "reidentify", {"type": "Patient",
+                                                          "domain": domain}) as draft:
+            decision = self.gate.decider.decide(who, "reidentify", ["Patient"], None)
+            draft.decisions.append(decision)
+            if not decision.allows("Patient"):
+                draft.outcome = "denied"
+                raise Forbidden("Re-identification is open to compliance officers only.")
+            _, siv_key = domain_keys(self.gate.keys, domain)
+            try:
+                value = reveal(siv_key, "Patient.identifier.value", request["token"])
+            except (ValueError, InvalidTag):
+                raise InvalidRequest("The token was not issued in that domain.") from None
+            query = parse_search("Patient", [("identifier", value)])
+            _, rows = self.gate.repository.search(query, None)
+            if len(rows) != 1:
+                raise NotFound("No resident holds that identifier now.")
+            resident = str(rows[0].patient_id)
+            draft.residents.add(resident)
+            body = {"resident": resident, "domain": domain}
             return Disclosure(200, orjson.dumps(body), {"Content-Type": "application/json"})
 
     def replay(self, ctx: RequestContext, who: Identity, seq: int) -> Disclosure:

@@ -56,6 +56,16 @@ def verify(services: ServicesDep, ctx: ContextDep, who: IdentityDep) -> Response
     return _respond(services.oversight.verify_now(ctx, who))
 
 
+@router.post("/compliance/reidentify")
+async def reidentify(request: Request, services: ServicesDep, ctx: ContextDep,
+                     who: IdentityDep) -> Response:
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    return _respond(services.oversight.reidentify(ctx, who, body))
+
+
 @router.get("/compliance/replay/{seq}")
 def replay(seq: int, services: ServicesDep, ctx: ContextDep, who: IdentityDep) -> Response:
     return _respond(services.oversight.replay(ctx, who, seq))

@@ -30,8 +30,10 @@ class GuardResult:
                 "smallest_class": self.smallest_class}
 
 
-# Elements of a shaped Patient that are not about the person: its pseudonym and metadata.
-NOT_QUASI = frozenset({"id", "meta", "resourceType"})
+# Elements of a shaped Patient that are not quasi-identifiers: its pseudonyms (the id, and
+# identifiers, which a guarded profile either removes or turns into re-identification
+# tokens) and metadata. Unique by design, they link a recipient's records, nothing more.
+NOT_QUASI = frozenset({"id", "identifier", "meta", "resourceType"})
 Shape = Callable[[str, dict[str, Any], Mapping[str, Any]], dict[str, Any]]
 
 

@@ -33,11 +33,11 @@ requested contains t if some t in input.resource_types
 
 writing if input.action in {"create", "update", "delete"}
 
-interaction := {"read": "r", "search": "s", "create": "c", "update": "u", "delete": "d"}[input.action]
+interaction := {"read": "r", "search": "s", "create": "c", "update": "u", "delete": "d", "reidentify": "r"}[input.action]
 
 client if requester.kind == "client"
 
-allowed_types := (((((resident_types | directory_types) | registration_types) | consent_types) | audit_types) | break_glass_types) | proxy_types
+allowed_types := ((((((resident_types | directory_types) | registration_types) | consent_types) | audit_types) | break_glass_types) | proxy_types) | reidentify_types
 
 # --- the resident themself --------------------------------------------------------------
 
@@ -98,6 +98,18 @@ audit_types contains t if {
 	requester.organization_kind in policy_data.oversight_kinds
 	requester.purpose in policy_data.oversight_purposes
 	scope_allows(t)
+}
+
+# METADATA
+# title: reidentification
+# description: >-
+#   Turning a pseudonymized disclosure's token back into a resident is an exchange-side
+#   act, open only to oversight organizations acting for compliance; it is audited.
+reidentify_types contains "Patient" if {
+	client
+	input.action == "reidentify"
+	requester.organization_kind in policy_data.oversight_kinds
+	requester.purpose in policy_data.oversight_purposes
 }
 
 # METADATA
@@ -428,6 +440,15 @@ label_opened(l) if {
 }
 
 # --- reasons ----------------------------------------------------------------------------
+
+# METADATA
+# title: reidentification
+# description: A compliance office re-identified a pseudonymized record.
+# custom:
+#   reason: reidentification
+#   en: A compliance office re-identified a pseudonymized record.
+#   zh: 合规部门对一条假名化记录进行了重新识别。
+reasons contains "reidentification" if count(reidentify_types) > 0
 
 # METADATA
 # title: resident_self
