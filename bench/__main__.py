@@ -20,6 +20,7 @@ import orjson
 import uvicorn
 
 from bench.ledger import appends_under_reads, verify_large
+from bench.privacy import profile_throughput, rotation
 from exchange.app import build_services, create_app
 from exchange.config import Settings
 from exchange.demo.records import observation_bundle_for_bench
@@ -47,6 +48,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--ledger-entries", type=int, default=1_000_000,
                         help="size of the ledger to verify (0 skips it)")
+    parser.add_argument("--rotation-residents", type=int, default=10_000,
+                        help="data keys to re-wrap in the rotation benchmark (0 skips it)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         port = _free_port()
@@ -62,11 +65,14 @@ def main() -> None:
         try:
             with httpx.Client(base_url=base) as http:
                 run(services, http, args.seconds)
+            profile_throughput(services, args.seconds)
             appends_under_reads(services, args.seconds)
         finally:
             server.should_exit = True
             thread.join(timeout=10)
             services.engine.dispose()
+    if args.rotation_residents:
+        rotation(args.rotation_residents)
     if args.ledger_entries:
         verify_large(args.ledger_entries)
 

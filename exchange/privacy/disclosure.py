@@ -40,6 +40,7 @@ class Shaper:
     today: date
     verdict: GuardResult | None = None
     _subjects: dict[str | None, Subject] = field(default_factory=dict)
+    _contexts: dict[str | None, ShapeContext] = field(default_factory=dict)
 
     @property
     def guarded(self) -> bool:
@@ -48,12 +49,21 @@ class Shaper:
     def context(self, resident: str | None,
                 level: Mapping[str, Any] | None = None) -> ShapeContext:
         if level is None:
-            level = self.verdict.granularity if self.verdict else \
-                (self.profile.k_anonymity.ladder[0] if self.profile.k_anonymity else {})
+            cached = self._contexts.get(resident)
+            if cached is not None and cached.level == self._level():
+                return cached
+            self._contexts[resident] = self.context(resident, self._level())
+            return self._contexts[resident]
         return ShapeContext(hash_key=self.hash_key, siv_key=self.siv_key,
                             subject=lambda: self.subject(resident), today=self.today,
                             date_shift_days=self.profile.date_shift_days, level=dict(level),
                             resident=resident)
+
+    def _level(self) -> dict[str, Any]:
+        """The generalization the guard chose, or the profile's finest before it ran."""
+        if self.verdict is not None:
+            return self.verdict.granularity
+        return dict(self.profile.k_anonymity.ladder[0]) if self.profile.k_anonymity else {}
 
     def subject(self, resident: str | None) -> Subject:
         if resident not in self._subjects:

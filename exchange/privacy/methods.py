@@ -81,12 +81,14 @@ class ShapeContext:
 
 
 def is_date(value: str) -> bool:
-    return len(value) >= 7 and DATE.fullmatch(value) is not None
+    # The cheap test first: most strings are codes and URLs.
+    return len(value) >= 7 and value[4] == "-" and value[:4].isdigit() \
+        and DATE.fullmatch(value) is not None
 
 
 def pseudonym(key: bytes, reference: str) -> str:
     """A stable, recipient-specific stand-in for ``Type/id``; unlinkable across domains."""
-    return hmac.new(key, reference.encode(), hashlib.sha256).hexdigest()[:40]
+    return hmac.digest(key, reference.encode(), "sha256").hex()[:40]
 
 
 def _date_shift(value: Any, key: str, path: str, params: dict[str, Any],
@@ -127,7 +129,7 @@ def _crypto_hash(value: Any, key: str, path: str, params: dict[str, Any],
         if rtype in params.get("keep_types", ()):
             return f"{rtype}/{rid}"
         return f"{rtype}/{pseudonym(ctx.hash_key, f'{rtype}/{rid}')}"
-    return hmac.new(ctx.hash_key, str(value).encode(), hashlib.sha256).hexdigest()[:40]
+    return hmac.digest(ctx.hash_key, str(value).encode(), "sha256").hex()[:40]
 
 
 def _encrypt(value: Any, key: str, path: str, params: dict[str, Any],

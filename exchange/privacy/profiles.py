@@ -40,6 +40,28 @@ class KAnonymity:
     ladder: tuple[dict[str, Any], ...]
 
 
+class _Plan:
+    """What the rules say about one path, and the paths beneath it (built on first use):
+    walking a resource follows dict lookups, not regular expressions."""
+
+    __slots__ = ("children", "dated", "path", "plain", "rules")
+
+    def __init__(self, path: str, rules: tuple[Rule, ...]) -> None:
+        self.path = path
+        self.rules = rules
+        self.plain = next((r for r in rules if not r[1] and r[0].fullmatch(path)), None)
+        self.dated = next((r for r in rules if r[0].fullmatch(path)), None)
+        self.children: dict[str, _Plan] = {}
+
+    def child(self, key: str) -> "_Plan":
+        plan = self.children.get(key)
+        if plan is None:
+            plan = _Plan(f"{self.path}.{key}", self.rules)
+            if len(self.children) < 1000:  # element names are bounded; stay bounded
+                self.children[key] = plan
+        return plan
+
+
 @dataclass
 class Profile:
     name: str
@@ -48,7 +70,8 @@ class Profile:
     tags: tuple[dict[str, str], ...] = ()
     date_shift_days: int = 0
     k_anonymity: KAnonymity | None = None
-    _memo: dict[tuple[str, bool], Rule | None] = field(default_factory=dict, repr=False)
+    _plans: dict[str, _Plan] = field(default_factory=dict, repr=False)
+    _leaves: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @property
     def passes_through(self) -> bool:
@@ -60,7 +83,10 @@ class Profile:
         rtype = str(resource.get("resourceType"))
         ctx.resource_type = rtype
         ctx.resource_id = str(resource.get("id"))
-        out = self._object(resource, rtype, self.default, ctx)
+        plan = self._plans.get(rtype)
+        if plan is None:
+            plan = self._plans[rtype] = _Plan(rtype, self.rules)
+        out = self._object(resource, plan, self.default, ctx, root=True)
         out = {"resourceType": rtype, **out}
         if self.tags:
             meta = dict(out.get("meta") or {})
@@ -69,53 +95,89 @@ class Profile:
             out["meta"] = meta
         return out
 
-    def _object(self, node: dict[str, Any], path: str, inherited: str,
-                ctx: ShapeContext) -> dict[str, Any]:
+    def _object(self, node: dict[str, Any], plan: _Plan, inherited: str,
+                ctx: ShapeContext, root: bool = False) -> dict[str, Any]:
+        # An object of primitives (a Coding, a Quantity) that only keep/redact touch shapes
+        # the same everywhere: shaped once, shared after. Others raise TypeError here.
+        memo: tuple[Any, ...] | None = None
+        if not root:
+            try:
+                memo = (plan, inherited, tuple(node.items()))
+                hit = self._leaves.get(memo)
+            except TypeError:
+                memo = None
+            else:
+                if hit is not None:
+                    return hit
+        pure = memo is not None
         out: dict[str, Any] = {}
         moved: list[dict[str, Any]] = []
+        children = plan.children
         for key, value in node.items():
-            if key == "resourceType" and path == ctx.resource_type:
+            if root and key == "resourceType":
                 continue
-            shaped = self._element(value, key, f"{path}.{key}", inherited, ctx)
-            if isinstance(shaped, Moved):
+            sub = children.get(key) or plan.child(key)
+            kind = type(value)
+            if kind is not dict and kind is not list:
+                rule = sub.plain
+                if sub.dated is not rule and kind is str and len(value) >= 7 \
+                        and value[4] == "-" and is_date(value):
+                    rule = sub.dated
+                method = rule[2] if rule else inherited
+                # A primitive kept or redacted (the hot path).
+                if method == "keep":
+                    out[key] = value
+                    continue
+                if method == "redact":
+                    continue
+                pure = False
+            elif kind is list and sub.plain is None and inherited == "keep" \
+                    and key not in EXTENSIONS:
+                # A list no rule names (codings, categories): shape its items directly.
+                items = [self._object(v, sub, "keep", ctx) if type(v) is dict else v
+                         for v in value]
+                items = [i for i in items if i]
+                if items:
+                    out[key] = items
+                pure = pure and all(type(v) is not dict for v in value)
+                continue
+            shaped = self._element(value, key, sub, inherited, ctx)
+            if shaped is REMOVE:
+                continue
+            if type(shaped) is Moved:
                 moved.append(shaped.extension)
-            elif shaped is not REMOVE:
+            else:
                 out[key] = shaped
         if moved:
             out["extension"] = [*(out.get("extension") or []), *moved]
+        elif pure and memo is not None and len(self._leaves) < 100_000:
+            self._leaves[memo] = out
         return out
 
-    def _element(self, value: Any, key: str, path: str, inherited: str,
+    def _element(self, value: Any, key: str, plan: _Plan, inherited: str,
                  ctx: ShapeContext) -> Any:
-        if isinstance(value, list):
-            items = [self._element(v, key, path, inherited, ctx) for v in value]
-            kept = [i for i in items if i is not REMOVE and not isinstance(i, Moved)]
-            moved = [i for i in items if isinstance(i, Moved)]
-            if moved and not kept:
-                return moved[0]
-            return kept if kept else REMOVE
-        rule = self._rule(path, isinstance(value, str) and is_date(value))
+        kind = type(value)
+        if kind is list:
+            items = [self._element(v, key, plan, inherited, ctx) for v in value]
+            kept = [i for i in items if i is not REMOVE and type(i) is not Moved]
+            if kept:
+                return kept
+            moved = [i for i in items if type(i) is Moved]
+            return moved[0] if moved else REMOVE
+        rule = plan.plain
+        if plan.dated is not rule and kind is str and is_date(value):
+            rule = plan.dated
         method = rule[2] if rule else inherited
         if method == "keep":
-            if isinstance(value, dict):
-                child = self._object(value, path, "keep", ctx)
+            if kind is dict:
+                child = self._object(value, plan, "keep", ctx)
                 if key in EXTENSIONS and child.keys() <= {"url", "id"}:
                     return REMOVE  # an extension whose value was removed says nothing
                 return child if child else REMOVE
             return value
         if method == "redact":
             return REMOVE
-        return METHODS[method](value, key, path, rule[3] if rule else {}, ctx)
-
-    def _rule(self, path: str, date: bool) -> Rule | None:
-        memo_key = (path, date)
-        if memo_key in self._memo:
-            return self._memo[memo_key]
-        found = next((r for r in self.rules
-                      if r[0].fullmatch(path) and (date or not r[1])), None)
-        if len(self._memo) < 50_000:
-            self._memo[memo_key] = found
-        return found
+        return METHODS[method](value, key, plan.path, rule[3] if rule else {}, ctx)
 
 
 def compile_path(path: str) -> tuple[re.Pattern[str], bool]:
