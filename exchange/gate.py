@@ -208,6 +208,10 @@ class Gate:
             allowed = {r for r, d in decisions.items() if r is not None and d.allows(rtype)}
             directory = decisions.get(None)
             shapers: dict[str, Shaper] = {}
+            # A resident disclosed under a profile never matches on what it hides (a
+            # name, a birth date, an unshifted date): not an error, which would tell.
+            allowed = {r for r in allowed if _searchable(
+                query, self._disclosure(who, decisions[r], shapers).profile)}
             if rtype in DIRECTORY_TYPES:
                 rows: list[StoredResource] = []
                 if directory is None or not directory.allows(rtype):
@@ -783,6 +787,12 @@ def request_id() -> str:
     return uuid.uuid4().hex
 
 
+
+
+def _searchable(query: SearchQuery, profile: Profile) -> bool:
+    allowed = profile.search_parameters
+    return allowed is None or all(c.name in allowed and c.chain is None
+                                  for c in query.clauses)
 
 
 def _guard_outcome(reports: list[dict[str, Any]]) -> dict[str, Any]:

@@ -101,3 +101,26 @@ def test_the_hub_sees_only_classes_of_eleven_and_is_told_what_was_done(
     assert len(seen) == body["total"] >= 11
     assert all(n >= 11 for n in Counter(quasi_identifiers(p) for p in seen).values())
     assert "测" not in str(seen)
+
+
+def test_a_pseudonymized_search_never_matches_on_what_the_profile_hides(
+        small_k_community: Community) -> None:
+    community = small_k_community
+    for pid in ("alice", "bob", "carol"):
+        community.http.post("/fhir/Consent", json=build_consent(
+            pid, "Organization/hub", ["CAREMGT"], classes=["Patient", "Observation"]),
+            headers=community.resident_headers(pid))
+    hub = community.headers("hub", "CAREMGT")
+
+    def matches(query: str) -> int:
+        r = community.http.get(f"/fhir/{query}", headers=hub)
+        assert r.status_code == 200, r.text
+        return sum(e["search"]["mode"] == "match" for e in r.json().get("entry", []))
+
+    assert matches("Patient?gender=female") >= 1
+    assert matches("Observation?category=vital-signs") >= 1
+    for hidden in ("Patient?name=王", "Patient?birthdate=1942-03-08",
+                   "Patient?identifier=330106194203081228", "Patient?phone=13812345678",
+                   "Observation?date=2024-01-01", "Observation?patient=alice",
+                   "Observation?patient.name=王"):
+        assert matches(hidden) == 0, hidden

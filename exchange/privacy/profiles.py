@@ -70,6 +70,9 @@ class Profile:
     tags: tuple[dict[str, str], ...] = ()
     date_shift_days: int = 0
     k_anonymity: KAnonymity | None = None
+    # Search parameters a recipient may use under this profile (None: all). Searching by
+    # what a profile hides (a name, a birth date, an unshifted date) would reveal it.
+    search_parameters: frozenset[str] | None = None
     _plans: dict[str, _Plan] = field(default_factory=dict, repr=False)
     _leaves: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict, repr=False)
 
@@ -212,7 +215,9 @@ def load_profile(path: Path) -> Profile:
     return Profile(
         name=str(raw["name"]), default=str(raw["default"]), rules=tuple(rules),
         tags=tuple(raw.get("tags") or ()), date_shift_days=int(raw.get("date_shift_days", 0)),
-        k_anonymity=KAnonymity(int(k["k"]), tuple(k["ladder"])) if k else None)
+        k_anonymity=KAnonymity(int(k["k"]), tuple(k["ladder"])) if k else None,
+        search_parameters=frozenset(raw["search_parameters"])
+        if "search_parameters" in raw else None)
 
 
 def load_profiles(directory: Path, k_override: int | None = None) -> dict[str, Profile]:
