@@ -40,7 +40,7 @@ class Shaper:
     today: date
     verdict: GuardResult | None = None
     _subjects: dict[str | None, Subject] = field(default_factory=dict)
-    _contexts: dict[str | None, ShapeContext] = field(default_factory=dict)
+    _contexts: dict[tuple[str | None, bool], ShapeContext] = field(default_factory=dict)
 
     @property
     def guarded(self) -> bool:
@@ -49,11 +49,13 @@ class Shaper:
     def context(self, resident: str | None,
                 level: Mapping[str, Any] | None = None) -> ShapeContext:
         if level is None:
-            cached = self._contexts.get(resident)
-            if cached is not None and cached.level == self._level():
-                return cached
-            self._contexts[resident] = self.context(resident, self._level())
-            return self._contexts[resident]
+            # One context per resident for the whole response (its memo of references
+            # and dates with it), until the guard's verdict changes the generalization.
+            key = (resident, self.verdict is None)
+            cached = self._contexts.get(key)
+            if cached is None:
+                cached = self._contexts[key] = self.context(resident, self._level())
+            return cached
         return ShapeContext(hash_key=self.hash_key, siv_key=self.siv_key,
                             subject=lambda: self.subject(resident), today=self.today,
                             date_shift_days=self.profile.date_shift_days, level=dict(level),

@@ -61,7 +61,10 @@ class ShapeContext:
     resident: str | None = None
     resource_type: str = ""
     resource_id: str = ""
+    keyed: bool = False  # set while shaping: a keyed method touched the current object
     _offsets: dict[tuple[str | None, int], int] = field(default_factory=dict)
+    _memo: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _hmac: Any = None
     _siv: AESSIV | None = None
 
     def offset(self) -> int:
@@ -73,6 +76,24 @@ class ShapeContext:
             self._offsets[key] = int.from_bytes(digest[:8], "big") % (2 * n + 1) - n \
                 if n else 0
         return self._offsets[key]
+
+    def mac(self, message: str) -> str:
+        """HMAC-SHA256 under the domain key, hex, 160 bits (a keyed state copied per use)."""
+        if self._hmac is None:
+            self._hmac = hmac.new(self.hash_key, digestmod=hashlib.sha256)
+        h = self._hmac.copy()
+        h.update(message.encode())
+        return str(h.hexdigest()[:40])
+
+    def remembered(self, kind: str, value: str, make: Callable[[], Any]) -> Any:
+        """Results that repeat within one disclosure (a resident's reference, a date)."""
+        key = (kind, value)
+        found = self._memo.get(key)
+        if found is None:
+            found = make()
+            if len(self._memo) < 10_000:
+                self._memo[key] = found
+        return found
 
     def siv(self) -> AESSIV:
         if self._siv is None:
@@ -95,6 +116,10 @@ def _date_shift(value: Any, key: str, path: str, params: dict[str, Any],
                 ctx: ShapeContext) -> Any:
     if not isinstance(value, str):
         return REMOVE
+    return ctx.remembered("date", value, lambda: _shifted(value, ctx))
+
+
+def _shifted(value: str, ctx: ShapeContext) -> Any:
     m = DATE.fullmatch(value)
     if m is None:
         return REMOVE  # not a date after all: never release what could not be shifted
@@ -120,7 +145,7 @@ def _crypto_hash(value: Any, key: str, path: str, params: dict[str, Any],
     if isinstance(value, list):
         return [_crypto_hash(v, key, path, params, ctx) for v in value]
     if key == "id" and path == f"{ctx.resource_type}.id":
-        return pseudonym(ctx.hash_key, f"{ctx.resource_type}/{value}")
+        return ctx.mac(f"{ctx.resource_type}/{value}")
     if key == "reference" and isinstance(value, str):
         m = REFERENCE.fullmatch(value)
         if m is None:
@@ -128,8 +153,9 @@ def _crypto_hash(value: Any, key: str, path: str, params: dict[str, Any],
         rtype, rid = m.group(1), m.group(2)
         if rtype in params.get("keep_types", ()):
             return f"{rtype}/{rid}"
-        return f"{rtype}/{pseudonym(ctx.hash_key, f'{rtype}/{rid}')}"
-    return hmac.digest(ctx.hash_key, str(value).encode(), "sha256").hex()[:40]
+        return ctx.remembered("reference", value,
+                              lambda: f"{rtype}/{ctx.mac(f'{rtype}/{rid}')}")
+    return ctx.mac(str(value))
 
 
 def _encrypt(value: Any, key: str, path: str, params: dict[str, Any],

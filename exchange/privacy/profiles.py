@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from exchange.privacy.methods import METHODS, REMOVE, Moved, ShapeContext, is_date
 
 EXTENSIONS = frozenset({"extension", "modifierExtension"})
@@ -44,9 +46,10 @@ class _Plan:
     """What the rules say about one path, and the paths beneath it (built on first use):
     walking a resource follows dict lookups, not regular expressions."""
 
-    __slots__ = ("children", "dated", "path", "plain", "rules")
+    __slots__ = ("children", "dated", "path", "plain", "rules", "volatile")
 
     def __init__(self, path: str, rules: tuple[Rule, ...]) -> None:
+        self.volatile = 0  # how often an object here needed a keyed method (not memoized)
         self.path = path
         self.rules = rules
         self.plain = next((r for r in rules if not r[1] and r[0].fullmatch(path)), None)
@@ -100,19 +103,15 @@ class Profile:
 
     def _object(self, node: dict[str, Any], plan: _Plan, inherited: str,
                 ctx: ShapeContext, root: bool = False) -> dict[str, Any]:
-        # An object of primitives (a Coding, a Quantity) that only keep/redact touch shapes
-        # the same everywhere: shaped once, shared after. Others raise TypeError here.
+        # An object that only keep/redact touch (a CodeableConcept, a Quantity) shapes the
+        # same for every recipient and resident: shaped once per profile, shared after.
         memo: tuple[Any, ...] | None = None
-        if not root:
-            try:
-                memo = (plan, inherited, tuple(node.items()))
-                hit = self._leaves.get(memo)
-            except TypeError:
-                memo = None
-            else:
-                if hit is not None:
-                    return hit
-        pure = memo is not None
+        if not root and plan.volatile < 3:
+            memo = (plan, inherited, orjson.dumps(node))
+            hit = self._leaves.get(memo)
+            if hit is not None:
+                return hit
+        outer, ctx.keyed = ctx.keyed, False
         out: dict[str, Any] = {}
         moved: list[dict[str, Any]] = []
         children = plan.children
@@ -127,13 +126,21 @@ class Profile:
                         and value[4] == "-" and is_date(value):
                     rule = sub.dated
                 method = rule[2] if rule else inherited
-                # A primitive kept or redacted (the hot path).
+                # A primitive kept or redacted (the hot path), or given to its method.
                 if method == "keep":
                     out[key] = value
                     continue
                 if method == "redact":
                     continue
-                pure = False
+                ctx.keyed = True
+                shaped = METHODS[method](value, key, sub.path, rule[3] if rule else {}, ctx)
+                if shaped is REMOVE:
+                    continue
+                if type(shaped) is Moved:
+                    moved.append(shaped.extension)
+                else:
+                    out[key] = shaped
+                continue
             elif kind is list and sub.plain is None and inherited == "keep" \
                     and key not in EXTENSIONS:
                 # A list no rule names (codings, categories): shape its items directly.
@@ -142,7 +149,6 @@ class Profile:
                 items = [i for i in items if i]
                 if items:
                     out[key] = items
-                pure = pure and all(type(v) is not dict for v in value)
                 continue
             shaped = self._element(value, key, sub, inherited, ctx)
             if shaped is REMOVE:
@@ -153,7 +159,11 @@ class Profile:
                 out[key] = shaped
         if moved:
             out["extension"] = [*(out.get("extension") or []), *moved]
-        elif pure and memo is not None and len(self._leaves) < 100_000:
+        keyed = ctx.keyed or bool(moved)
+        ctx.keyed = outer or keyed
+        if keyed:
+            plan.volatile += 1
+        elif memo is not None and len(self._leaves) < 100_000:
             self._leaves[memo] = out
         return out
 
@@ -180,6 +190,7 @@ class Profile:
             return value
         if method == "redact":
             return REMOVE
+        ctx.keyed = True  # the result depends on the recipient, the resident or the resource
         return METHODS[method](value, key, plan.path, rule[3] if rule else {}, ctx)
 
 
