@@ -2,6 +2,7 @@
 on the road (a hub search over a community large enough to release something)."""
 
 from collections import Counter
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -41,7 +42,7 @@ def release(profile: str, patients: dict[str, Any], key: bytes,
     shaper = Shaper(PROFILES[profile], key, key * 2, patients.get, TODAY)
     rule = shaper.profile.k_anonymity
     assert rule is not None
-    shaper.profile.k_anonymity = type(rule)(k, rule.ladder)
+    shaper.profile.k_anonymity = replace(rule, k=k)
     try:
         verdict = shaper.judge(patients, lambda p: p)
         out = [shaper.shape(p, r) for r, p in patients.items()]

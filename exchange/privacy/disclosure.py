@@ -92,7 +92,7 @@ class Shaper:
                      level: Mapping[str, Any]) -> dict[str, Any]:
             return self.profile.apply(minimize(patient), self.context(resident, level))
 
-        self.verdict = guard(patients, rule.k, rule.ladder, shape_at)
+        self.verdict = guard(patients, rule.k, rule.ladder, shape_at, rule.max_suppression)
         return self.verdict
 
     def suppressed(self, residents: Iterable[str | None]) -> set[str | None]:

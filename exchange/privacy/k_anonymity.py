@@ -3,8 +3,9 @@
 The quasi-identifiers of a resident are what a profile lets through about them: their
 Patient record as the profile shapes it at the generalization level in force (age band,
 sex, zone, and whatever else the profile keeps). The guard
-climbs the profile's ladder (each rung coarser) until every class holds at least k
-residents, or the ladder ends; then it suppresses the residents of classes still under k.
+climbs the profile's ladder (each rung coarser) until the classes under k hold no more than
+the profile's suppression budget, or the ladder ends; then it suppresses the residents of
+classes still under k. Every class released holds at least k residents.
 It reports the rung it chose and whom it suppressed, so the road can say what it did.
 """
 
@@ -44,9 +45,12 @@ def quasi_identifiers(shaped: dict[str, Any]) -> bytes:
 
 
 def guard(patients: Mapping[str, dict[str, Any]], k: int,
-          ladder: tuple[dict[str, Any], ...], shape: Shape) -> GuardResult:
+          ladder: tuple[dict[str, Any], ...], shape: Shape,
+          max_suppression: float = 0.0) -> GuardResult:
     """``patients``: resident id -> their Patient record as stored; ``shape`` applies the
-    profile at a rung of the ladder, so the classes are exactly what a recipient sees."""
+    profile at a rung of the ladder, so the classes are exactly what a recipient sees.
+    The first rung whose small classes hold at most ``max_suppression`` of the population
+    is chosen (one outlier need not coarsen everyone); the last rung if none does."""
     if not ladder:
         raise ValueError("a k-anonymity ladder needs at least one rung")
     classes: dict[str, bytes] = {}
@@ -56,7 +60,8 @@ def guard(patients: Mapping[str, dict[str, Any]], k: int,
         level = rung
         classes = {r: quasi_identifiers(shape(r, p, granularity)) for r, p in patients.items()}
         counts = Counter(classes.values())
-        if all(n >= k for n in counts.values()):
+        small = sum(n for n in counts.values() if n < k)
+        if small <= max_suppression * len(patients):
             break
     suppressed = frozenset(r for r, c in classes.items() if counts[c] < k)
     remaining = [n for n in counts.values() if n >= k]

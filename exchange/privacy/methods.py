@@ -198,7 +198,7 @@ def age_band(birth: Any, today: date, width: int, top: int) -> Any:
         low, high = top, None
     else:
         low = age // width * width
-        high = low + width - 1
+        high = min(low + width, top) - 1  # the top band begins at ``top``
     band: dict[str, Any] = {"low": {"value": low, "unit": "a",
                                     "system": "http://unitsofmeasure.org", "code": "a"}}
     if high is not None:

@@ -24,7 +24,7 @@ Methods: ``keep``, ``redact``, ``dateShift``, ``cryptoHash``, ``encrypt``, ``sub
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ Rule = tuple[re.Pattern[str], bool, str, dict[str, Any]]  # path, dates only, me
 class KAnonymity:
     k: int
     ladder: tuple[dict[str, Any], ...]
+    max_suppression: float = 0.0  # share of a population suppressed rather than coarsen
 
 
 class _Plan:
@@ -226,7 +227,8 @@ def load_profile(path: Path) -> Profile:
     return Profile(
         name=str(raw["name"]), default=str(raw["default"]), rules=tuple(rules),
         tags=tuple(raw.get("tags") or ()), date_shift_days=int(raw.get("date_shift_days", 0)),
-        k_anonymity=KAnonymity(int(k["k"]), tuple(k["ladder"])) if k else None,
+        k_anonymity=KAnonymity(int(k["k"]), tuple(k["ladder"]),
+                               float(k.get("max_suppression", 0.0))) if k else None,
         search_parameters=frozenset(raw["search_parameters"])
         if "search_parameters" in raw else None)
 
@@ -236,7 +238,7 @@ def load_profiles(directory: Path, k_override: int | None = None) -> dict[str, P
     for path in sorted(directory.glob("*.json")):
         profile = load_profile(path)
         if k_override is not None and profile.k_anonymity is not None:
-            profile.k_anonymity = KAnonymity(k_override, profile.k_anonymity.ladder)
+            profile.k_anonymity = replace(profile.k_anonymity, k=k_override)
         profiles[profile.name] = profile
     return profiles
 
