@@ -1,6 +1,7 @@
 """Shaping on the road: de-identification profiles, pseudonym domains, free-text scrubbing,
 minimization per purpose."""
 
+import json
 from datetime import date
 from typing import Any
 
@@ -205,3 +206,33 @@ def test_reidentification_is_the_exchanges_alone_and_is_recorded(
     _, page = community.services.ledger.query(resident="carol", limit=50)
     acts = [e for _, e in page if e.get("action") == "reidentify"]
     assert acts and acts[0]["outcome"] == "success"
+
+
+def test_every_method_from_a_profile_file(tmp_path) -> None:
+    (tmp_path / "custom.json").write_text(json.dumps({
+        "name": "custom", "default": "redact", "date_shift_days": 0,
+        "rules": [
+            {"path": "*.id", "method": "keep"},
+            {"path": "Patient.gender", "method": "substitute", "params": {"value": "unknown"}},
+            {"path": "Patient.birthDate", "method": "generalize", "params": {"to": "year"}},
+            {"path": "Patient.address", "method": "generalize",
+             "params": {"to": "zone", "postal_digits": 2}},
+            {"path": "Patient.telecom.value", "method": "cryptoHash"},
+            {"path": "Patient.telecom", "method": "keep"},
+            {"path": "Patient.name.text", "method": "encrypt"},
+            {"path": "Patient.name.*", "method": "redact"},
+            {"path": "Patient.name", "method": "keep"},
+            {"path": "Patient.multipleBirthInteger", "method": "perturb",
+             "params": {"absolute": 0.4, "round": 0}}]}))
+    profile = load_profiles(tmp_path)["custom"]
+    patient = {**ALICE, "multipleBirthInteger": 2}
+    out = Shaper(profile, b"k" * 32, b"s" * 64, {}.get, TODAY).shape(patient, "p1")
+    assert out is not None
+    assert out["gender"] == "unknown" and out["birthDate"] == "1942"
+    assert out["address"] == [{"district": "西湖区", "city": "杭州市", "postalCode": "31"}]
+    assert out["telecom"] == [{"system": "phone", "value": out["telecom"][0]["value"]}]
+    assert len(out["telecom"][0]["value"]) == 40 and "138" not in out["telecom"][0]["value"]
+    text = out["name"][0]["text"]
+    assert reveal(b"s" * 64, "Patient.name.text", text) == "王秀英"
+    assert out["name"][1:] == [] and "family" not in out["name"][0] and "identifier" not in out
+    assert out["multipleBirthInteger"] == 2  # noise within ±0.4, rounded back
