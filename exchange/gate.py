@@ -28,6 +28,7 @@ from exchange.errors import (
     InvalidSearch,
     NotFound,
 )
+from exchange.fhir.bundles import plan_entries
 from exchange.fhir.dates import parse_range, to_instant
 from exchange.fhir.outcome import operation_outcome
 from exchange.fhir.search import DIGITS, SearchQuery, parse_search
@@ -35,7 +36,8 @@ from exchange.fhir.search_params import DIRECTORY_TYPES, RESIDENT_TYPES, SUPPORT
 from exchange.fhir.validation import validate_resource
 from exchange.identity.model import Identity
 from exchange.ports import Clock, KeyProvider
-from exchange.privacy.disclosure import Shaper, domain_keys, domain_of
+from exchange.privacy.disclosure import Shaper, domain_keys, domain_of, searchable
+from exchange.privacy.k_anonymity import outcome_entry
 from exchange.privacy.profiles import Profile
 from exchange.privacy.shaping import keep_fields, withheld
 from exchange.store.indexing import compartment_of
@@ -210,7 +212,7 @@ class Gate:
             shapers: dict[str, Shaper] = {}
             # A resident disclosed under a profile never matches on what it hides (a
             # name, a birth date, an unshifted date): not an error, which would tell.
-            allowed = {r for r in allowed if _searchable(
+            allowed = {r for r in allowed if searchable(
                 query, self._disclosure(who, decisions[r], shapers).profile)}
             if rtype in DIRECTORY_TYPES:
                 rows: list[StoredResource] = []
@@ -253,7 +255,7 @@ class Gate:
                        if d.verdict is not None and d.profile.k_anonymity is not None]
             if reports:
                 draft.details["k_anonymity"] = reports
-                entries.append(_guard_outcome(reports))
+                entries.append(outcome_entry(reports))
             for row in rows:
                 _note_resident(draft, row)
             draft.details["total"] = total
@@ -380,7 +382,7 @@ class Gate:
 
     def _transaction(self, draft: AuditDraft, who: Identity,
                      entries: list[Any]) -> Disclosure:
-        planned = _plan_entries(entries)
+        planned = plan_entries(entries, new_id)
         seen: set[tuple[str, str]] = set()
         for where, _action, rtype, rid, _resource in planned:
             if (rtype, rid) in seen:
@@ -405,7 +407,8 @@ class Gate:
         outcomes = []
         for index, entry in enumerate(entries):
             try:
-                ((where, action, rtype, rid, resource),) = _plan_entries([entry], offset=index)
+                ((where, action, rtype, rid, resource),) = plan_entries([entry], new_id,
+                                                                        offset=index)
                 write = self._prepare(draft, who, action, rtype, rid, resource, where=where)
                 (row,) = self._apply([write])
                 _note_resident(draft, row)
@@ -730,49 +733,6 @@ def _history_params(pairs: Sequence[tuple[str, str]], default: int,
     return count, since
 
 
-def _plan_entries(entries: list[Any], offset: int = 0) -> list[tuple[str, str, str, str, Any]]:
-    """(where, action, type, id, resource) for each entry, urn:uuid references resolved."""
-    ids: dict[str, str] = {}
-    planned: list[tuple[str, str, str, str, Any]] = []
-    for index, entry in enumerate(entries, start=offset):
-        where = f"Bundle.entry[{index}]"
-        if not isinstance(entry, dict) or not isinstance(entry.get("request"), dict):
-            raise InvalidResource("Each entry needs a request.", expression=[f"{where}.request"])
-        method = entry["request"].get("method")
-        url = str(entry["request"].get("url") or "")
-        resource = entry.get("resource")
-        if method == "POST":
-            rtype = url.strip("/").split("?")[0]
-            rid = new_id()
-            full_url = entry.get("fullUrl")
-            if isinstance(full_url, str) and full_url.startswith("urn:uuid:"):
-                ids[full_url] = f"{rtype}/{rid}"
-            planned.append((f"{where}.resource", "create", rtype, rid, resource))
-        elif method in ("PUT", "DELETE"):
-            parts = url.strip("/").split("/")
-            if len(parts) != 2:
-                raise InvalidResource("The entry's request.url must be Type/id.",
-                                      expression=[f"{where}.request.url"])
-            action = "update" if method == "PUT" else "delete"
-            planned.append((f"{where}.resource", action, parts[0], parts[1],
-                            resource if method == "PUT" else None))
-        else:
-            raise InvalidResource("Entries may POST, PUT or DELETE.",
-                                  expression=[f"{where}.request.method"])
-    if ids:
-        planned = [(w, a, t, i, _resolve(r, ids)) for w, a, t, i, r in planned]
-    return planned
-
-
-def _resolve(node: Any, ids: dict[str, str]) -> Any:
-    if isinstance(node, dict):
-        return {k: (ids.get(v, v) if k == "reference" and isinstance(v, str)
-                    else _resolve(v, ids)) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_resolve(v, ids) for v in node]
-    return node
-
-
 def _response_entry(row: StoredResource, action: str) -> dict[str, Any]:
     status = {"create": "201 Created", "update": "200 OK", "delete": "204 No Content"}[action]
     response: dict[str, Any] = {"status": status, "etag": f'W/"{row.version_id}"',
@@ -787,26 +747,6 @@ def request_id() -> str:
     return uuid.uuid4().hex
 
 
-
-
-def _searchable(query: SearchQuery, profile: Profile) -> bool:
-    allowed = profile.search_parameters
-    return allowed is None or all(c.name in allowed and c.chain is None
-                                  for c in query.clauses)
-
-
-def _guard_outcome(reports: list[dict[str, Any]]) -> dict[str, Any]:
-    """What the guard did, as a searchset's outcome entry."""
-    issues = []
-    for r in reports:
-        granularity = ", ".join(f"{k}={v}" for k, v in sorted(r["granularity"].items()))
-        issues.append({"severity": "information", "code": "informational",
-                       "details": {"text": f"k-anonymity k={r['k']}: generalized to level "
-                                           f"{r['level']} ({granularity}); suppressed "
-                                           f"{r['suppressed']} of {r['population']} "
-                                           "residents."}})
-    return {"resource": {"resourceType": "OperationOutcome", "issue": issues},
-            "search": {"mode": "outcome"}}
 
 
 def _minimize(resource: dict[str, Any], decision: Decision, rtype: str,

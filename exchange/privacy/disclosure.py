@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from exchange.fhir.search import SearchQuery
 from exchange.ports import KeyProvider
 from exchange.privacy.free_text import Subject
 from exchange.privacy.k_anonymity import GuardResult, guard
@@ -99,3 +100,11 @@ class Shaper:
         if self.verdict is None:
             return set()
         return {r for r in residents if r in self.verdict.suppressed}
+
+
+def searchable(query: SearchQuery, profile: Profile) -> bool:
+    """Whether a search may match a resident disclosed under ``profile``: never on what
+    the profile hides (a name, a birth date, an unshifted date), nor through a chain."""
+    allowed = profile.search_parameters
+    return allowed is None or all(c.name in allowed and c.chain is None
+                                  for c in query.clauses)

@@ -67,3 +67,17 @@ def guard(patients: Mapping[str, dict[str, Any]], k: int,
     remaining = [n for n in counts.values() if n >= k]
     return GuardResult(level, dict(ladder[level]), suppressed, len(patients),
                        min(remaining) if remaining else 0)
+
+
+def outcome_entry(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the guard did, as a searchset's outcome entry."""
+    issues = []
+    for r in reports:
+        granularity = ", ".join(f"{k}={v}" for k, v in sorted(r["granularity"].items()))
+        issues.append({"severity": "information", "code": "informational",
+                       "details": {"text": f"k-anonymity k={r['k']}: generalized to level "
+                                           f"{r['level']} ({granularity}); suppressed "
+                                           f"{r['suppressed']} of {r['population']} "
+                                           "residents."}})
+    return {"resource": {"resourceType": "OperationOutcome", "issue": issues},
+            "search": {"mode": "outcome"}}
