@@ -6,11 +6,9 @@ between them, so the numbers mean something on any machine.
 
 import argparse
 import socket
-import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,25 +19,13 @@ import uvicorn
 
 from bench.ledger import appends_under_reads, verify_large
 from bench.privacy import profile_throughput, rotation
+from bench.timing import per_second
 from exchange.app import build_services, create_app
 from exchange.config import Settings
 from exchange.demo.records import observation_bundle_for_bench
 from exchange.demo.seed import seed_demo
 from exchange.fhir.validation import validate_resource
 from exchange.gate import RequestContext
-
-
-def per_second(fn: Callable[[], Any], seconds: float = 2.0, repeats: int = 5) -> float:
-    """Median calls per second over ``repeats`` timed windows."""
-    rates = []
-    for _ in range(repeats):
-        n, start = 0, time.perf_counter()
-        deadline = start + seconds / repeats
-        while time.perf_counter() < deadline:
-            fn()
-            n += 1
-        rates.append(n / (time.perf_counter() - start))
-    return statistics.median(rates)
 
 
 def main() -> None:

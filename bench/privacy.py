@@ -1,16 +1,15 @@
 """Privacy benchmarks: de-identification profile throughput against an orjson round trip of
 the same resources, and key rotation for many residents."""
 
-import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import insert, select
 
+from bench.timing import per_second
 from exchange.app import build_services
 from exchange.config import Settings
 from exchange.gate import RequestContext
@@ -19,18 +18,6 @@ from exchange.privacy.custody import rotate_keys
 from exchange.privacy.disclosure import Shaper, domain_keys
 from exchange.privacy.envelope import Vault
 from exchange.store.tables import DataKeyRow, ResourceRow
-
-
-def _rate(fn: Callable[[], Any], seconds: float, repeats: int = 5) -> float:
-    rates = []
-    for _ in range(repeats):
-        n, start = 0, time.perf_counter()
-        deadline = start + seconds / repeats
-        while time.perf_counter() < deadline:
-            fn()
-            n += 1
-        rates.append(n / (time.perf_counter() - start))
-    return statistics.median(rates)
 
 
 def profile_throughput(services: Any, seconds: float) -> None:
@@ -54,7 +41,7 @@ def profile_throughput(services: Any, seconds: float) -> None:
         for body, _ in bodies:
             orjson.dumps(orjson.loads(body))
 
-    floor = _rate(round_trip, seconds) * len(bodies)
+    floor = per_second(round_trip, seconds) * len(bodies)
     print(f"De-identification profiles ({len(bodies)} stored Patients, Observations, "
           "Conditions, Encounters; k-guard excluded)")
     print(f"  orjson round trip (the floor)                   {floor:10.0f} resources/s")
@@ -68,7 +55,7 @@ def profile_throughput(services: Any, seconds: float) -> None:
             for body, pid in bodies:
                 orjson.dumps(shaper.shape(orjson.loads(body), pid))
 
-        rate = _rate(shape, seconds) * len(bodies)
+        rate = per_second(shape, seconds) * len(bodies)
         print(f"  {name:<16} profile, loads+apply+dumps      {rate:10.0f} resources/s"
               f"   ratio {rate / floor:.3f} (goal 0.25)")
 

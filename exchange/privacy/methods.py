@@ -137,13 +137,19 @@ def _shifted(value: str, ctx: ShapeContext) -> Any:
     return f"{shifted:%Y-%m-%d}" + (time or "")
 
 
+def _per_leaf(method: "Method", value: Any, key: str, path: str, params: dict[str, Any],
+              ctx: ShapeContext) -> Any:
+    """A method on an object or list applies to each value inside, but systems and urls."""
+    if isinstance(value, dict):
+        return {k: (v if k in HASH_SKIPS else method(v, k, f"{path}.{k}", params, ctx))
+                for k, v in value.items()}
+    return [method(v, key, path, params, ctx) for v in value]
+
+
 def _crypto_hash(value: Any, key: str, path: str, params: dict[str, Any],
                  ctx: ShapeContext) -> Any:
-    if isinstance(value, dict):
-        return {k: (v if k in HASH_SKIPS else _crypto_hash(v, k, f"{path}.{k}", params, ctx))
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [_crypto_hash(v, key, path, params, ctx) for v in value]
+    if isinstance(value, dict | list):
+        return _per_leaf(_crypto_hash, value, key, path, params, ctx)
     if key == "id" and path == f"{ctx.resource_type}.id":
         return ctx.mac(f"{ctx.resource_type}/{value}")
     if key == "reference" and isinstance(value, str):
@@ -160,11 +166,8 @@ def _crypto_hash(value: Any, key: str, path: str, params: dict[str, Any],
 
 def _encrypt(value: Any, key: str, path: str, params: dict[str, Any],
              ctx: ShapeContext) -> Any:
-    if isinstance(value, dict):
-        return {k: (v if k in HASH_SKIPS else _encrypt(v, k, f"{path}.{k}", params, ctx))
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [_encrypt(v, key, path, params, ctx) for v in value]
+    if isinstance(value, dict | list):
+        return _per_leaf(_encrypt, value, key, path, params, ctx)
     token = ctx.siv().encrypt(str(value).encode(), [path.encode()])
     return "siv." + base64.urlsafe_b64encode(token).rstrip(b"=").decode()
 
@@ -235,14 +238,9 @@ def _perturb(value: Any, key: str, path: str, params: dict[str, Any],
 
 def _scrub(value: Any, key: str, path: str, params: dict[str, Any],
            ctx: ShapeContext) -> Any:
-    if isinstance(value, str):
-        return scrub(value, ctx.subject())
-    if isinstance(value, dict):
-        return {k: (v if k in HASH_SKIPS else _scrub(v, k, f"{path}.{k}", params, ctx))
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrub(v, key, path, params, ctx) for v in value]
-    return value
+    if isinstance(value, dict | list):
+        return _per_leaf(_scrub, value, key, path, params, ctx)
+    return scrub(value, ctx.subject()) if isinstance(value, str) else value
 
 
 Method = Callable[[Any, str, str, dict[str, Any], ShapeContext], Any]
