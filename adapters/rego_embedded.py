@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import orjson
 import regorus
 
 from exchange.decisions.bundle import ENTRY_POINTS, PolicyBundle, load_bundle
@@ -49,8 +50,8 @@ class RegoDecisionPoint:
                 vm.load_program(program)
                 vm.set_data_json(self._data_json)
                 self._local.vm = vm
-            vm.set_input_json(json.dumps(policy_input))
-            result = json.loads(vm.execute_entry_point(entry_point))
+            vm.set_input_json(orjson.dumps(policy_input).decode())
+            result = orjson.loads(vm.execute_entry_point(entry_point))
         except BaseException as exc:  # a pyo3 PanicException is a BaseException
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 raise
