@@ -367,8 +367,21 @@ fields_for(t) := ["*"] if {
 #   Types without an entry are released whole.
 category_rules[t] := {"grants": grants_of(t), "except": veto_except(t)} if {
 	client
+	categories_named
 	some t in consent_types | break_glass_types
 	restricted(t)
+}
+
+# Without a category in any provision every grant is of whole types: nothing to compute.
+categories_named if {
+	some c in input.consents
+	count(categories_of(c.provision)) > 0
+}
+
+categories_named if {
+	some c in input.consents
+	some q in c.provision.provisions
+	count(categories_of(q)) > 0
 }
 
 grants_of(t) := sort({g |
@@ -420,23 +433,23 @@ default withheld_labels := []
 
 withheld_labels := [l |
 	some l in policy_data.sensitive_labels
-	not label_opened(l)
+	not [l.system, l.code] in opened_labels
 ] if {
 	not self_access
 	not proxy_reading
 }
 
-label_opened(l) if {
+# Labels opened by a permit naming them, gathered in one pass over the consents.
+opened_labels contains [named.system, named.code] if {
 	some c in input.consents
 	active(c)
 	p := c.provision
 	p.type == "permit"
+	count(p.labels) > 0
 	actor_named(p)
 	requester.purpose in p.purposes
 	within(p.period)
 	some named in p.labels
-	named.system == l.system
-	named.code == l.code
 }
 
 # --- reasons ----------------------------------------------------------------------------
