@@ -12,10 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # 18-character resident identity number: region, birth date, sequence, check character.
-ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])"
-                       r"(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])")
+# Bounded by non-digits only: "ID330106..." is an ID number too (over-redaction is safe).
+ID_NUMBER = re.compile(r"(?<!\d)[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])"
+                       r"(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?!\d)")
 # Mainland mobile numbers, with or without +86 and separators.
-MOBILE = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?1[3-9]\d(?:[\s-]?\d{4}){2}(?!\d)")
+MOBILE = re.compile(r"(?:\+86[\s-]?|(?<!\d)86[\s-]?|(?<!\d))1[3-9]\d(?:[\s-]?\d{4}){2}(?!\d)")
+# Any longer run of digits, spaces or dashes allowed between them (numbers written
+# together), goes too.
+LONG_DIGITS = re.compile(r"\d(?:[\s-]?\d){14,}")
 REPLACEMENT = "***"
 
 
@@ -35,7 +39,8 @@ class Subject:
 
 
 def scrub(text: str, subject: Subject) -> str:
-    text = MOBILE.sub(REPLACEMENT, ID_NUMBER.sub(REPLACEMENT, text))
+    text = LONG_DIGITS.sub(REPLACEMENT, ID_NUMBER.sub(REPLACEMENT, text))
+    text = MOBILE.sub(REPLACEMENT, text)
     if subject.pattern is not None:
         text = subject.pattern.sub(REPLACEMENT, text)
     return text
@@ -51,8 +56,9 @@ def _literals(patient: dict[str, Any]) -> Iterable[str]:
             yield name["text"]
         if family and given:
             yield family + "".join(given)          # 王秀英
-            yield " ".join([*given, family])       # Xiuying Wang
-            yield " ".join([family, *given])       # Wang Xiuying
+            if family.isascii():
+                yield " ".join([*given, family])   # Xiuying Wang
+                yield " ".join([family, *given])   # Wang Xiuying
         for part in [family, *given]:
             if len(part) >= 2:
                 yield part
