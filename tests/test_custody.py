@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from consent.model import build_consent
 from exchange.app import build_services
 from exchange.config import Settings
 from exchange.errors import KeyUnavailable
-from tests.community import Community
+from tests.community import Community, observation
 from tests.test_cli import run
 
 
@@ -50,6 +51,14 @@ def test_an_erased_resident_is_gone_everywhere_and_the_trail_keeps_the_fact(
                 "/fhir/Condition?code=I10"):
         body = community.http.get(url, headers=h).json()
         assert "alice" not in json.dumps(body.get("entry", [])), url
+    # Nothing can be filed under her again: she is an unknown resident, not a 503.
+    obs = observation("late", "alice", "15074-8", "2024-06-01", 5.0)
+    late = community.http.post("/fhir/Observation", json=obs,
+                               headers=community.headers("clinic-a", scope="system/*.cruds"))
+    assert late.status_code in (400, 422) and late.json()["resourceType"] == "OperationOutcome"
+    again = community.http.post("/fhir/Consent", json=build_consent(
+        "alice", "Organization/clinic-b", ["TREAT"]), headers=community.resident_headers("alice"))
+    assert again.status_code in (400, 404, 422), again.text
     # The raw file holds no trace of her in the clear, nor a wrapped key for her.
     raw = community.raw_db()
     for secret in ("王秀英", "330106194203081524", "13812345678"):
