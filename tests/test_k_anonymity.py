@@ -125,3 +125,12 @@ def test_a_pseudonymized_search_never_matches_on_what_the_profile_hides(
                    "Observation?date=2024-01-01", "Observation?patient=alice",
                    "Observation?patient.name=王"):
         assert matches(hidden) == 0, hidden
+
+
+def test_identifiers_left_in_clear_count_as_quasi_identifiers() -> None:
+    token = {"resourceType": "Patient", "id": "a", "gender": "female",
+             "identifier": [{"system": "s", "value": "siv.abc"}]}
+    other_token = {**token, "id": "b", "identifier": [{"system": "s", "value": "siv.xyz"}]}
+    assert quasi_identifiers(token) == quasi_identifiers(other_token)
+    clear = {**token, "identifier": [{"system": "s", "value": "330106194203081228"}]}
+    assert quasi_identifiers(clear) != quasi_identifiers(token)

@@ -16,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from exchange.privacy.methods import SIV_PREFIX
+
 
 @dataclass(frozen=True)
 class GuardResult:
@@ -31,17 +33,23 @@ class GuardResult:
                 "smallest_class": self.smallest_class}
 
 
-# Elements of a shaped Patient that are not quasi-identifiers: its pseudonyms (the id, and
-# identifiers, which a guarded profile either removes or turns into re-identification
-# tokens) and metadata. Unique by design, they link a recipient's records, nothing more.
-NOT_QUASI = frozenset({"id", "identifier", "meta", "resourceType"})
+# Elements of a shaped Patient that are not quasi-identifiers: its pseudonym and metadata.
+NOT_QUASI = frozenset({"id", "meta", "resourceType"})
 Shape = Callable[[str, dict[str, Any], Mapping[str, Any]], dict[str, Any]]
 
 
 def quasi_identifiers(shaped: dict[str, Any]) -> bytes:
-    """Everything the profile let through about the person, as one comparable value."""
-    return orjson.dumps({k: v for k, v in shaped.items() if k not in NOT_QUASI},
-                        option=orjson.OPT_SORT_KEYS)
+    """Everything the profile let through about the person, as one comparable value.
+    Identifiers count too, unless they left as re-identification tokens."""
+    kept = {k: v for k, v in shaped.items() if k not in NOT_QUASI}
+    if "identifier" in kept:
+        clear = [i for i in kept["identifier"] if not str(
+            (i or {}).get("value", "") if isinstance(i, dict) else i).startswith(SIV_PREFIX)]
+        if clear:
+            kept["identifier"] = clear
+        else:
+            del kept["identifier"]
+    return orjson.dumps(kept, option=orjson.OPT_SORT_KEYS)
 
 
 def guard(patients: Mapping[str, dict[str, Any]], k: int,

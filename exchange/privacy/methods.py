@@ -41,6 +41,7 @@ DATE = re.compile(r"(\d{4})(?:-(0[1-9]|1[0-2])(?:-(0[1-9]|[12]\d|3[01])(T[0-9:.]
                   r"(?:Z|[+-]\d{2}:\d{2})?)?)?)?")
 REFERENCE = re.compile(r"(?:.*/)?([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(/_history/.*)?")
 HASH_SKIPS = frozenset({"system", "url"})
+SIV_PREFIX = "siv."  # marks a re-identification token (``encrypt``)
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ def _encrypt(value: Any, key: str, path: str, params: dict[str, Any],
     if isinstance(value, dict | list):
         return _per_leaf(_encrypt, value, key, path, params, ctx)
     token = ctx.siv().encrypt(str(value).encode(), [path.encode()])
-    return "siv." + base64.urlsafe_b64encode(token).rstrip(b"=").decode()
+    return SIV_PREFIX + base64.urlsafe_b64encode(token).rstrip(b"=").decode()
 
 
 def _substitute(value: Any, key: str, path: str, params: dict[str, Any],
@@ -257,8 +258,9 @@ METHODS: dict[str, Method] = {
 
 def reveal(siv_key: bytes, path: str, token: str) -> str:
     """The exchange's side of ``encrypt``: the value behind a token (raises on a bad one)."""
-    if not token.startswith("siv."):
+    if not token.startswith(SIV_PREFIX):
         raise ValueError("not a re-identification token")
-    raw = base64.urlsafe_b64decode(token[4:] + "=" * (-len(token[4:]) % 4))
+    body = token[len(SIV_PREFIX):]
+    raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
     return AESSIV(siv_key).decrypt(raw, [path.encode()]).decode()
 
