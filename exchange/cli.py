@@ -92,6 +92,10 @@ def demo(data: DataOpt = Path("demo-data"), port: PortOpt = 8080,
         f'  INS=$({exe} token --data {data} --client insurer --purpose HPAYMT '
         f'--scope "system/*.rs")\n'
         f'  curl -s -H "Authorization: Bearer $INS" "{settings.fhir_base}/Claim?_count=2"\n'
+        f'  HUB=$({exe} token --data {data} --client hub --purpose CAREMGT '
+        f'--scope "system/*.rs")\n'
+        f'  curl -s -H "Authorization: Bearer $HUB" "{settings.fhir_base}/Patient?_count=2"'
+        f'   # pseudonymized, k-anonymous\n'
         f'  {exe} audit verify --data {data}\n', soft_wrap=True, highlight=False)
     if serve_after:
         console.print(f"Serving {settings.fhir_base} — Ctrl-C stops.")
@@ -109,10 +113,15 @@ def token(client: Annotated[str, typer.Option(help="Client id.")],
     pem = (data / "clients" / info["private_key"]).read_bytes()
     token_url = url or info["token_url"]
     assertion = make_assertion(client, pem, info["alg"], info["kid"], token_url)
-    response = httpx.post(token_url, data={
-        "grant_type": "client_credentials", "client_assertion": assertion,
-        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-        "scope": scope, "purpose_of_use": purpose}, timeout=10)
+    try:
+        response = httpx.post(token_url, data={
+            "grant_type": "client_credentials", "client_assertion": assertion,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "scope": scope, "purpose_of_use": purpose}, timeout=10)
+    except httpx.HTTPError as exc:
+        console.print(f"cannot reach the exchange at {token_url} ({exc}); is it serving? "
+                      f"({_this_command()} serve --data {data})", style="red")
+        raise typer.Exit(2) from None
     if response.status_code != 200:
         console.print(f"refused: {response.text}", style="red")
         raise typer.Exit(1)
