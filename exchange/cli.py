@@ -18,10 +18,10 @@ from exchange.audit.checkpoint import CheckpointError, public_pem
 from exchange.audit.merkle import verify_inclusion
 from exchange.config import Settings
 from exchange.errors import ExchangeError
-from exchange.gate import RequestContext, request_id
 from exchange.identity.assertion import make_assertion
 from exchange.identity.model import Identity
 from exchange.privacy.custody import erase_resident, rotate_keys
+from exchange.road import RequestContext, request_id
 from exchange.services import Services
 
 app = typer.Typer(help="Community health exchange.", no_args_is_help=True,

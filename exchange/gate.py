@@ -7,78 +7,50 @@ counting and paging, shapes what it fetched, and appends the audit entry before 
 bytes. If the entry cannot be appended, the caller gets ``AuditUnavailable`` instead.
 """
 
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
 import orjson
 
-from consent.model import check_consent
 from consent.receipts import build_receipt, sign_receipt
 from exchange.audit.ledger import AuditLedger
 from exchange.decisions.decide import Decider, Decision
 from exchange.errors import (
-    Conflict,
     ExchangeError,
     Gone,
-    InvalidResource,
     InvalidSearch,
     NotFound,
 )
-from exchange.fhir.bundles import plan_entries
 from exchange.fhir.dates import parse_range, to_instant
-from exchange.fhir.outcome import operation_outcome
 from exchange.fhir.search import DIGITS, SearchQuery, parse_search
-from exchange.fhir.search_params import DIRECTORY_TYPES, RESIDENT_TYPES, SUPPORTED_TYPES
-from exchange.fhir.validation import validate_resource
+from exchange.fhir.search_params import DIRECTORY_TYPES, RESIDENT_TYPES
 from exchange.identity.model import Identity
 from exchange.ports import Clock, KeyProvider
 from exchange.privacy.disclosure import Shaper, domain_keys, domain_of, searchable
 from exchange.privacy.k_anonymity import outcome_entry
 from exchange.privacy.profiles import Profile
 from exchange.privacy.shaping import keep_fields, withheld
-from exchange.store.indexing import compartment_of
-from exchange.store.repository import ResourceRepository, StoredResource, Write, new_id
-
-UNKNOWN_RESIDENT = "The resource's resident is unknown to this client."
-
-
-@dataclass(frozen=True)
-class RequestContext:
-    request_id: str
-    address: str | None
-    method: str
-    path: str
-    query: str = ""
-    break_glass_reason: str | None = None  # a clinic's stated emergency, if it gave one
-
-
-@dataclass
-class Disclosure:
-    status: int
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-
+from exchange.road import (
+    AuditDraft,
+    Disclosure,
+    RequestContext,
+    check_type,
+    note_attempt,
+    note_resident,
+    outcome_of,
+    version_headers,
+)
+from exchange.store.repository import ResourceRepository, StoredResource
+from exchange.writes import WritePath
 
 # The most matches a k-anonymity guard judges at once (it reads every one).
 GUARD_LIMIT = 20_000
 
-@dataclass
-class AuditDraft:
-    action: str
-    what: dict[str, Any]
-    residents: set[str] = field(default_factory=set)
-    decisions: list[Decision] = field(default_factory=list)
-    outcome: str | None = None
-    status: int | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-    context: dict[str, str] = field(default_factory=dict)  # extra policy input
 
-
-class Gate:
+class Gate(WritePath):
     def __init__(self, repository: ResourceRepository, decider: Decider, ledger: AuditLedger,
                  clock: Clock, keys: KeyProvider, fhir_base: str,
                  default_count: int = 50, max_count: int = 500,
@@ -104,7 +76,7 @@ class Gate:
         try:
             yield draft
         except ExchangeError as exc:
-            draft.outcome = draft.outcome or _outcome_of(exc)
+            draft.outcome = draft.outcome or outcome_of(exc)
             draft.status = exc.status
             self._append(ctx, who, draft)
             raise
@@ -154,11 +126,11 @@ class Gate:
         action = "vread" if version is not None else "read"
         with self.recording(ctx, who, action, {"type": rtype, "id": rid,
                                                "version": version}) as draft:
-            _check_type(rtype)
+            check_type(rtype)
             state = self.repository.current(rtype, rid)
             if state is None:
                 raise NotFound()
-            _note_attempt(draft, state.patient_id)
+            note_attempt(draft, state.patient_id)
             decision = self._decide(draft, who, "read", [rtype], state.patient_id)
             if not decision.allows(rtype):
                 draft.outcome = "denied"
@@ -172,8 +144,8 @@ class Gate:
             if resource is None:
                 draft.outcome = "denied"
                 raise NotFound()
-            _note_resident(draft, row)
-            return Disclosure(200, orjson.dumps(resource), _version_headers(row))
+            note_resident(draft, row)
+            return Disclosure(200, orjson.dumps(resource), version_headers(row))
 
     def consent_receipt(self, ctx: RequestContext, who: Identity, rid: str,
                         version: int | None = None) -> Disclosure:
@@ -183,7 +155,7 @@ class Gate:
             state = self.repository.current("Consent", rid)
             if state is None:
                 raise NotFound()
-            _note_attempt(draft, state.patient_id)
+            note_attempt(draft, state.patient_id)
             decision = self._decide(draft, who, "read", ["Consent"], state.patient_id)
             if not decision.allows("Consent"):
                 draft.outcome = "denied"
@@ -203,7 +175,7 @@ class Gate:
     def search(self, ctx: RequestContext, who: Identity, rtype: str,
                pairs: Sequence[tuple[str, str]]) -> Disclosure:
         with self.recording(ctx, who, "search", {"type": rtype, "query": ctx.query}) as draft:
-            _check_type(rtype)
+            check_type(rtype)
             query = parse_search(rtype, pairs, default_count=self.default_count,
                                  max_count=self.max_count)
             decisions = self._decide_residents(draft, who, rtype, query)
@@ -249,7 +221,7 @@ class Gate:
                 shaped = self._shape(row, decision, who, None, include_shapers)
                 if shaped is not None:
                     entries.append(self._entry(row, shaped, "include"))
-                    _note_resident(draft, row)
+                    note_resident(draft, row)
             reports = [d.verdict.report(d.profile.k_anonymity.k)
                        for d in [*shapers.values(), *include_shapers.values()]
                        if d.verdict is not None and d.profile.k_anonymity is not None]
@@ -257,7 +229,7 @@ class Gate:
                 draft.details["k_anonymity"] = reports
                 entries.append(outcome_entry(reports))
             for row in rows:
-                _note_resident(draft, row)
+                note_resident(draft, row)
             draft.details["total"] = total
             bundle = self._searchset(rtype, query, pairs, total, entries)
             return Disclosure(200, orjson.dumps(bundle))
@@ -268,7 +240,7 @@ class Gate:
             state = self.repository.current("Patient", patient_id)
             if state is None or state.deleted:
                 raise NotFound()
-            _note_attempt(draft, patient_id)
+            note_attempt(draft, patient_id)
             decision = self._decide(draft, who, "read", sorted(RESIDENT_TYPES), patient_id)
             if not decision.allows("Patient"):
                 draft.outcome = "denied"
@@ -291,13 +263,13 @@ class Gate:
                 pairs: Sequence[tuple[str, str]]) -> Disclosure:
         with self.recording(ctx, who, "history", {"type": rtype, "id": rid,
                                                   "query": ctx.query}) as draft:
-            _check_type(rtype)
+            check_type(rtype)
             count, since = _history_params(pairs, self.default_count, self.max_count)
             if rid is not None:
                 state = self.repository.current(rtype, rid)
                 if state is None:
                     raise NotFound()
-                _note_attempt(draft, state.patient_id)
+                note_attempt(draft, state.patient_id)
                 decision = self._decide(draft, who, "read", [rtype], state.patient_id)
                 if not decision.allows(rtype):
                     draft.outcome = "denied"
@@ -319,7 +291,7 @@ class Gate:
                 version_decision = decisions.get(row.patient_id)
                 if version_decision is None or not version_decision.allows(rtype):
                     continue  # a version filed under another resident is not disclosed here
-                _note_resident(draft, row)
+                note_resident(draft, row)
                 entries.append(self._history_entry(row, version_decision, who))
             entries = [e for e in entries if e is not None]
             bundle = {"resourceType": "Bundle", "type": "history", "total": len(entries),
@@ -327,161 +299,6 @@ class Gate:
                           f"{rtype}/{rid}/_history" if rid else f"{rtype}/_history", pairs)}],
                       "entry": entries}
             return Disclosure(200, orjson.dumps(bundle))
-
-    # -- writes ---------------------------------------------------------------------------
-
-    def create(self, ctx: RequestContext, who: Identity, rtype: str,
-               resource: Any) -> Disclosure:
-        with self.recording(ctx, who, "create", {"type": rtype}) as draft:
-            _check_type(rtype)
-            write = self._prepare(draft, who, "create", rtype, new_id(), resource)
-            (stored,) = self._apply([write])
-            draft.what["id"] = stored.resource_id
-            draft.status = 201
-            _note_resident(draft, stored)
-            headers = _version_headers(stored)
-            headers["Location"] = f"{self.fhir_base}/{rtype}/{stored.resource_id}/_history/" \
-                                  f"{stored.version_id}"
-            return Disclosure(201, stored.body, headers)
-
-    def update(self, ctx: RequestContext, who: Identity, rtype: str, rid: str,
-               resource: Any, if_match: str | None = None) -> Disclosure:
-        with self.recording(ctx, who, "update", {"type": rtype, "id": rid}) as draft:
-            _check_type(rtype)
-            if isinstance(resource, dict) and resource.get("id") not in (None, rid):
-                raise InvalidResource("The resource id does not match the URL.",
-                                      expression=[f"{rtype}.id"])
-            write = self._prepare(draft, who, "update", rtype, rid, resource)
-            _check_if_match(if_match, self.repository.current(rtype, rid))
-            (stored,) = self._apply([write])
-            _note_resident(draft, stored)
-            return Disclosure(200, stored.body, _version_headers(stored))
-
-    def delete(self, ctx: RequestContext, who: Identity, rtype: str, rid: str) -> Disclosure:
-        with self.recording(ctx, who, "delete", {"type": rtype, "id": rid}) as draft:
-            _check_type(rtype)
-            write = self._prepare(draft, who, "delete", rtype, rid, None)
-            self._apply([write])
-            draft.status = 204
-            return Disclosure(204, b"")
-
-    def bundle(self, ctx: RequestContext, who: Identity, body: Any) -> Disclosure:
-        kind = body.get("type") if isinstance(body, dict) else None
-        with self.recording(ctx, who, str(kind or "bundle"), {"type": "Bundle"}) as draft:
-            if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
-                raise InvalidResource("Expected a Bundle.", expression=["Bundle.resourceType"])
-            if kind not in ("transaction", "batch"):
-                raise InvalidResource("Only transaction and batch Bundles can be posted.",
-                                      expression=["Bundle.type"])
-            entries = body.get("entry") or []
-            if not isinstance(entries, list):
-                raise InvalidResource("Bundle.entry must be a list.", expression=["Bundle.entry"])
-            if kind == "transaction":
-                return self._transaction(draft, who, entries)
-            return self._batch(draft, who, entries)
-
-    def _transaction(self, draft: AuditDraft, who: Identity,
-                     entries: list[Any]) -> Disclosure:
-        planned = plan_entries(entries, new_id)
-        seen: set[tuple[str, str]] = set()
-        for where, _action, rtype, rid, _resource in planned:
-            if (rtype, rid) in seen:
-                raise InvalidResource("A transaction may change a resource only once.",
-                                      expression=[where])
-            seen.add((rtype, rid))
-        memo: dict[tuple[str, str, str | None], Decision] = {}
-        writes = [self._prepare(draft, who, action, rtype, rid, resource, where=where,
-                                memo=memo)
-                  for where, action, rtype, rid, resource in planned]
-        stored = self._apply(writes)
-        for row in stored:
-            _note_resident(draft, row)
-        draft.details["entries"] = len(stored)
-        response = {"resourceType": "Bundle", "type": "transaction-response",
-                    "entry": [_response_entry(row, w.action) for row, w in zip(stored, writes,
-                                                                               strict=True)]}
-        return Disclosure(200, orjson.dumps(response))
-
-    def _batch(self, draft: AuditDraft, who: Identity, entries: list[Any]) -> Disclosure:
-        out = []
-        outcomes = []
-        for index, entry in enumerate(entries):
-            try:
-                ((where, action, rtype, rid, resource),) = plan_entries([entry], new_id,
-                                                                        offset=index)
-                write = self._prepare(draft, who, action, rtype, rid, resource, where=where)
-                (row,) = self._apply([write])
-                _note_resident(draft, row)
-                out.append(_response_entry(row, action))
-                outcomes.append("success")
-            except ExchangeError as exc:
-                out.append({"response": {
-                    "status": f"{exc.status}",
-                    "outcome": operation_outcome("error", exc.issue_type, exc.message,
-                                                 code=exc.code, expression=exc.expression)}})
-                outcomes.append(_outcome_of(exc))
-        draft.details["entries"] = outcomes
-        return Disclosure(200, orjson.dumps({"resourceType": "Bundle",
-                                             "type": "batch-response", "entry": out}))
-
-    def _prepare(self, draft: AuditDraft, who: Identity, action: str, rtype: str, rid: str,
-                 resource: Any, where: str | None = None,
-                 memo: dict[tuple[str, str, str | None], Decision] | None = None) -> Write:
-        """Validate a write and decide it for every resident it touches.
-
-        ``memo`` shares decisions between the entries of one transaction: the same client,
-        action, type and resident get the same answer within one request.
-        """
-        _check_type(rtype)
-        if action == "delete":
-            state = self.repository.current(rtype, rid)
-            if state is None or state.deleted:
-                raise NotFound()
-            _note_attempt(draft, state.patient_id)
-            decision = self._decide(draft, who, "delete", [rtype], state.patient_id)
-            if not decision.allows(rtype):
-                draft.outcome = "denied"
-                raise NotFound()
-            return Write("delete", rtype, rid)
-        body = validate_resource(resource, where=where, expected_type=rtype)
-        if rtype == "Consent":
-            check_consent(body)
-        body = label(self.decider, {**body, "id": rid})
-        resident = compartment_of(body)
-        if rtype in RESIDENT_TYPES and resident is None:
-            raise InvalidResource("The resource must name the resident it belongs to.",
-                                  expression=[where or rtype])
-        if action == "update":
-            state = self.repository.current(rtype, rid)
-            if state is None or state.deleted:
-                raise NotFound()
-            _note_attempt(draft, state.patient_id)
-            before = self._decide(draft, who, "update", [rtype], state.patient_id)
-            if not before.allows(rtype):
-                draft.outcome = "denied"
-                raise NotFound()
-        key = (action, rtype, resident)
-        if memo is not None and key in memo:
-            decision = memo[key]
-        else:
-            if rtype != "Patient" and resident is not None:
-                patient = self.repository.current("Patient", resident)
-                if patient is None or patient.deleted:
-                    raise InvalidResource(UNKNOWN_RESIDENT, expression=[where or rtype])
-            decision = self._decide(draft, who, action, [rtype], resident)
-            if memo is not None:
-                memo[key] = decision
-        if not decision.allows(rtype):
-            draft.outcome = "denied"
-            raise InvalidResource(UNKNOWN_RESIDENT, expression=[where or rtype])
-        return Write(action, rtype, rid, body)  # type: ignore[arg-type]
-
-    def _apply(self, writes: Sequence[Write]) -> list[StoredResource]:
-        stored = self.repository.apply(writes)
-        for row in stored:
-            if row.resource_type == "Consent" and row.patient_id is not None:
-                self.decider.invalidate(row.patient_id)
-        return stored
 
     # -- decide, shape ----------------------------------------------------------------------
 
@@ -644,46 +461,9 @@ class Gate:
         return f"{self.fhir_base}/{path}" + (f"?{query}" if query else "")
 
 
-def _check_type(rtype: str) -> None:
-    if rtype not in SUPPORTED_TYPES:
-        raise NotFound(f"Resource type {rtype} is not supported.")
-
-
-def _note_resident(draft: AuditDraft, row: StoredResource) -> None:
-    if row.patient_id is not None:
-        draft.residents.add(row.patient_id)
-
-
-def label(decider: Decider, resource: dict[str, Any]) -> dict[str, Any]:
-    """Add the security labels the policies give this resource (sensitive classes)."""
-    labels = decider.labels_for(resource)
-    if not labels:
-        return resource
-    meta = dict(resource.get("meta") or {})
-    security = list(meta.get("security") or [])
-    for item in labels:
-        if not any(s.get("system") == item["system"] and s.get("code") == item["code"]
-                   for s in security):
-            security.append(item)
-    meta["security"] = security
-    return {**resource, "meta": meta}
-
-
 def _flag_break_glass(draft: AuditDraft, decision: Decision) -> None:
     if "break_glass" in decision.reasons and decision.allow:
         draft.details["break_glass"] = draft.context.get("break_glass_reason", "")
-
-
-def _note_attempt(draft: AuditDraft, resident: str | None) -> None:
-    """An attempt on a resident's record is theirs to see, whether it was allowed or not."""
-    if resident is not None:
-        draft.residents.add(resident)
-
-
-def _outcome_of(exc: ExchangeError) -> str:
-    if exc.status >= 500:
-        return "error"
-    return "refused" if exc.status in (400, 401, 403, 409, 415, 422) else "not-found"
 
 
 def _merge_decisions(decisions: list[Decision]) -> list[dict[str, Any]]:
@@ -698,23 +478,10 @@ def _merge_decisions(decisions: list[Decision]) -> list[dict[str, Any]]:
 def _union_labels(decisions: Iterator[Decision] | Any) -> list[dict[str, Any]]:
     labels: list[dict[str, Any]] = []
     for d in decisions:
-        for label in d.withhold_labels:
-            if label not in labels:
-                labels.append(label)
+        for item in d.withhold_labels:
+            if item not in labels:
+                labels.append(item)
     return labels
-
-
-def _version_headers(row: StoredResource) -> dict[str, str]:
-    return {"ETag": f'W/"{row.version_id}"',
-            "Last-Modified": row.last_updated.strftime("%a, %d %b %Y %H:%M:%S GMT")}
-
-
-def _check_if_match(if_match: str | None, state: Any) -> None:
-    if if_match is None or state is None:
-        return
-    expected = if_match.removeprefix("W/").strip('"')
-    if expected != str(state.version_id):
-        raise Conflict("The resource has changed since that version (If-Match).")
 
 
 def _history_params(pairs: Sequence[tuple[str, str]], default: int,
@@ -731,22 +498,6 @@ def _history_params(pairs: Sequence[tuple[str, str]], default: int,
         else:
             raise InvalidSearch(f"Unknown history parameter {key}.")
     return count, since
-
-
-def _response_entry(row: StoredResource, action: str) -> dict[str, Any]:
-    status = {"create": "201 Created", "update": "200 OK", "delete": "204 No Content"}[action]
-    response: dict[str, Any] = {"status": status, "etag": f'W/"{row.version_id}"',
-                                "lastModified": to_instant(row.last_updated)}
-    if action != "delete":
-        response["location"] = f"{row.resource_type}/{row.resource_id}/_history/" \
-                               f"{row.version_id}"
-    return {"response": response}
-
-
-def request_id() -> str:
-    return uuid.uuid4().hex
-
-
 
 
 def _minimize(resource: dict[str, Any], decision: Decision, rtype: str,

@@ -10,8 +10,8 @@ from urllib.parse import unquote
 from fastapi import Depends, Request
 
 from exchange.errors import NotAuthenticated
-from exchange.gate import RequestContext, request_id
 from exchange.identity.model import Identity
+from exchange.road import RequestContext, request_id
 from exchange.services import Services
 
 

@@ -12,7 +12,7 @@ from exchange.fhir.capability import capability_statement
 from exchange.fhir.release import ACCEPTED_MIMES, FHIR_MIME
 from exchange.fhir.search import DIGITS
 from exchange.fhir.validation import parse_json
-from exchange.gate import Disclosure
+from exchange.road import Disclosure
 
 router = APIRouter(prefix="/fhir")
 

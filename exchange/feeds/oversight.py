@@ -20,11 +20,12 @@ from exchange.errors import Forbidden, InvalidRequest, InvalidSearch, NotFound
 from exchange.fhir.dates import parse_range
 from exchange.fhir.search import DIGITS, parse_search
 from exchange.fhir.validation import validate_resource
-from exchange.gate import AuditDraft, Disclosure, Gate, RequestContext
+from exchange.gate import Gate
 from exchange.identity.model import Identity
 from exchange.identity.registry import ClientRegistry
 from exchange.privacy.disclosure import domain_keys, domain_of
 from exchange.privacy.methods import reveal
+from exchange.road import AuditDraft, Disclosure, RequestContext
 from exchange.web.labels import ACTIONS, OUTCOMES, PURPOSES, TYPES, zh_en
 
 AUDIT_TYPE = "AuditEvent"

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Request, Response
 from exchange.audit.checkpoint import public_pem
 from exchange.feeds.deps import ContextDep, IdentityDep, ServicesDep
 from exchange.fhir.validation import parse_json
-from exchange.gate import Disclosure
+from exchange.road import Disclosure
 
 router = APIRouter()
 Days = Annotated[int, Query(ge=1, le=366)]

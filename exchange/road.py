@@ -1,0 +1,74 @@
+"""What travels the one road: the request's context, the draft of its audit entry, the
+disclosure that leaves, and the small checks every step shares."""
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from exchange.decisions.decide import Decision
+from exchange.errors import ExchangeError, NotFound
+from exchange.fhir.search_params import SUPPORTED_TYPES
+from exchange.store.repository import StoredResource
+
+UNKNOWN_RESIDENT = "The resource's resident is unknown to this client."
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    request_id: str
+    address: str | None
+    method: str
+    path: str
+    query: str = ""
+    break_glass_reason: str | None = None  # a clinic's stated emergency, if it gave one
+
+
+@dataclass
+class Disclosure:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+
+@dataclass
+class AuditDraft:
+    action: str
+    what: dict[str, Any]
+    residents: set[str] = field(default_factory=set)
+    decisions: list[Decision] = field(default_factory=list)
+    outcome: str | None = None
+    status: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, str] = field(default_factory=dict)  # extra policy input
+
+
+def check_type(rtype: str) -> None:
+    if rtype not in SUPPORTED_TYPES:
+        raise NotFound(f"Resource type {rtype} is not supported.")
+
+
+def note_resident(draft: AuditDraft, row: StoredResource) -> None:
+    if row.patient_id is not None:
+        draft.residents.add(row.patient_id)
+
+
+def note_attempt(draft: AuditDraft, resident: str | None) -> None:
+    """An attempt on a resident's record is theirs to see, whether it was allowed or not."""
+    if resident is not None:
+        draft.residents.add(resident)
+
+
+def outcome_of(exc: ExchangeError) -> str:
+    if exc.status >= 500:
+        return "error"
+    return "refused" if exc.status in (400, 401, 403, 409, 415, 422) else "not-found"
+
+
+def version_headers(row: StoredResource) -> dict[str, str]:
+    return {"ETag": f'W/"{row.version_id}"',
+            "Last-Modified": row.last_updated.strftime("%a, %d %b %Y %H:%M:%S GMT")}
+
+
+def request_id() -> str:
+    return uuid.uuid4().hex

@@ -1,0 +1,234 @@
+"""The write half of the road: create, update, delete, transaction and batch Bundles.
+
+Each write is validated, labelled by the policies, decided for every resident it touches
+and applied atomically; a consent write drops the decisions derived from the old consents.
+``Gate`` inherits this; the read half and the audit recording live in ``gate.py``.
+"""
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from consent.model import check_consent
+from exchange.decisions.decide import Decider, Decision
+from exchange.errors import Conflict, ExchangeError, InvalidResource, NotFound
+from exchange.fhir.bundles import plan_entries
+from exchange.fhir.dates import to_instant
+from exchange.fhir.outcome import operation_outcome
+from exchange.fhir.search_params import RESIDENT_TYPES
+from exchange.fhir.validation import validate_resource
+from exchange.identity.model import Identity
+from exchange.road import (
+    UNKNOWN_RESIDENT,
+    AuditDraft,
+    Disclosure,
+    RequestContext,
+    check_type,
+    note_attempt,
+    note_resident,
+    outcome_of,
+    version_headers,
+)
+from exchange.store.indexing import compartment_of
+from exchange.store.repository import ResourceRepository, StoredResource, Write, new_id
+
+
+class WritePath:
+    repository: ResourceRepository
+    decider: Decider
+    fhir_base: str
+
+    if TYPE_CHECKING:
+        def recording(self, ctx: RequestContext, who: Identity | None, action: str,
+                      what: dict[str, Any]) -> AbstractContextManager[AuditDraft]: ...
+
+        def _decide(self, draft: AuditDraft, who: Identity, action: str,
+                    types: Sequence[str], resident: str | None) -> Decision: ...
+
+    def create(self, ctx: RequestContext, who: Identity, rtype: str,
+               resource: Any) -> Disclosure:
+        with self.recording(ctx, who, "create", {"type": rtype}) as draft:
+            check_type(rtype)
+            write = self._prepare(draft, who, "create", rtype, new_id(), resource)
+            (stored,) = self._apply([write])
+            draft.what["id"] = stored.resource_id
+            draft.status = 201
+            note_resident(draft, stored)
+            headers = version_headers(stored)
+            headers["Location"] = f"{self.fhir_base}/{rtype}/{stored.resource_id}/_history/" \
+                                  f"{stored.version_id}"
+            return Disclosure(201, stored.body, headers)
+
+    def update(self, ctx: RequestContext, who: Identity, rtype: str, rid: str,
+               resource: Any, if_match: str | None = None) -> Disclosure:
+        with self.recording(ctx, who, "update", {"type": rtype, "id": rid}) as draft:
+            check_type(rtype)
+            if isinstance(resource, dict) and resource.get("id") not in (None, rid):
+                raise InvalidResource("The resource id does not match the URL.",
+                                      expression=[f"{rtype}.id"])
+            write = self._prepare(draft, who, "update", rtype, rid, resource)
+            _check_if_match(if_match, self.repository.current(rtype, rid))
+            (stored,) = self._apply([write])
+            note_resident(draft, stored)
+            return Disclosure(200, stored.body, version_headers(stored))
+
+    def delete(self, ctx: RequestContext, who: Identity, rtype: str, rid: str) -> Disclosure:
+        with self.recording(ctx, who, "delete", {"type": rtype, "id": rid}) as draft:
+            check_type(rtype)
+            write = self._prepare(draft, who, "delete", rtype, rid, None)
+            self._apply([write])
+            draft.status = 204
+            return Disclosure(204, b"")
+
+    def bundle(self, ctx: RequestContext, who: Identity, body: Any) -> Disclosure:
+        kind = body.get("type") if isinstance(body, dict) else None
+        with self.recording(ctx, who, str(kind or "bundle"), {"type": "Bundle"}) as draft:
+            if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+                raise InvalidResource("Expected a Bundle.", expression=["Bundle.resourceType"])
+            if kind not in ("transaction", "batch"):
+                raise InvalidResource("Only transaction and batch Bundles can be posted.",
+                                      expression=["Bundle.type"])
+            entries = body.get("entry") or []
+            if not isinstance(entries, list):
+                raise InvalidResource("Bundle.entry must be a list.", expression=["Bundle.entry"])
+            if kind == "transaction":
+                return self._transaction(draft, who, entries)
+            return self._batch(draft, who, entries)
+
+    def _transaction(self, draft: AuditDraft, who: Identity,
+                     entries: list[Any]) -> Disclosure:
+        planned = plan_entries(entries, new_id)
+        seen: set[tuple[str, str]] = set()
+        for where, _action, rtype, rid, _resource in planned:
+            if (rtype, rid) in seen:
+                raise InvalidResource("A transaction may change a resource only once.",
+                                      expression=[where])
+            seen.add((rtype, rid))
+        memo: dict[tuple[str, str, str | None], Decision] = {}
+        writes = [self._prepare(draft, who, action, rtype, rid, resource, where=where,
+                                memo=memo)
+                  for where, action, rtype, rid, resource in planned]
+        stored = self._apply(writes)
+        for row in stored:
+            note_resident(draft, row)
+        draft.details["entries"] = len(stored)
+        response = {"resourceType": "Bundle", "type": "transaction-response",
+                    "entry": [_response_entry(row, w.action) for row, w in zip(stored, writes,
+                                                                               strict=True)]}
+        return Disclosure(200, orjson.dumps(response))
+
+    def _batch(self, draft: AuditDraft, who: Identity, entries: list[Any]) -> Disclosure:
+        out = []
+        outcomes = []
+        for index, entry in enumerate(entries):
+            try:
+                ((where, action, rtype, rid, resource),) = plan_entries([entry], new_id,
+                                                                        offset=index)
+                write = self._prepare(draft, who, action, rtype, rid, resource, where=where)
+                (row,) = self._apply([write])
+                note_resident(draft, row)
+                out.append(_response_entry(row, action))
+                outcomes.append("success")
+            except ExchangeError as exc:
+                out.append({"response": {
+                    "status": f"{exc.status}",
+                    "outcome": operation_outcome("error", exc.issue_type, exc.message,
+                                                 code=exc.code, expression=exc.expression)}})
+                outcomes.append(outcome_of(exc))
+        draft.details["entries"] = outcomes
+        return Disclosure(200, orjson.dumps({"resourceType": "Bundle",
+                                             "type": "batch-response", "entry": out}))
+
+    def _prepare(self, draft: AuditDraft, who: Identity, action: str, rtype: str, rid: str,
+                 resource: Any, where: str | None = None,
+                 memo: dict[tuple[str, str, str | None], Decision] | None = None) -> Write:
+        """Validate a write and decide it for every resident it touches.
+
+        ``memo`` shares decisions between the entries of one transaction: the same client,
+        action, type and resident get the same answer within one request.
+        """
+        check_type(rtype)
+        if action == "delete":
+            state = self.repository.current(rtype, rid)
+            if state is None or state.deleted:
+                raise NotFound()
+            note_attempt(draft, state.patient_id)
+            decision = self._decide(draft, who, "delete", [rtype], state.patient_id)
+            if not decision.allows(rtype):
+                draft.outcome = "denied"
+                raise NotFound()
+            return Write("delete", rtype, rid)
+        body = validate_resource(resource, where=where, expected_type=rtype)
+        if rtype == "Consent":
+            check_consent(body)
+        body = label(self.decider, {**body, "id": rid})
+        resident = compartment_of(body)
+        if rtype in RESIDENT_TYPES and resident is None:
+            raise InvalidResource("The resource must name the resident it belongs to.",
+                                  expression=[where or rtype])
+        if action == "update":
+            state = self.repository.current(rtype, rid)
+            if state is None or state.deleted:
+                raise NotFound()
+            note_attempt(draft, state.patient_id)
+            before = self._decide(draft, who, "update", [rtype], state.patient_id)
+            if not before.allows(rtype):
+                draft.outcome = "denied"
+                raise NotFound()
+        key = (action, rtype, resident)
+        if memo is not None and key in memo:
+            decision = memo[key]
+        else:
+            if rtype != "Patient" and resident is not None:
+                patient = self.repository.current("Patient", resident)
+                if patient is None or patient.deleted:
+                    raise InvalidResource(UNKNOWN_RESIDENT, expression=[where or rtype])
+            decision = self._decide(draft, who, action, [rtype], resident)
+            if memo is not None:
+                memo[key] = decision
+        if not decision.allows(rtype):
+            draft.outcome = "denied"
+            raise InvalidResource(UNKNOWN_RESIDENT, expression=[where or rtype])
+        return Write(action, rtype, rid, body)  # type: ignore[arg-type]
+
+    def _apply(self, writes: Sequence[Write]) -> list[StoredResource]:
+        stored = self.repository.apply(writes)
+        for row in stored:
+            if row.resource_type == "Consent" and row.patient_id is not None:
+                self.decider.invalidate(row.patient_id)
+        return stored
+
+
+def label(decider: Decider, resource: dict[str, Any]) -> dict[str, Any]:
+    """Add the security labels the policies give this resource (sensitive classes)."""
+    labels = decider.labels_for(resource)
+    if not labels:
+        return resource
+    meta = dict(resource.get("meta") or {})
+    security = list(meta.get("security") or [])
+    for item in labels:
+        if not any(s.get("system") == item["system"] and s.get("code") == item["code"]
+                   for s in security):
+            security.append(item)
+    meta["security"] = security
+    return {**resource, "meta": meta}
+
+
+def _check_if_match(if_match: str | None, state: Any) -> None:
+    if if_match is None or state is None:
+        return
+    expected = if_match.removeprefix("W/").strip('"')
+    if expected != str(state.version_id):
+        raise Conflict("The resource has changed since that version (If-Match).")
+
+
+def _response_entry(row: StoredResource, action: str) -> dict[str, Any]:
+    status = {"create": "201 Created", "update": "200 OK", "delete": "204 No Content"}[action]
+    response: dict[str, Any] = {"status": status, "etag": f'W/"{row.version_id}"',
+                                "lastModified": to_instant(row.last_updated)}
+    if action != "delete":
+        response["location"] = f"{row.resource_type}/{row.resource_id}/_history/" \
+                               f"{row.version_id}"
+    return {"response": response}
