@@ -236,3 +236,21 @@ def test_every_method_from_a_profile_file(tmp_path) -> None:
     assert reveal(b"s" * 64, "Patient.name.text", text) == "王秀英"
     assert out["name"][1:] == [] and "family" not in out["name"][0] and "identifier" not in out
     assert out["multipleBirthInteger"] == 2  # noise within ±0.4, rounded back
+
+
+def test_dates_inside_lists_of_primitives_are_shifted_too() -> None:
+    resource = {"resourceType": "Observation", "id": "o", "status": "final",
+                "effectiveDateTime": "2024-01-10",
+                "extension": [{"url": "urn:x:visits", "valueString": "x"}],
+                "note": [{"text": "ok"}],
+                "identifier": [{"value": "a"}],
+                "component": [{"code": {"text": "c"}, "valueDateTime": "2024-01-12"}]}
+    resource["_unknownDates"] = ["2024-01-10", "2024-01-11"]  # a list of primitives
+    shaped = shaper("pseudonymized").shape(resource, "p1")
+    assert shaped is not None
+    shifted = date.fromisoformat(shaped["effectiveDateTime"])
+    offset = shifted - date(2024, 1, 10)
+    assert [date.fromisoformat(d) - offset for d in shaped["_unknownDates"]] == \
+        [date(2024, 1, 10), date(2024, 1, 11)]
+    assert date.fromisoformat(shaped["component"][0]["valueDateTime"]) - offset == \
+        date(2024, 1, 12)

@@ -33,6 +33,7 @@ import orjson
 from exchange.privacy.methods import METHODS, REMOVE, Moved, ShapeContext, is_date
 
 EXTENSIONS = frozenset({"extension", "modifierExtension"})
+MEMO_BYTES = 1024  # objects larger than this are shaped each time, not remembered
 Rule = tuple[re.Pattern[str], bool, str, dict[str, Any]]  # path, dates only, method, params
 
 
@@ -108,10 +109,12 @@ class Profile:
         # same for every recipient and resident: shaped once per profile, shared after.
         memo: tuple[Any, ...] | None = None
         if not root and plan.volatile < 3:
-            memo = (plan, inherited, orjson.dumps(node))
-            hit = self._leaves.get(memo)
-            if hit is not None:
-                return hit
+            raw = orjson.dumps(node)
+            if len(raw) <= MEMO_BYTES:
+                memo = (plan, inherited, raw)
+                hit = self._leaves.get(memo)
+                if hit is not None:
+                    return hit
         outer, ctx.keyed = ctx.keyed, False
         out: dict[str, Any] = {}
         moved: list[dict[str, Any]] = []
@@ -143,10 +146,9 @@ class Profile:
                     out[key] = shaped
                 continue
             elif kind is list and sub.plain is None and inherited == "keep" \
-                    and key not in EXTENSIONS:
-                # A list no rule names (codings, categories): shape its items directly.
-                items = [self._object(v, sub, "keep", ctx) if type(v) is dict else v
-                         for v in value]
+                    and key not in EXTENSIONS and all(type(v) is dict for v in value):
+                # A list of objects no rule names (codings, categories): shape each directly.
+                items = [self._object(v, sub, "keep", ctx) for v in value]
                 items = [i for i in items if i]
                 if items:
                     out[key] = items
