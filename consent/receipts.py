@@ -45,15 +45,21 @@ def build_receipt(consent: dict[str, Any], version: int, revoked: bool, policy_r
         "recipients": provision["actors"],
         "recipient_kinds": provision["actor_kinds"],
         "purposes": provision["purposes"],
-        "data_classes": provision["classes"] or ["all"],
+        "data_classes": data_classes(provision) or ["all"],
         "sensitive_labels": [label["code"] for label in provision["labels"]],
-        "exceptions": [{"decision": q["type"], "data_classes": q["classes"],
+        "exceptions": [{"decision": q["type"], "data_classes": data_classes(q),
                         "purposes": q["purposes"]} for q in provision["provisions"]],
         "period": (consent.get("provision") or {}).get("period") or {},
         "disclosure_form": provision["form"],
         "template": {"id": template_id, "version": template_version} if template else None,
         "policy_revision": policy_revision,
     }
+
+
+def data_classes(provision: dict[str, Any]) -> list[str]:
+    """Whole types by name, categories as ``system|code``: what the resident chose."""
+    return [*provision["classes"],
+            *(f"{c['system']}|{c['code']}" for c in provision.get("categories", []))]
 
 
 def canonical(receipt: dict[str, Any]) -> bytes:

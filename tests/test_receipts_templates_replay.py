@@ -127,3 +127,17 @@ def test_replay_of_100_past_decisions_after_new_consents_and_a_policy_change(
                  for d in (services.ledger.read(s) or {}).get("decisions", [])}
     assert len(revisions) == 2
     services.engine.dispose()
+
+
+def test_a_receipt_names_the_categories_a_consent_opens_and_excepts(
+        community: Community) -> None:
+    me = community.resident_headers("carol")
+    vitals = ("http://terminology.hl7.org/CodeSystem/observation-category", "vital-signs")
+    labs = ("http://terminology.hl7.org/CodeSystem/observation-category", "laboratory")
+    consent = build_consent("carol", "Organization/clinic-a", ["TREAT"],
+                            classes=["Patient"], categories=[vitals],
+                            except_categories=[labs])
+    cid = community.http.post("/fhir/Consent", json=consent, headers=me).json()["id"]
+    receipt = community.http.get(f"/fhir/Consent/{cid}/$receipt", headers=me).json()
+    assert receipt["data_classes"] == ["Patient", "|".join(vitals)]
+    assert receipt["exceptions"][0]["data_classes"] == ["|".join(labs)]
