@@ -254,3 +254,11 @@ def test_dates_inside_lists_of_primitives_are_shifted_too() -> None:
         [date(2024, 1, 10), date(2024, 1, 11)]
     assert date.fromisoformat(shaped["component"][0]["valueDateTime"]) - offset == \
         date(2024, 1, 12)
+
+
+def test_the_directory_is_not_pseudonymized_so_kept_references_resolve(
+        community: Community) -> None:
+    r = community.http.get("/fhir/Organization", headers=community.headers("hub", "CAREMGT"))
+    assert r.status_code == 200, r.text
+    ids = {e["resource"]["id"] for e in r.json()["entry"] if e["search"]["mode"] == "match"}
+    assert "clinic-a" in ids

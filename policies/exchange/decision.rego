@@ -333,6 +333,8 @@ default profile := "pseudonymized"
 
 profile := policy_data.profiles.identified if {
 	form == "identified"
+} else := policy_data.profiles.identified if {
+	input.resident == null # the directory: organizations, not people
 } else := purpose_rules.profile if {
 	purpose_rules.profile
 } else := policy_data.profiles[form]

@@ -408,3 +408,39 @@ test_another_whole_permit_lifts_the_category_limit if {
 	d := ask(clinic_a, "read", ["Observation"], [vitals_only, everything])
 	not d.obligations.categories.Observation
 }
+
+# --- profiles -----------------------------------------------------------------------------
+
+hub := {
+	"kind": "client", "client_id": "hub", "organization": "Organization/hub",
+	"organization_kind": "hub", "purpose": "CAREMGT",
+	"scopes": [{"context": "system", "resource_type": "*", "interactions": "rs"}],
+}
+
+test_the_hub_gets_the_pseudonymized_profile if {
+	care := object.union(treat_a, {"provision": object.union(treat_a.provision, {
+		"actors": ["Organization/hub"], "purposes": ["CAREMGT"],
+	})})
+	d := ask(hub, "search", ["Patient"], [care])
+	d.allow
+	d.obligations.profile == "pseudonymized"
+}
+
+test_the_directory_is_never_pseudonymized if {
+	d := exchange.decision with input as {
+		"action": "search", "resource_types": ["Organization"], "requester": hub,
+		"resident": null, "consents": [], "now": now,
+	}
+	d.allow
+	d.obligations.profile == "identified"
+}
+
+test_research_names_its_own_profile if {
+	researcher := object.union(hub, {"organization": "Organization/uni", "organization_kind": "research", "purpose": "HRESCH"})
+	study := object.union(treat_a, {"provision": object.union(treat_a.provision, {
+		"actors": ["Organization/uni"], "purposes": ["HRESCH"], "form": "pseudonymized",
+	})})
+	d := ask(researcher, "read", ["Observation"], [study])
+	d.allow
+	d.obligations.profile == "research"
+}
