@@ -424,18 +424,28 @@ class Gate(WritePath):
 
     def _history_entry(self, row: StoredResource, decision: Decision,
                        who: Identity) -> dict[str, Any] | None:
-        entry: dict[str, Any] = {
-            "fullUrl": f"{self.fhir_base}/{row.resource_type}/{row.resource_id}",
-            "request": {"method": "DELETE" if row.deleted else
-                        ("POST" if row.version_id == 1 else "PUT"),
-                        "url": f"{row.resource_type}/{row.resource_id}"},
-            "response": {"status": "204" if row.deleted else "200",
-                         "etag": f'W/"{row.version_id}"',
-                         "lastModified": to_instant(row.last_updated)}}
+        shapers: dict[str, Shaper] = {}
+        disclosure = self._disclosure(who, decision, shapers)
+        identified = disclosure.profile.passes_through
+        rid, shaped = row.resource_id, None
         if not row.deleted:
-            shaped = self._shape(row, decision, who)
+            shaped = self._shape(row, decision, who, None, shapers)
             if shaped is None:
                 return None
+            rid = str(shaped["id"])
+        elif not identified:  # a deletion names the pseudonym, as the versions before did
+            rid = disclosure.context(row.patient_id).mac(f"{row.resource_type}/{rid}")
+        response: dict[str, Any] = {"status": "204" if row.deleted else "200",
+                                    "etag": f'W/"{row.version_id}"'}
+        if identified:  # the real time of a change is withheld with the real dates
+            response["lastModified"] = to_instant(row.last_updated)
+        entry: dict[str, Any] = {
+            "fullUrl": f"{self.fhir_base}/{row.resource_type}/{rid}",
+            "request": {"method": "DELETE" if row.deleted else
+                        ("POST" if row.version_id == 1 else "PUT"),
+                        "url": f"{row.resource_type}/{rid}"},
+            "response": response}
+        if shaped is not None:
             entry["resource"] = shaped
         return entry
 

@@ -262,3 +262,17 @@ def test_the_directory_is_not_pseudonymized_so_kept_references_resolve(
     assert r.status_code == 200, r.text
     ids = {e["resource"]["id"] for e in r.json()["entry"] if e["search"]["mode"] == "match"}
     assert "clinic-a" in ids
+
+
+def test_a_pseudonymized_history_names_no_real_id_and_no_real_time(
+        small_k_community: Community) -> None:
+    community = small_k_community
+    grant_hub(community, "carol")
+    hub = community.headers("hub", "CAREMGT")
+    body = community.http.get("/fhir/Observation/_history", headers=hub).json()
+    assert body["entry"], body
+    text = json.dumps(body)
+    assert "carol" not in text and "lastModified" not in text
+    for entry in body["entry"]:
+        rid = entry["request"]["url"].split("/")[1]
+        assert entry["fullUrl"].endswith(rid) and len(rid) == 40
