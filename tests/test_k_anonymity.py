@@ -123,7 +123,8 @@ def test_a_pseudonymized_search_never_matches_on_what_the_profile_hides(
     for hidden in ("Patient?name=王", "Patient?birthdate=1942-03-08",
                    "Patient?identifier=330106194203081228", "Patient?phone=13812345678",
                    "Observation?date=2024-01-01", "Observation?patient=alice",
-                   "Observation?patient.name=王"):
+                   "Observation?patient.name=王", "Observation?_sort=-date",
+                   "Observation?_sort=_lastUpdated"):
         assert matches(hidden) == 0, hidden
 
 

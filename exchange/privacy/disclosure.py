@@ -104,7 +104,10 @@ class Shaper:
 
 def searchable(query: SearchQuery, profile: Profile) -> bool:
     """Whether a search may match a resident disclosed under ``profile``: never on what
-    the profile hides (a name, a birth date, an unshifted date), nor through a chain."""
+    the profile hides (a name, a birth date, an unshifted date), nor through a chain, nor
+    in an order that real dates or update times would give (it would reveal the shift)."""
     allowed = profile.search_parameters
-    return allowed is None or all(c.name in allowed and c.chain is None
-                                  for c in query.clauses)
+    if allowed is None:
+        return True
+    return all(c.name in allowed and c.chain is None for c in query.clauses) \
+        and all(key == "_id" or key in allowed for key, _ in query.sort)
