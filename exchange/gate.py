@@ -197,12 +197,15 @@ class Gate(WritePath):
                 labels = _union_labels(d for r, d in decisions.items() if r in allowed)
                 classes = {r: decisions[r].categories[rtype] for r in allowed
                            if rtype in decisions[r].categories}
-                if rtype == "Patient" and any(
-                        self._disclosure(who, decisions[r], shapers).guarded for r in allowed):
+                in_play = {self._disclosure(who, decisions[r], shapers).profile.name
+                           for r in allowed}
+                neutral = any(not shapers[p].profile.passes_through for p in in_play)
+                if rtype == "Patient" and any(shapers[p].guarded for p in in_play):
                     total, rows = self._guarded_search(who, query, allowed, labels, classes,
                                                        decisions, shapers)
                 else:
-                    total, rows = self.repository.search(query, allowed, labels, classes)
+                    total, rows = self.repository.search(query, allowed, labels, classes,
+                                                         neutral)
             entries = [self._entry(row, self._shape(row, decisions[row.patient_id], who,
                                                     query.elements, shapers), "match")
                        for row in rows]
@@ -380,7 +383,8 @@ class Gate(WritePath):
         """A Patient search under a k-anonymity guard: the population is every match,
         not the page, so the guard sees what the recipient could page through."""
         everything = replace(query, offset=0, count=GUARD_LIMIT + 1, summary_count=False)
-        _, rows = self.repository.search(everything, allowed, labels, classes)
+        _, rows = self.repository.search(everything, allowed, labels, classes,
+                                         neutral_order=True)
         if len(rows) > GUARD_LIMIT:
             raise InvalidSearch(f"A pseudonymized search may match at most {GUARD_LIMIT} "
                                 "residents; narrow it.")

@@ -265,10 +265,12 @@ class ResourceRepository:
     def search(self, query: SearchQuery, allowed: Allowed,
                withhold: Sequence[dict[str, Any]] = (),
                classes: Mapping[str, ClassRule] | None = None,
-               ) -> tuple[int, list[StoredResource]]:
+               neutral_order: bool = False) -> tuple[int, list[StoredResource]]:
         """Matches of ``query`` among the allowed residents' records, without the labels
         withheld and, for residents whose consents open only some categories of the type,
-        within those (``classes``): the same rules the gate applies to each resource."""
+        within those (``classes``): the same rules the gate applies to each resource.
+        ``neutral_order`` breaks ties by id alone, not by the real time of the last change
+        (for de-identified disclosures, where that time is withheld)."""
         if classes and allowed is not None:
             where = [*self._filters(query), self._class_filter(query.resource_type,
                                                                allowed, classes)]
@@ -296,7 +298,7 @@ class ResourceRepository:
                     D.resource_type == query.resource_type, D.param == key,
                     D.resource_id == R.resource_id).scalar_subquery())
             order.append(column.desc() if descending else column.asc())
-        order.extend([R.last_updated, R.resource_id])
+        order.extend([R.resource_id] if neutral_order else [R.last_updated, R.resource_id])
         stmt = stmt.order_by(*order).offset(query.offset).limit(query.count)
         return total, self._fetch(stmt)
 
