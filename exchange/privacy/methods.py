@@ -63,6 +63,8 @@ class ShapeContext:
     resource_type: str = ""
     resource_id: str = ""
     keyed: bool = False  # set while shaping: a keyed method touched the current object
+    resource_bound: bool = False  # ... and its result depends on the resource itself
+    shaped: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # per-resident memo
     _offsets: dict[tuple[str | None, int], int] = field(default_factory=dict)
     _memo: dict[tuple[str, str], Any] = field(default_factory=dict)
     _hmac: Any = None
@@ -226,6 +228,7 @@ def zone(address: Any, level: str, postal_digits: int) -> Any:
 
 def _perturb(value: Any, key: str, path: str, params: dict[str, Any],
              ctx: ShapeContext) -> Any:
+    ctx.resource_bound = True  # keyed by the resource: never remembered across resources
     if isinstance(value, bool) or not isinstance(value, int | float):
         return REMOVE
     span = float(params.get("absolute", 0)) or abs(value) * float(params.get("relative", 0))
@@ -241,7 +244,9 @@ def _scrub(value: Any, key: str, path: str, params: dict[str, Any],
            ctx: ShapeContext) -> Any:
     if isinstance(value, dict | list):
         return _per_leaf(_scrub, value, key, path, params, ctx)
-    return scrub(value, ctx.subject()) if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    return ctx.remembered("scrub", value, lambda: scrub(value, ctx.subject()))
 
 
 Method = Callable[[Any, str, str, dict[str, Any], ShapeContext], Any]

@@ -107,15 +107,18 @@ class Profile:
                 ctx: ShapeContext, root: bool = False) -> dict[str, Any]:
         # An object that only keep/redact touch (a CodeableConcept, a Quantity) shapes the
         # same for every recipient and resident: shaped once per profile, shared after.
+        # One that keyed methods touch but whose result depends only on the recipient and
+        # the resident (a reference, a date, a scrubbed text) is remembered per resident.
         memo: tuple[Any, ...] | None = None
         if not root and plan.volatile < 3:
             raw = orjson.dumps(node)
             if len(raw) <= MEMO_BYTES:
                 memo = (plan, inherited, raw)
-                hit = self._leaves.get(memo)
+                hit = self._leaves.get(memo) or ctx.shaped.get(memo)
                 if hit is not None:
                     return hit
         outer, ctx.keyed = ctx.keyed, False
+        outer_bound, ctx.resource_bound = ctx.resource_bound, False
         out: dict[str, Any] = {}
         moved: list[dict[str, Any]] = []
         children = plan.children
@@ -163,11 +166,17 @@ class Profile:
         if moved:
             out["extension"] = [*(out.get("extension") or []), *moved]
         keyed = ctx.keyed or bool(moved)
-        ctx.keyed = outer or keyed
-        if keyed:
+        bound = ctx.resource_bound
+        ctx.keyed, ctx.resource_bound = outer or keyed, outer_bound or bound
+        if bound:
             plan.volatile += 1
-        elif memo is not None and len(self._leaves) < 100_000:
-            self._leaves[memo] = out
+        elif memo is None:
+            pass
+        elif not keyed:
+            if len(self._leaves) < 100_000:
+                self._leaves[memo] = out
+        elif not moved and len(ctx.shaped) < 10_000:
+            ctx.shaped[memo] = out
         return out
 
     def _element(self, value: Any, key: str, plan: _Plan, inherited: str,
