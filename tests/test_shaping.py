@@ -74,6 +74,8 @@ def test_free_text_loses_id_numbers_mobiles_and_the_residents_own_name() -> None
     resource = {"resourceType": "Observation", "id": "o1", "status": "final",
                 "text": {"status": "generated", "div": "<div>王秀英</div>"},
                 "subject": {"reference": "Patient/p1", "display": "王秀英"},
+                "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}],
+                         "text": "王秀英 heart rate, call 13812345678"},
                 "note": [{"text": "王秀英（身份证 330106194203081524）请家属 139-1234-5678 "
                                   "回电；邻居 110101195001011234 也在。Xiuying Wang agreed."}],
                 "extension": [{"url": "urn:x:remark", "valueString": "call +86 13812345678"},
@@ -86,6 +88,7 @@ def test_free_text_loses_id_numbers_mobiles_and_the_residents_own_name() -> None
                    "13812345678", "Xiuying Wang", "Patient/p1"):
         assert secret not in text, secret
     assert "text" not in shaped and "请家属" in text and "agreed" in text
+    assert shaped["code"]["text"] == "*** heart rate, call ***"
     assert shaped["subject"] == {"reference": f"Patient/{pseudonym(b'k' * 32, 'Patient/p1')}"}
 
 
