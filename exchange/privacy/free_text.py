@@ -21,6 +21,7 @@ MOBILE = re.compile(r"(?:\+86[\s-]?|(?<!\d)86[\s-]?|(?<!\d))1[3-9]\d(?:[\s-]?\d{
 # together), goes too.
 LONG_DIGITS = re.compile(r"\d(?:[\s-]?\d){14,}")
 REPLACEMENT = "***"
+DIGIT = re.compile(r"\d")
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,9 @@ class Subject:
 
 
 def scrub(text: str, subject: Subject) -> str:
-    text = LONG_DIGITS.sub(REPLACEMENT, ID_NUMBER.sub(REPLACEMENT, text))
-    text = MOBILE.sub(REPLACEMENT, text)
+    if DIGIT.search(text):  # the numbers' patterns only where there are digits
+        text = LONG_DIGITS.sub(REPLACEMENT, ID_NUMBER.sub(REPLACEMENT, text))
+        text = MOBILE.sub(REPLACEMENT, text)
     if subject.pattern is not None:
         text = subject.pattern.sub(REPLACEMENT, text)
     return text
