@@ -132,12 +132,12 @@ def _shifted(value: str, ctx: ShapeContext) -> Any:
         return value
     if day is None:
         shifted = date(int(year), int(month), 15) + days
-        return f"{shifted:%Y-%m}"
+        return shifted.isoformat()[:7]
     try:
         shifted = date(int(year), int(month), int(day)) + days
     except ValueError:
         return REMOVE
-    return f"{shifted:%Y-%m-%d}" + (time or "")
+    return shifted.isoformat() + (time or "")
 
 
 def _per_leaf(method: "Method", value: Any, key: str, path: str, params: dict[str, Any],
