@@ -135,3 +135,23 @@ def test_identifiers_left_in_clear_count_as_quasi_identifiers() -> None:
     assert quasi_identifiers(token) == quasi_identifiers(other_token)
     clear = {**token, "identifier": [{"system": "s", "value": "330106194203081228"}]}
     assert quasi_identifiers(clear) != quasi_identifiers(token)
+
+
+fhir_ids = st.text(alphabet=st.sampled_from(list("abcdefghijklmnopqrstuvwxyz0123456789-.")),
+                   min_size=1, max_size=64)
+
+
+@settings(max_examples=150, deadline=None)
+@given(pid=fhir_ids, oid=fhir_ids, key=st.binary(min_size=32, max_size=32))
+def test_references_follow_their_targets_pseudonyms(pid: str, oid: str, key: bytes) -> None:
+    patients = {pid: {"resourceType": "Patient", "id": pid, "gender": "male"}}
+    shaper = Shaper(PROFILES["pseudonymized"], key, key * 2, patients.get, TODAY)
+    shaped_patient = shaper.shape(patients[pid], pid)
+    obs = {"resourceType": "Observation", "id": oid, "status": "final",
+           "subject": {"reference": f"Patient/{pid}"},
+           "hasMember": [{"reference": f"Observation/{oid}"}]}
+    shaped_obs = shaper.shape(obs, pid)
+    assert shaped_patient is not None and shaped_obs is not None
+    assert shaped_obs["subject"]["reference"] == f"Patient/{shaped_patient['id']}"
+    assert shaped_obs["hasMember"][0]["reference"] == f"Observation/{shaped_obs['id']}"
+    assert pid not in (shaped_patient["id"], shaped_obs["id"])
