@@ -114,3 +114,13 @@ class ConsentUnavailable(DependencyUnavailable):
 
     def __init__(self, message: str = "The resident's consents could not be read.") -> None:
         super().__init__(message)
+
+
+class ConsentChanged(ConsentUnavailable):
+    """A consent the answer relied on changed while the request ran: nothing leaves."""
+
+    code = "consent-changed"
+
+    def __init__(self) -> None:
+        super().__init__("A consent this answer relied on changed while it was prepared; "
+                         "ask again.")

@@ -7,6 +7,7 @@ counting and paging, shapes what it fetched, and appends the audit entry before 
 bytes. If the entry cannot be appended, the caller gets ``AuditUnavailable`` instead.
 """
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -19,6 +20,7 @@ from consent.receipts import build_receipt, sign_receipt
 from exchange.audit.ledger import AuditLedger
 from exchange.decisions.decide import Decider, Decision
 from exchange.errors import (
+    ConsentChanged,
     ExchangeError,
     Gone,
     InvalidSearch,
@@ -46,6 +48,8 @@ from exchange.road import (
 from exchange.store.repository import ResourceRepository, StoredResource
 from exchange.writes import WritePath
 
+# Actions whose answer carries records: checked once more before they leave if slow.
+DISCLOSING = frozenset({"read", "search", "everything", "history"})
 # The most matches a k-anonymity guard judges at once (it reads every one).
 GUARD_LIMIT = 20_000
 
@@ -85,9 +89,27 @@ class Gate(WritePath):
             self._append(ctx, who, draft)
             raise
         else:
+            try:
+                self._check_in_flight(draft)
+            except ExchangeError as exc:
+                draft.outcome, draft.status = "denied", exc.status
+                self._append(ctx, who, draft)
+                raise
             draft.outcome = draft.outcome or "success"
             draft.status = draft.status or 200
             self._append(ctx, who, draft)
+
+    def _check_in_flight(self, draft: AuditDraft) -> None:
+        """Revocation reaches work already under way: a disclosure that took longer than
+        the consent cache's refresh is checked against the consents as they are now."""
+        if draft.action not in DISCLOSING or \
+                time.monotonic() - draft.started < self.decider.STAMP_SECONDS:
+            return
+        for decision in draft.decisions:
+            resident = decision.input.get("resident")
+            if decision.allow and decision.stamp and resident in draft.residents \
+                    and not self.decider.still_current(resident, decision.stamp):
+                raise ConsentChanged()
 
     def _append(self, ctx: RequestContext, who: Identity | None, draft: AuditDraft) -> None:
         """One entry per resident the call touched (one entry if it touched none), written

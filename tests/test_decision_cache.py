@@ -78,3 +78,52 @@ def test_cached_permit_ends_with_the_consent_period(community: Community) -> Non
     community.clock.advance(minutes=11)
     headers = community.headers("clinic-b")
     assert community.http.get("/fhir/Patient/carol", headers=headers).status_code == 404
+
+
+def test_revocation_reaches_a_disclosure_already_under_way(community: Community) -> None:
+    """A search that is still being prepared when the resident revokes (in another worker)
+    and runs past the consent refresh does not leave: 503, recorded as denied."""
+    import orjson
+
+    from exchange.store.repository import Write
+
+    headers = community.headers("clinic-a")
+    other = build_services(Settings(data_dir=community.services.settings.data_dir,
+                                    base_url="http://testserver"))
+    repository = community.services.repository
+    real_search = repository.search
+
+    def slow_search(*args: Any, **kwargs: Any) -> Any:
+        found = real_search(*args, **kwargs)
+        consent = other.repository.read("Consent", "alice-treat-a")
+        assert consent is not None
+        body = orjson.loads(consent.body)
+        body["status"] = "inactive"
+        other.repository.apply([Write("update", "Consent", "alice-treat-a", body)])
+        time.sleep(0.6)  # longer than the consent cache's refresh
+        return found
+
+    repository.search = slow_search  # type: ignore[method-assign]
+    try:
+        r = community.http.get("/fhir/Observation?patient=alice", headers=headers)
+    finally:
+        repository.search = real_search  # type: ignore[method-assign]
+        other.engine.dispose()
+    assert r.status_code == 503, r.text
+    assert r.json()["issue"][0]["details"]["coding"][0]["code"] == "consent-changed"
+    assert "alice-glu" not in r.text
+    _, page = community.services.ledger.query(resident="alice", limit=5)
+    assert page[0][1]["action"] == "search" and page[0][1]["outcome"] == "denied"
+    # Asked again, the answer follows the consent as it now is.
+    again = community.http.get("/fhir/Observation?patient=alice", headers=headers).json()
+    assert again["total"] == 0
+
+
+def test_a_quick_disclosure_is_not_checked_twice(community: Community) -> None:
+    calls = []
+    real = community.services.decider.still_current
+    community.services.decider.still_current = (  # type: ignore[method-assign]
+        lambda *a: calls.append(a) or real(*a))
+    assert community.http.get("/fhir/Patient/alice",
+                              headers=community.headers("clinic-a")).status_code == 200
+    assert calls == []

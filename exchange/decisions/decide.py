@@ -34,6 +34,7 @@ class Decision:
     withhold_labels: tuple[dict[str, Any], ...] = ()
     categories: dict[str, ClassRule] = field(default_factory=dict)
     input: dict[str, Any] = field(default_factory=dict)
+    stamp: str = ""  # the resident's consent stamp the decision was made under
 
     def allows(self, resource_type: str) -> bool:
         return self.allow and resource_type in self.types
@@ -93,6 +94,14 @@ class Decider:
         self._stamps[resident] = (stamp, now)
         return stamp
 
+    def still_current(self, resident: str, stamp: str) -> bool:
+        """Whether the resident's consents are as they were under ``stamp``, read from the
+        database now (not the cache). Unreadable counts as changed."""
+        try:
+            return self._repository.consent_stamp(resident) == stamp
+        except ExchangeError:
+            return False
+
     def consents_for(self, resident: str) -> list[dict[str, Any]]:
         return self._consents(resident)[1]
 
@@ -136,7 +145,7 @@ class Decider:
         policy_input = {"action": action, "resource_types": sorted(set(types)),
                         "requester": requester, "resident": resident, "consents": consents,
                         "now": now, **({"context": context} if context else {})}
-        decision = self.decide_input(policy_input)
+        decision = replace(self.decide_input(policy_input), stamp=stamp)
         if len(self._decisions) > self.MAX_ENTRIES:
             with self._lock:
                 self._decisions.clear()
