@@ -456,6 +456,12 @@ opened_labels contains [named.system, named.code] if {
 
 # --- reasons ----------------------------------------------------------------------------
 
+# Reasons for a refusal are looked for only where something asked for was refused.
+some_denied if {
+	some t in requested
+	not t in allowed_types
+}
+
 # METADATA
 # title: reidentification
 # description: A compliance office re-identified a pseudonymized record.
@@ -527,6 +533,7 @@ reasons contains "proxy" if count(proxy_types) > 0
 #   en: The family member or guardian acted outside the delegation.
 #   zh: 家属或监护人超出授权范围。
 reasons contains "proxy_outside_delegation" if {
+	some_denied
 	requester.kind == "proxy"
 	count(proxy_types) == 0
 }
@@ -539,6 +546,7 @@ reasons contains "proxy_outside_delegation" if {
 #   en: "Emergency access was refused: no reason was given."
 #   zh: 紧急访问被拒绝：未说明理由。
 reasons contains "break_glass_needs_reason" if {
+	some_denied
 	client
 	requester.purpose == policy_data.break_glass.purpose
 	count(consent_types) == 0
@@ -553,6 +561,7 @@ reasons contains "break_glass_needs_reason" if {
 #   en: "Emergency access was refused: the resident opted out."
 #   zh: 紧急访问被拒绝：居民已选择退出紧急访问。
 reasons contains "break_glass_opted_out" if {
+	some_denied
 	client
 	requester.purpose == policy_data.break_glass.purpose
 	break_glass_opted_out
@@ -584,6 +593,7 @@ reasons contains "unknown_requester" if not requester.kind in {"client", "reside
 #   en: A resident asked for another resident's record.
 #   zh: 居民请求查看他人档案。
 reasons contains "other_resident" if {
+	some_denied
 	requester.kind == "resident"
 	not self_access
 }
@@ -596,6 +606,7 @@ reasons contains "other_resident" if {
 #   en: The purpose of use is not one the exchange knows.
 #   zh: 使用目的不在平台认可的范围内。
 reasons contains "unknown_purpose" if {
+	some_denied
 	client
 	not purpose_rules
 }
@@ -608,6 +619,7 @@ reasons contains "unknown_purpose" if {
 #   en: The purpose does not allow this action.
 #   zh: 该使用目的不允许此操作。
 reasons contains "purpose_forbids_action" if {
+	some_denied
 	client
 	purpose_rules
 	not input.action in purpose_rules.actions
@@ -621,6 +633,7 @@ reasons contains "purpose_forbids_action" if {
 #   en: The organization's access scope does not cover this data.
 #   zh: 该机构的访问范围不包括这类数据。
 reasons contains "scope_missing" if {
+	some_denied
 	client
 	some t in requested
 	not scope_allows(t)
@@ -634,6 +647,7 @@ reasons contains "scope_missing" if {
 #   en: This kind of data is not needed for the purpose.
 #   zh: 该使用目的不需要这类数据。
 reasons contains "purpose_excludes_type" if {
+	some_denied
 	client
 	input.resident != null
 	some t in requested
@@ -649,6 +663,7 @@ reasons contains "purpose_excludes_type" if {
 #   en: The resident has no consent in force.
 #   zh: 居民没有生效的同意书。
 reasons contains "no_active_consent" if {
+	some_denied
 	client
 	input.resident != null
 	count(registration_types) == 0
@@ -664,6 +679,7 @@ reasons contains "no_active_consent" if {
 #   en: The resident has not consented to this.
 #   zh: 居民未同意此次访问。
 reasons contains "not_consented" if {
+	some_denied
 	client
 	input.resident != null
 	count(consent_types) == 0
@@ -679,6 +695,7 @@ reasons contains "not_consented" if {
 #   en: Only the resident (or their proxy) may change this.
 #   zh: 只有居民本人（或其代理人）可以修改。
 reasons contains "resident_managed" if {
+	some_denied
 	client
 	some t in requested
 	resident_managed_write(t)
