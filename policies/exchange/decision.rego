@@ -131,6 +131,14 @@ registration_types contains "Patient" if {
 #   A client sees a type of a resident's record only if its scope, its purpose's
 #   minimization list and an active permit of the resident all cover it, and no deny does.
 consent_types contains t if {
+	some p in permitted
+	t := p[1]
+	not vetoed(t)
+}
+
+# Which of the resident's consents (by index) permit which of the types asked for, where
+# scope, purpose and action allow it at all: evaluated once, read by the rules below.
+permitted contains [i, t] if {
 	client
 	input.resident != null
 	some t in requested
@@ -139,9 +147,8 @@ consent_types contains t if {
 	not t in policy_data.audit_types
 	input.action in purpose_rules.actions
 	not resident_managed_write(t)
-	some c in input.consents
+	some i, c in input.consents
 	permits(c, t)
-	not vetoed(t)
 }
 
 resident_managed_write(t) if {
@@ -150,9 +157,9 @@ resident_managed_write(t) if {
 }
 
 relied_on contains sprintf("%s/_history/%s", [c.id, c.version]) if {
-	some t in consent_types
-	some c in input.consents
-	permits(c, t)
+	some p in permitted
+	p[1] in consent_types
+	c := input.consents[p[0]]
 }
 
 active(c) if {
@@ -339,10 +346,9 @@ profile := policy_data.profiles.identified if {
 	purpose_rules.profile
 } else := policy_data.profiles[form]
 
-consent_forms contains c.provision.form if {
-	some t in consent_types
-	some c in input.consents
-	permits(c, t)
+consent_forms contains input.consents[p[0]].provision.form if {
+	some p in permitted
+	p[1] in consent_types
 }
 
 fields_for(_) := ["*"] if self_access
