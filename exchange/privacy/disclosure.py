@@ -6,7 +6,7 @@ the root key), each resident's free-text subject, and the k-anonymity guard's ve
 the Patients the response would carry. The gate makes one per response.
 """
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -95,11 +95,6 @@ class Shaper:
 
         self.verdict = guard(patients, rule.k, rule.ladder, shape_at, rule.max_suppression)
         return self.verdict
-
-    def suppressed(self, residents: Iterable[str | None]) -> set[str | None]:
-        if self.verdict is None:
-            return set()
-        return {r for r in residents if r in self.verdict.suppressed}
 
 
 def searchable(query: SearchQuery, profile: Profile) -> bool:
