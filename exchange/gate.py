@@ -149,14 +149,7 @@ class Gate(WritePath):
         with self.recording(ctx, who, action, {"type": rtype, "id": rid,
                                                "version": version}) as draft:
             check_type(rtype)
-            state = self.repository.current(rtype, rid)
-            if state is None:
-                raise NotFound()
-            note_attempt(draft, state.patient_id)
-            decision = self._decide(draft, who, "read", [rtype], state.patient_id)
-            if not decision.allows(rtype):
-                draft.outcome = "denied"
-                raise NotFound()
+            _, decision = self._decide_existing(draft, who, "read", rtype, rid)
             row = self.repository.read(rtype, rid, version)
             if row is None:
                 raise NotFound()
@@ -174,14 +167,7 @@ class Gate(WritePath):
         """The signed receipt of one version of a consent, for whoever may read it."""
         with self.recording(ctx, who, "read", {"type": "Consent", "id": rid,
                                                "version": version, "view": "receipt"}) as draft:
-            state = self.repository.current("Consent", rid)
-            if state is None:
-                raise NotFound()
-            note_attempt(draft, state.patient_id)
-            decision = self._decide(draft, who, "read", ["Consent"], state.patient_id)
-            if not decision.allows("Consent"):
-                draft.outcome = "denied"
-                raise NotFound()
+            _, decision = self._decide_existing(draft, who, "read", "Consent", rid)
             row = self.repository.read("Consent", rid, version)
             if row is None:
                 raise NotFound()
@@ -291,14 +277,7 @@ class Gate(WritePath):
             check_type(rtype)
             count, since = _history_params(pairs, self.default_count, self.max_count)
             if rid is not None:
-                state = self.repository.current(rtype, rid)
-                if state is None:
-                    raise NotFound()
-                note_attempt(draft, state.patient_id)
-                decision = self._decide(draft, who, "read", [rtype], state.patient_id)
-                if not decision.allows(rtype):
-                    draft.outcome = "denied"
-                    raise NotFound()
+                state, decision = self._decide_existing(draft, who, "read", rtype, rid)
                 decisions: dict[str | None, Decision] = {state.patient_id: decision}
                 allowed: set[str] | None = None
                 rows = self.repository.history(rtype, rid, None, count, since)

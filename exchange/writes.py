@@ -32,7 +32,13 @@ from exchange.road import (
     version_headers,
 )
 from exchange.store.indexing import compartment_of
-from exchange.store.repository import ResourceRepository, StoredResource, Write, new_id
+from exchange.store.repository import (
+    CurrentState,
+    ResourceRepository,
+    StoredResource,
+    Write,
+    new_id,
+)
 
 
 class WritePath:
@@ -46,6 +52,20 @@ class WritePath:
 
         def _decide(self, draft: AuditDraft, who: Identity, action: str,
                     types: Sequence[str], resident: str | None) -> Decision: ...
+
+    def _decide_existing(self, draft: AuditDraft, who: Identity, action: str, rtype: str,
+                         rid: str, *, live: bool = False) -> tuple[CurrentState, Decision]:
+        """Decide on a resource that exists (``live``: and is not deleted), for the
+        resident it belongs to. One that is missing or refused is the same NotFound."""
+        state = self.repository.current(rtype, rid)
+        if state is None or (live and state.deleted):
+            raise NotFound()
+        note_attempt(draft, state.patient_id)
+        decision = self._decide(draft, who, action, [rtype], state.patient_id)
+        if not decision.allows(rtype):
+            draft.outcome = "denied"
+            raise NotFound()
+        return state, decision
 
     def create(self, ctx: RequestContext, who: Identity, rtype: str,
                resource: Any) -> Disclosure:
@@ -151,14 +171,7 @@ class WritePath:
         """
         check_type(rtype)
         if action == "delete":
-            state = self.repository.current(rtype, rid)
-            if state is None or state.deleted:
-                raise NotFound()
-            note_attempt(draft, state.patient_id)
-            decision = self._decide(draft, who, "delete", [rtype], state.patient_id)
-            if not decision.allows(rtype):
-                draft.outcome = "denied"
-                raise NotFound()
+            self._decide_existing(draft, who, "delete", rtype, rid, live=True)
             return Write("delete", rtype, rid)
         body = validate_resource(resource, where=where, expected_type=rtype)
         if rtype == "Consent":
@@ -168,15 +181,8 @@ class WritePath:
         if rtype in RESIDENT_TYPES and resident is None:
             raise InvalidResource("The resource must name the resident it belongs to.",
                                   expression=[where or rtype])
-        if action == "update":
-            state = self.repository.current(rtype, rid)
-            if state is None or state.deleted:
-                raise NotFound()
-            note_attempt(draft, state.patient_id)
-            before = self._decide(draft, who, "update", [rtype], state.patient_id)
-            if not before.allows(rtype):
-                draft.outcome = "denied"
-                raise NotFound()
+        if action == "update":  # decided for the resident it belongs to now, too
+            self._decide_existing(draft, who, "update", rtype, rid, live=True)
         key = (action, rtype, resident)
         if memo is not None and key in memo:
             decision = memo[key]
