@@ -18,7 +18,7 @@ import orjson
 import uvicorn
 
 from bench.ledger import appends_under_reads, verify_large
-from bench.privacy import profile_throughput, rotation
+from bench.privacy import guarded_search, profile_throughput, rotation
 from bench.timing import per_second
 from exchange.app import build_services, create_app
 from exchange.config import Settings
@@ -52,6 +52,7 @@ def main() -> None:
             with httpx.Client(base_url=base) as http:
                 run(services, http, args.seconds)
             profile_throughput(services, args.seconds)
+            guarded_search(services, args.seconds)
             appends_under_reads(services, args.seconds)
         finally:
             server.should_exit = True

@@ -88,3 +88,27 @@ def rotation(residents: int) -> None:
         print(f"  {residents} residents                                {elapsed:10.2f} s"
               f"   ({done.rewrapped / elapsed:.0f} keys/s)")
         services.engine.dispose()
+
+
+def guarded_search(services: Any, seconds: float) -> None:
+    """A page of the hub's pseudonymized Patient search (the k-anonymity guard reads and
+    judges every match) against a page of a clinic's identified Patient search."""
+    ctx = RequestContext("bench", None, "GET", "/fhir/Patient")
+    page = [("_count", "10")]
+
+    def identity(client: str, purpose: str) -> Any:
+        token = services.tokens.issue(services.registry.get(client), ["system/*.rs"],
+                                      purpose)["access_token"]
+        return services.tokens.authenticate(token)
+
+    clinic, hub = identity("clinic-a", "TREAT"), identity("hub", "CAREMGT")
+    plain = per_second(lambda: services.gate.search(ctx, clinic, "Patient", page), seconds)
+    first = orjson.loads(services.gate.search(ctx, hub, "Patient", page).body)
+    guarded = per_second(lambda: services.gate.search(ctx, hub, "Patient", page), seconds)
+    report = next((e["resource"]["issue"][0]["details"]["text"] for e in first["entry"]
+                   if e["search"]["mode"] == "outcome"), "no guard report")
+    print("Patient search, one page of 10")
+    print(f"  a clinic, identified                            {plain:10.1f} /s")
+    print(f"  the hub, pseudonymized, k-guard over all matches {guarded:9.1f} /s"
+          f"   ratio {guarded / plain:.3f}")
+    print(f"  ({report})")
