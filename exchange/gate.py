@@ -326,7 +326,9 @@ class Gate(WritePath):
         else:
             candidates = self.repository.candidate_residents(query)
         decisions: dict[str | None, Decision] = {}
-        for resident in sorted(c for c in candidates if c is not None):
+        residents = sorted(c for c in candidates if c is not None)
+        self.decider.refresh(residents)
+        for resident in residents:
             decision = self.decider.decide(who, "search", [rtype], resident,
                                            draft.context or None)
             decisions[resident] = decision

@@ -85,6 +85,20 @@ class Decider:
             self._views.pop(resident, None)
             self._decisions = {k: v for k, v in self._decisions.items() if k[3] != resident}
 
+    def refresh(self, residents: Sequence[str]) -> None:
+        """Re-read, in one query, the consent stamps of those residents whose stamp is due:
+        a search over many residents does not pay one query per resident."""
+        now = time.monotonic()
+        due = [r for r in residents
+               if (cached := self._stamps.get(r)) is None or now - cached[1] >= self.STAMP_SECONDS]
+        if due:
+            try:
+                stamps = self._repository.consent_stamps(due)
+            except ExchangeError as exc:
+                raise ConsentUnavailable() from exc
+            for resident, stamp in stamps.items():
+                self._stamps[resident] = (stamp, now)
+
     def _stamp(self, resident: str) -> str:
         now = time.monotonic()
         cached = self._stamps.get(resident)

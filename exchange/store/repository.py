@@ -359,10 +359,24 @@ class ResourceRepository:
 
     def consent_stamp(self, patient_id: str) -> str:
         """Changes whenever any of the resident's consents changes (any worker, any process)."""
-        stmt = select(func.count(), func.max(R.last_updated), func.sum(R.version_id)).where(
-            R.resource_type == "Consent", R.patient_id == patient_id)
-        row = self._one(stmt)
-        return "none" if row is None else f"{row[0]}:{row[1]}:{row[2]}"
+        return self.consent_stamps([patient_id])[patient_id]
+
+    def consent_stamps(self, patient_ids: Sequence[str]) -> dict[str, str]:
+        """``consent_stamp`` for many residents in one query per 500 (a search's residents)."""
+        stamps = {pid: _stamp(0, None, None) for pid in patient_ids}
+        ids = list(stamps)
+        try:
+            with self.engine.connect() as conn:
+                for start in range(0, len(ids), 500):
+                    stmt = select(R.patient_id, func.count(), func.max(R.last_updated),
+                                  func.sum(R.version_id)).where(
+                        R.resource_type == "Consent",
+                        R.patient_id.in_(ids[start:start + 500])).group_by(R.patient_id)
+                    for pid, count, latest, versions in conn.execute(stmt):
+                        stamps[pid] = _stamp(count, latest, versions)
+        except SQLAlchemyError:
+            raise DependencyUnavailable("The record store is unavailable.") from None
+        return stamps
 
     # -- internals --------------------------------------------------------------------------
 
@@ -454,6 +468,10 @@ class _IndexRows:
                             (ReferenceIndex, self.references)):
             if rows:
                 session.execute(insert(table), rows)
+
+
+def _stamp(count: int, latest: Any, versions: Any) -> str:
+    return f"{count}:{latest}:{versions}"
 
 
 def _allowed_filter(allowed: Allowed) -> list[ColumnElement[bool]]:
