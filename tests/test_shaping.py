@@ -279,3 +279,20 @@ def test_a_pseudonymized_history_names_no_real_id_and_no_real_time(
     for entry in body["entry"]:
         rid = entry["request"]["url"].split("/")[1]
         assert entry["fullUrl"].endswith(rid) and len(rid) == 40
+
+
+def test_a_resident_specific_object_is_never_shared_with_another_domain() -> None:
+    """An object holding a reference is remembered per resident and domain only: after
+    one domain has shaped it twice, another domain still gets its own pseudonym."""
+    def encounter(role: str) -> dict[str, Any]:
+        return {"resourceType": "Encounter", "id": "e", "status": "finished",
+                "participant": [{"type": [{"coding": [{"system": "urn:x", "code": role}]}],
+                                 "individual": {"reference": "Practitioner/dr-li"}}]}
+
+    first = shaper("pseudonymized", b"a" * 32)
+    first.shape(encounter("primary"), "p1")
+    first.shape(encounter("consultant"), "p1")
+    other = shaper("pseudonymized", b"b" * 32).shape(encounter("consultant"), "p1")
+    assert other is not None
+    assert other["participant"][0]["individual"]["reference"] == \
+        f"Practitioner/{pseudonym(b'b' * 32, 'Practitioner/dr-li')}"

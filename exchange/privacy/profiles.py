@@ -114,8 +114,12 @@ class Profile:
             raw = orjson.dumps(node)
             if len(raw) <= MEMO_BYTES:
                 memo = (plan, inherited, raw)
-                hit = self._leaves.get(memo) or ctx.shaped.get(memo)
+                hit = self._leaves.get(memo)
                 if hit is not None:
+                    return hit
+                hit = ctx.shaped.get(memo)
+                if hit is not None:
+                    ctx.keyed = True  # what holds it is this resident's and domain's too
                     return hit
         outer, ctx.keyed = ctx.keyed, False
         outer_bound, ctx.resource_bound = ctx.resource_bound, False
