@@ -34,26 +34,33 @@ from exchange.errors import KeyUnavailable
 class LocalKeyFile:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._lock = threading.Lock()
         try:
             if not path.exists():
                 self._create(path)
-            mode = stat.S_IMODE(path.stat().st_mode)
-            if mode & 0o077:
+        except OSError:
+            raise KeyUnavailable("The key file could not be created.") from None
+        self._load()
+
+    def _load(self) -> None:
+        """Read the file (again, after another process rotated or erased)."""
+        try:
+            if stat.S_IMODE(self.path.stat().st_mode) & 0o077:
                 raise KeyUnavailable("The key file is readable by others; refusing to use it.")
-            raw = json.loads(path.read_text())
-            self._keks = {kid: base64.b64decode(v) for kid, v in raw["keks"].items()}
-            self._primary = str(raw["primary"])
-            self._root = base64.b64decode(raw["root"])
-            self._forgotten = set(raw.get("forgotten", []))
+            raw = json.loads(self.path.read_text())
+            keks = {kid: base64.b64decode(v) for kid, v in raw["keks"].items()}
+            primary = str(raw["primary"])
+            root = base64.b64decode(raw["root"])
+            forgotten = set(raw.get("forgotten", []))
         except KeyUnavailable:
             raise
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             raise KeyUnavailable("The key file could not be read.") from None
-        if self._primary not in self._keks or any(len(k) != 32 for k in self._keks.values()) \
-                or len(self._root) != 32:
+        if primary not in keks or any(len(k) != 32 for k in keks.values()) or len(root) != 32:
             raise KeyUnavailable("The key file is malformed.")
-
-        self._lock = threading.Lock()
+        with self._lock:
+            self._keks, self._primary, self._root = keks, primary, root
+            self._forgotten = forgotten
 
     @staticmethod
     def _create(path: Path) -> None:
@@ -66,16 +73,6 @@ class LocalKeyFile:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(content)
-
-    def _reload(self) -> None:
-        with self._lock:
-            try:
-                raw = json.loads(self.path.read_text())
-                self._keks = {kid: base64.b64decode(v) for kid, v in raw["keks"].items()}
-                self._primary = str(raw["primary"])
-                self._forgotten = set(raw.get("forgotten", []))
-            except (OSError, ValueError, KeyError, TypeError):
-                raise KeyUnavailable("The key file could not be read.") from None
 
     def _save(self) -> None:
         content = json.dumps({
@@ -138,7 +135,7 @@ class LocalKeyFile:
     def unwrap(self, key_id: str, wrapped: bytes, context: bytes) -> bytes:
         kek = self._keks.get(key_id)
         if kek is None:
-            self._reload()  # another process may have rotated since this one started
+            self._load()  # another process may have rotated since this one started
             kek = self._keks.get(key_id)
         if kek is None or self.forgotten(context):
             raise KeyUnavailable()

@@ -23,7 +23,6 @@ generalization level the k-anonymity guard chose). A method returns the new valu
 """
 
 import base64
-import hashlib
 import hmac
 import re
 from collections.abc import Callable
@@ -64,38 +63,32 @@ class ShapeContext:
     resource_id: str = ""
     keyed: bool = False  # set while shaping: a keyed method touched the current object
     resource_bound: bool = False  # ... and its result depends on the resource itself
-    shaped: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # per-resident memo
-    _offsets: dict[tuple[str | None, int], int] = field(default_factory=dict)
-    _memo: dict[tuple[str, str], Any] = field(default_factory=dict)
-    _hmac: Any = None
+    # What repeats for this resident and domain: pseudonyms, shifted dates, scrubbed texts,
+    # whole shaped objects (keyed by the profile).
+    memo: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    _offset: int | None = None
     _siv: AESSIV | None = None
 
     def offset(self) -> int:
-        key = (self.resident, self.date_shift_days)
-        if key not in self._offsets:
+        """This resident's date shift in this domain, within ±date_shift_days."""
+        if self._offset is None:
             n = self.date_shift_days
-            digest = hmac.new(self.hash_key, b"date-shift\x00" + str(self.resident).encode(),
-                              hashlib.sha256).digest()
-            self._offsets[key] = int.from_bytes(digest[:8], "big") % (2 * n + 1) - n \
-                if n else 0
-        return self._offsets[key]
+            digest = hmac.digest(self.hash_key,
+                                 b"date-shift\x00" + str(self.resident).encode(), "sha256")
+            self._offset = int.from_bytes(digest[:8], "big") % (2 * n + 1) - n if n else 0
+        return self._offset
 
     def mac(self, message: str) -> str:
-        """HMAC-SHA256 under the domain key, hex, 160 bits (a keyed state copied per use)."""
-        if self._hmac is None:
-            self._hmac = hmac.new(self.hash_key, digestmod=hashlib.sha256)
-        h = self._hmac.copy()
-        h.update(message.encode())
-        return str(h.hexdigest()[:40])
+        return pseudonym(self.hash_key, message)
 
     def remembered(self, kind: str, value: str, make: Callable[[], Any]) -> Any:
         """Results that repeat within one disclosure (a resident's reference, a date)."""
         key = (kind, value)
-        found = self._memo.get(key)
+        found = self.memo.get(key)
         if found is None:
             found = make()
-            if len(self._memo) < 10_000:
-                self._memo[key] = found
+            if len(self.memo) < 10_000:
+                self.memo[key] = found
         return found
 
     def siv(self) -> AESSIV:
@@ -111,7 +104,8 @@ def is_date(value: str) -> bool:
 
 
 def pseudonym(key: bytes, reference: str) -> str:
-    """A stable, recipient-specific stand-in for ``Type/id``; unlinkable across domains."""
+    """A stable, recipient-specific stand-in for ``Type/id`` (HMAC-SHA256 under the domain
+    key, 160 bits in hex); unlinkable across domains. Also the keyed hash of any value."""
     return hmac.digest(key, reference.encode(), "sha256").hex()[:40]
 
 
@@ -232,8 +226,8 @@ def _perturb(value: Any, key: str, path: str, params: dict[str, Any],
     if isinstance(value, bool) or not isinstance(value, int | float):
         return REMOVE
     span = float(params.get("absolute", 0)) or abs(value) * float(params.get("relative", 0))
-    digest = hmac.new(ctx.hash_key, f"perturb\x00{ctx.resource_type}/{ctx.resource_id}"
-                      f"\x00{path}".encode(), hashlib.sha256).digest()
+    digest = hmac.digest(ctx.hash_key, f"perturb\x00{ctx.resource_type}/{ctx.resource_id}"
+                         f"\x00{path}".encode(), "sha256")
     unit = int.from_bytes(digest[:8], "big") / 2**64  # [0, 1)
     noisy = value + (2 * unit - 1) * span
     digits = int(params.get("round", 2))

@@ -117,7 +117,7 @@ class Profile:
                 hit = self._leaves.get(memo)
                 if hit is not None:
                     return hit
-                hit = ctx.shaped.get(memo)
+                hit = ctx.memo.get(memo)
                 if hit is not None:
                     ctx.keyed = True  # what holds it is this resident's and domain's too
                     return hit
@@ -145,22 +145,13 @@ class Profile:
                     continue
                 ctx.keyed = True
                 shaped = METHODS[method](value, key, sub.path, rule[3] if rule else {}, ctx)
-                if shaped is REMOVE:
-                    continue
-                if type(shaped) is Moved:
-                    moved.append(shaped.extension)
-                else:
-                    out[key] = shaped
-                continue
             elif kind is list and sub.plain is None and inherited == "keep" \
                     and key not in EXTENSIONS and all(type(v) is dict for v in value):
                 # A list of objects no rule names (codings, categories): shape each directly.
                 items = [self._object(v, sub, "keep", ctx) for v in value]
-                items = [i for i in items if i]
-                if items:
-                    out[key] = items
-                continue
-            shaped = self._element(value, key, sub, inherited, ctx)
+                shaped = [i for i in items if i] or REMOVE
+            else:
+                shaped = self._element(value, key, sub, inherited, ctx)
             if shaped is REMOVE:
                 continue
             if type(shaped) is Moved:
@@ -179,8 +170,8 @@ class Profile:
         elif not keyed:
             if len(self._leaves) < 100_000:
                 self._leaves[memo] = out
-        elif not moved and len(ctx.shaped) < 10_000:
-            ctx.shaped[memo] = out
+        elif not moved and len(ctx.memo) < 10_000:
+            ctx.memo[memo] = out
         return out
 
     def _element(self, value: Any, key: str, plan: _Plan, inherited: str,
