@@ -85,28 +85,28 @@ class Decider:
             self._views.pop(resident, None)
             self._decisions = {k: v for k, v in self._decisions.items() if k[3] != resident}
 
-    def refresh(self, residents: Sequence[str]) -> None:
-        """Re-read, in one query, the consent stamps of those residents whose stamp is due:
-        a search over many residents does not pay one query per resident."""
+    def refresh(self, residents: Sequence[str]) -> dict[str, str]:
+        """The residents' consent stamps, those that are due re-read in one query: a search
+        over many residents does not pay one query per resident."""
         now = time.monotonic()
-        due = [r for r in residents
-               if (cached := self._stamps.get(r)) is None or now - cached[1] >= self.STAMP_SECONDS]
+        stamps: dict[str, str] = {}
+        for resident in residents:
+            cached = self._stamps.get(resident)
+            if cached is not None and now - cached[1] < self.STAMP_SECONDS:
+                stamps[resident] = cached[0]
+        due = [r for r in residents if r not in stamps]
         if due:
             try:
-                stamps = self._repository.consent_stamps(due)
+                fresh = self._repository.consent_stamps(due)
             except ExchangeError as exc:
                 raise ConsentUnavailable() from exc
-            for resident, stamp in stamps.items():
+            for resident, stamp in fresh.items():
                 self._stamps[resident] = (stamp, now)
+            stamps.update(fresh)
+        return stamps
 
     def _stamp(self, resident: str) -> str:
-        now = time.monotonic()
-        cached = self._stamps.get(resident)
-        if cached is not None and now - cached[1] < self.STAMP_SECONDS:
-            return cached[0]
-        stamp = self._repository.consent_stamp(resident)
-        self._stamps[resident] = (stamp, now)
-        return stamp
+        return self.refresh([resident])[resident]
 
     def still_current(self, resident: str, stamp: str) -> bool:
         """Whether the resident's consents are as they were under ``stamp``, read from the
