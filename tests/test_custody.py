@@ -38,6 +38,10 @@ def test_an_erased_resident_is_gone_everywhere_and_the_trail_keeps_the_fact(
     assert community.http.get("/fhir/Patient/alice", headers=h).status_code == 200
     copy = backup(community, tmp_path / "backup")
     data = community.services.settings.data_dir
+    with sqlite3.connect(data / "exchange.db") as db:
+        hers = [i for (i,) in db.execute("select resource_id from resource "
+                                         "where patient_id='alice'")]
+    assert len(hers) > 3
     refused = run("residents", "erase", "alice", "--data", str(data))
     assert refused.returncode == 2
     erased = run("residents", "erase", "alice", "--yes", "--data", str(data))
@@ -68,6 +72,10 @@ def test_an_erased_resident_is_gone_everywhere_and_the_trail_keeps_the_fact(
                           ).fetchone() == (0,)
         assert db.execute("select count(*) from resource where patient_id='alice'"
                           ).fetchone() == (0,)
+        marks = ",".join("?" * len(hers))
+        for table in ("term_index", "date_index", "reference_index"):
+            assert db.execute(f"select count(*) from {table} where resource_id in ({marks})",
+                              hers).fetchone() == (0,), table
     # A backup taken before the erasure still holds her ciphertext and wrapped key, but
     # the key provider will never unwrap it again.
     shutil.copy(data / "keys.json", copy / "keys.json")  # restored beside today's keys

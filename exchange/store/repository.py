@@ -11,7 +11,18 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import ColumnElement, and_, delete, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
@@ -231,19 +242,19 @@ class ResourceRepository:
         """Remove every version of a resident's records and their index entries, in one
         transaction; returns (resources, versions). The caller destroys the data key."""
         owned = select(R.resource_type, R.resource_id).where(
-            R.patient_id == patient_id, R.is_current).distinct()
+            R.patient_id == patient_id, R.is_current)
         try:
             with self.engine.begin() as conn:
-                pairs = [(t, i) for t, i in conn.execute(owned)]
+                resources = int(conn.execute(
+                    select(func.count()).select_from(owned.subquery())).scalar_one())
                 for table in INDEX_TABLES:
-                    for rtype, rid in pairs:
-                        conn.execute(delete(table).where(table.c.resource_type == rtype,
-                                                         table.c.resource_id == rid))
+                    conn.execute(delete(table).where(
+                        tuple_(table.c.resource_type, table.c.resource_id).in_(owned)))
                 versions = conn.execute(delete(RESOURCES).where(
                     R.patient_id == patient_id)).rowcount
         except SQLAlchemyError:
             raise DependencyUnavailable("The record store is unavailable.") from None
-        return len(pairs), int(versions or 0)
+        return resources, int(versions or 0)
 
     def consents_of(self, patient_id: str) -> list[StoredResource]:
         return self.compartment(patient_id, ["Consent"])
