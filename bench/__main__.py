@@ -25,7 +25,7 @@ from exchange.config import Settings
 from exchange.demo.records import observation_bundle_for_bench
 from exchange.demo.seed import seed_demo
 from exchange.fhir.validation import validate_resource
-from exchange.road import RequestContext
+from exchange.gate import RequestContext
 
 
 def main() -> None:

@@ -12,11 +12,11 @@ from sqlalchemy import insert, select
 from bench.timing import per_second
 from exchange.app import build_services
 from exchange.config import Settings
+from exchange.gate import RequestContext
 from exchange.identity.model import Identity
 from exchange.privacy.custody import rotate_keys
 from exchange.privacy.disclosure import Shaper, domain_keys
 from exchange.privacy.envelope import Vault
-from exchange.road import RequestContext
 from exchange.store.tables import DataKeyRow, ResourceRow
 
 

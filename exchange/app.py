@@ -17,38 +17,42 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from adapters.opa_server import OpaDecisionPoint
 from adapters.rego_embedded import RegoDecisionPoint
 from exchange.audit.checkpoint import load_signing_key as load_audit_key
+from exchange.audit.checkpoint import public_pem
 from exchange.audit.ledger import AuditLedger
-from exchange.clock import SystemClock
+from exchange.clock import SystemClock, SystemMonotonic
 from exchange.config import Settings
 from exchange.decisions.bundle import load_bundle
 from exchange.decisions.decide import Decider
 from exchange.decisions.replay import PolicyArchive, Replayer
 from exchange.errors import ExchangeError, InvalidRequest, NotFound
 from exchange.feeds import consent_api, fhir_api, oversight_api, smart_api
-from exchange.feeds.oversight import Oversight
 from exchange.fhir.outcome import render_error
 from exchange.fhir.release import FHIR_MIME
-from exchange.gate import Gate
+from exchange.gate import Gate, GateParts
 from exchange.identity.registry import ClientRegistry
 from exchange.identity.tokens import TokenService, load_signing_key
-from exchange.ports import Clock, DecisionPoint, KeyProvider
+from exchange.ports import Clock, DecisionPoint, KeyProvider, Monotonic
 from exchange.privacy.blind_index import BlindIndex
 from exchange.privacy.envelope import Vault
 from exchange.privacy.key_file import LocalKeyFile
 from exchange.privacy.profiles import load_profiles
+from exchange.publication import Publication
 from exchange.services import Services
 from exchange.store.database import make_engine
 from exchange.store.repository import ResourceRepository
 from exchange.web import pages
 
 log = logging.getLogger("exchange")
+VERSION = "0.1.0"
 
 
 def build_services(settings: Settings, *, clock: Clock | None = None,
                    decision_point: DecisionPoint | None = None,
-                   keys: KeyProvider | None = None) -> Services:
+                   keys: KeyProvider | None = None,
+                   monotonic: Monotonic | None = None) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     clock = clock or SystemClock()
+    monotonic = monotonic or SystemMonotonic()
     keys = keys or LocalKeyFile(settings.data_dir / "keys.json")
     engine = make_engine(settings.sqlalchemy_url)
     vault = Vault(engine, keys)
@@ -59,7 +63,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
                                            settings.opa_timeout_seconds)
                           if settings.decision_point == "opa"
                           else RegoDecisionPoint(settings.policy_dir))
-    decider = Decider(decision_point, repository, clock)
+    decider = Decider(decision_point, repository, clock, monotonic)
     ledger = AuditLedger(engine, vault, clock,
                          load_audit_key(settings.data_dir / "audit-signing-key.pem"),
                          settings.audit_origin)
@@ -73,15 +77,17 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
                           proxy_resolver=_related_person_reader(repository))
     profiles = load_profiles(settings.policy_dir / "exchange" / "profiles",
                              settings.k_anonymity)
-    gate = Gate(repository, decider, ledger, clock, keys, settings.fhir_base,
-                settings.default_page_size, settings.max_page_size, profiles)
     archive = PolicyArchive(engine)
     bundle = load_bundle(settings.policy_dir)
     archive.keep(bundle, clock.now())
-    oversight = Oversight(gate, ledger, registry, settings.fhir_base,
-                          Replayer(archive, repository), bundle.reasons)
+    replayer = Replayer(archive, repository)
+    gate = Gate(GateParts(repository, decider, ledger, registry, tokens, replayer, keys, clock,
+                          monotonic, profiles, bundle.reasons),
+                settings.fhir_base, settings.default_page_size, settings.max_page_size)
+    publication = Publication(settings.base_url, settings.fhir_base, settings.token_url,
+                              VERSION, tokens.public_jwks(), public_pem(ledger.public_key))
     return Services(settings, engine, clock, keys, vault, repository, decision_point,
-                    decider, ledger, registry, tokens, gate, oversight)
+                    decider, ledger, registry, tokens, gate, publication, replayer)
 
 
 def _related_person_reader(repository: ResourceRepository) -> Callable[[str], Any]:
@@ -97,9 +103,11 @@ def _related_person_reader(repository: ResourceRepository) -> Callable[[str], An
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     services = services or build_services(settings or Settings())
-    app = FastAPI(title="Community Health Exchange", version="0.1.0",
+    app = FastAPI(title="Community Health Exchange", version=VERSION,
                   docs_url="/docs", redoc_url=None)
-    app.state.services = services
+    # Routes get the gate and the publication, never the services themselves.
+    app.state.gate = services.gate
+    app.state.publication = services.publication
     app.include_router(smart_api.router)
     app.include_router(oversight_api.router)
     app.include_router(consent_api.router)

@@ -18,10 +18,10 @@ from exchange.audit.checkpoint import CheckpointError, public_pem
 from exchange.audit.merkle import verify_inclusion
 from exchange.config import Settings
 from exchange.errors import ExchangeError
+from exchange.gate import RequestContext, request_id
 from exchange.identity.assertion import make_assertion
 from exchange.identity.model import Identity
 from exchange.privacy.custody import erase_resident, rotate_keys
-from exchange.road import RequestContext, request_id
 from exchange.services import Services
 
 app = typer.Typer(help="Community health exchange.", no_args_is_help=True,
@@ -249,7 +249,7 @@ def audit_replay(entry: Annotated[int, typer.Argument(help="The entry's sequence
     if recorded is None:
         console.print(f"no entry {entry}", style="red")
         raise typer.Exit(1)
-    results = services.oversight.replayer.replay(recorded)
+    results = services.replayer.replay(recorded)
     typer.echo(json.dumps(results, indent=2, ensure_ascii=False))
     if not all(r["same"] for r in results):
         raise typer.Exit(1)

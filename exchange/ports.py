@@ -13,6 +13,13 @@ class Clock(Protocol):
         ...
 
 
+class Monotonic(Protocol):
+    """Seconds on a clock that never goes back: for how long something took or was cached,
+    never for what time it is."""
+
+    def seconds(self) -> float: ...
+
+
 class KeyProvider(Protocol):
     """Holds key-encryption keys; data keys are wrapped and unwrapped here, never exported."""
 

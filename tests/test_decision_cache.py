@@ -10,6 +10,7 @@ import pytest
 from consent.model import build_consent
 from exchange.app import build_services
 from exchange.config import Settings
+from exchange.decisions.bundle import TOKEN_GRANT
 from tests.community import Community
 
 
@@ -19,7 +20,8 @@ class CountingPoint:
         self.revision = real.revision
 
     def decide(self, entry_point: str, policy_input: dict[str, Any]) -> dict[str, Any]:
-        self.calls += 1
+        if entry_point != TOKEN_GRANT:  # issuing the token is not a data decision
+            self.calls += 1
         return self.real.decide(entry_point, policy_input)  # type: ignore[no-any-return]
 
 

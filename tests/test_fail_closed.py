@@ -52,7 +52,7 @@ def test_malformed_policy_answer_denies(community: Community, answer: Any) -> No
 
 
 def test_token_endpoint_fails_closed_when_policy_is_down(community: Community) -> None:
-    community.services.decision_point = BrokenDecisionPoint()  # type: ignore[assignment]
+    community.services.decider._point = BrokenDecisionPoint()  # type: ignore[assignment]
     r = community.request_token("clinic-a")
     assert r.status_code == 503 and "access_token" not in r.json()
 
@@ -77,7 +77,7 @@ def test_unexpected_error_never_shows_its_text(community: Community,
     def explode(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("patient 王秀英 330106194203081228 broke the shaper")
 
-    monkeypatch.setattr("exchange.gate.keep_fields", explode)
+    monkeypatch.setattr("exchange.gate.shaping.keep_fields", explode)
     r = community.http.get("/fhir/Patient/alice", headers=headers)
     assert r.status_code == 500
     assert "王秀英" not in r.text and "330106194203081228" not in r.text

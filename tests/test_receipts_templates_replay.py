@@ -119,7 +119,7 @@ def test_replay_of_100_past_decisions_after_new_consents_and_a_policy_change(
         assert entry is not None
         if not any("input" in d for d in entry.get("decisions", [])):
             continue
-        for result in services.oversight.replayer.replay(entry):
+        for result in services.replayer.replay(entry):
             replayed += 1
             differing += not result["same"]
     assert replayed >= 100 and differing == 0

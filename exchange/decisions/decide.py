@@ -6,7 +6,6 @@ way, or an answer of the wrong shape, is a denial by exception (503), never an a
 """
 
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -14,11 +13,12 @@ from typing import Any
 import orjson
 
 from consent.model import policy_view
-from exchange.decisions.bundle import DECISION, LABELS
+from exchange.clock import SystemMonotonic
+from exchange.decisions.bundle import DECISION, LABELS, TOKEN_GRANT
 from exchange.decisions.data_classes import ClassRule, read_rules
 from exchange.errors import ConsentUnavailable, ExchangeError, PolicyUnavailable
 from exchange.identity.model import Identity
-from exchange.ports import Clock, DecisionPoint
+from exchange.ports import Clock, DecisionPoint, Monotonic
 from exchange.store.repository import ResourceRepository
 
 
@@ -65,8 +65,9 @@ class Decider:
     MAX_ENTRIES = 100_000
 
     def __init__(self, point: DecisionPoint, repository: ResourceRepository,
-                 clock: Clock) -> None:
+                 clock: Clock, monotonic: Monotonic | None = None) -> None:
         self._point = point
+        self._monotonic = monotonic or SystemMonotonic()
         self._repository = repository
         self._clock = clock
         self._stamps: dict[str, tuple[str, float]] = {}  # resident -> (stamp, read at)
@@ -88,7 +89,7 @@ class Decider:
     def refresh(self, residents: Sequence[str]) -> dict[str, str]:
         """The residents' consent stamps, those that are due re-read in one query: a search
         over many residents does not pay one query per resident."""
-        now = time.monotonic()
+        now = self._monotonic.seconds()
         stamps: dict[str, str] = {}
         for resident in residents:
             cached = self._stamps.get(resident)
@@ -173,6 +174,16 @@ class Decider:
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             raise PolicyUnavailable("The labelling policy answered in an unexpected shape.")
         return [{"system": LABEL_SYSTEM, "code": code} for code in labels]
+
+    def grant_token(self, client: dict[str, Any], purpose: str,
+                    scopes: list[dict[str, Any]]) -> tuple[bool, list[str], list[str]]:
+        """The token-issuance policy's answer: (allowed, scopes granted, reasons)."""
+        grant = self._point.decide(TOKEN_GRANT, {"client": client, "purpose": purpose,
+                                                 "requested_scopes": scopes})
+        granted, reasons = grant.get("scopes", []), grant.get("reasons", [])
+        if not isinstance(granted, list) or not isinstance(reasons, list):
+            raise PolicyUnavailable("The token policy answered in an unexpected shape.")
+        return grant.get("allow") is True, [str(s) for s in granted], [str(r) for r in reasons]
 
     def decide_input(self, policy_input: dict[str, Any]) -> Decision:
         result = self._point.decide(DECISION, policy_input)

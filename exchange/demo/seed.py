@@ -10,13 +10,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from exchange.decisions.labels import label
 from exchange.demo.people import make_person
 from exchange.demo.records import consents, patient, record
 from exchange.fhir.validation import validate_resource
+from exchange.gate import RequestContext, request_id
 from exchange.identity.assertion import generate_key
-from exchange.road import RequestContext, request_id
 from exchange.services import Services
-from exchange.writes import label
 
 
 @dataclass(frozen=True)

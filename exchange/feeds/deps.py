@@ -1,7 +1,10 @@
-"""FastAPI dependencies: ``ServicesDep``, ``ContextDep`` and ``IdentityDep``.
+"""FastAPI dependencies, one per thing a route may hold: ``GateDep`` (the one road),
+``PublicationDep`` (what the exchange publishes), ``ContextDep`` and ``IdentityDep``.
 
-The first two never block, so they are ``async`` and skip a hop through the thread pool;
-authentication reads the client registry and may write the ledger, so it runs in a thread.
+Routes never receive the whole ``Services``: whatever they do with data, they do through the
+gate. The first three never block, so they are ``async`` and skip a hop through the thread
+pool; authentication reads the client registry and may write the ledger, so it runs in a
+thread.
 """
 
 from typing import Annotated
@@ -9,18 +12,25 @@ from urllib.parse import unquote
 
 from fastapi import Depends, Request
 
-from exchange.errors import NotAuthenticated
+from exchange.gate import Gate, RequestContext, request_id
 from exchange.identity.model import Identity
-from exchange.road import RequestContext, request_id
-from exchange.services import Services
+from exchange.publication import Publication
 
 
-async def get_services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+async def get_gate(request: Request) -> Gate:
+    gate: Gate = request.app.state.gate
+    return gate
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
+GateDep = Annotated[Gate, Depends(get_gate)]
+
+
+async def get_publication(request: Request) -> Publication:
+    publication: Publication = request.app.state.publication
+    return publication
+
+
+PublicationDep = Annotated[Publication, Depends(get_publication)]
 
 
 async def get_context(request: Request) -> RequestContext:
@@ -37,17 +47,8 @@ async def get_context(request: Request) -> RequestContext:
 ContextDep = Annotated[RequestContext, Depends(get_context)]
 
 
-def get_identity(request: Request, services: ServicesDep, ctx: ContextDep) -> Identity:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    try:
-        if scheme.lower() != "bearer" or not token.strip():
-            raise NotAuthenticated("A bearer access token is required.")
-        return services.tokens.authenticate(token.strip())
-    except NotAuthenticated as exc:
-        # A refused token is a denial too: it is recorded before the answer leaves.
-        services.gate.record_refusal(ctx, "authenticate", exc.message)
-        raise
+def get_identity(request: Request, gate: GateDep, ctx: ContextDep) -> Identity:
+    return gate.tokens.authenticate(ctx, request.headers.get("Authorization", ""))
 
 
 IdentityDep = Annotated[Identity, Depends(get_identity)]

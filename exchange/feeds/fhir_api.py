@@ -7,12 +7,12 @@ import orjson
 from fastapi import APIRouter, Header, Request, Response
 
 from exchange.errors import InvalidRequest, UnsupportedMedia
-from exchange.feeds.deps import ContextDep, IdentityDep, ServicesDep
+from exchange.feeds.deps import ContextDep, GateDep, IdentityDep, PublicationDep
 from exchange.fhir.capability import capability_statement
 from exchange.fhir.release import ACCEPTED_MIMES, FHIR_MIME
 from exchange.fhir.search import DIGITS
 from exchange.fhir.validation import parse_json
-from exchange.road import Disclosure
+from exchange.gate import Disclosure
 
 router = APIRouter(prefix="/fhir")
 
@@ -37,96 +37,96 @@ def _vid(vid: str) -> int:
 
 
 @router.get("/metadata")
-def metadata(services: ServicesDep) -> Response:
-    settings = services.settings
-    statement = capability_statement(settings.fhir_base, settings.token_url, "0.1.0",
+def metadata(published: PublicationDep) -> Response:
+    statement = capability_statement(published.fhir_base, published.token_url,
+                                     published.software_version,
                                      datetime.now(UTC).date().isoformat())
     return Response(orjson.dumps(statement), media_type=FHIR_MIME)
 
 
 @router.post("")
-async def post_bundle(request: Request, services: ServicesDep, ctx: ContextDep,
+async def post_bundle(request: Request, gate: GateDep, ctx: ContextDep,
                       who: IdentityDep) -> Response:
-    return _respond(services.gate.bundle(ctx, who, await _body(request)))
+    return _respond(gate.bundle(ctx, who, await _body(request)))
 
 
 @router.get("/Patient/{rid}/$everything")
-def everything(rid: str, services: ServicesDep, ctx: ContextDep,
+def everything(rid: str, gate: GateDep, ctx: ContextDep,
                who: IdentityDep) -> Response:
-    return _respond(services.gate.everything(ctx, who, rid))
+    return _respond(gate.everything(ctx, who, rid))
 
 
 @router.get("/Consent/{rid}/$receipt")
-def consent_receipt(rid: str, services: ServicesDep, ctx: ContextDep,
+def consent_receipt(rid: str, gate: GateDep, ctx: ContextDep,
                     who: IdentityDep) -> Response:
-    disclosure = services.gate.consent_receipt(ctx, who, rid)
+    disclosure = gate.consent_receipt(ctx, who, rid)
     return Response(disclosure.body, media_type="application/json")
 
 
 @router.get("/Consent/{rid}/_history/{vid}/$receipt")
-def consent_version_receipt(rid: str, vid: str, services: ServicesDep, ctx: ContextDep,
+def consent_version_receipt(rid: str, vid: str, gate: GateDep, ctx: ContextDep,
                             who: IdentityDep) -> Response:
-    disclosure = services.gate.consent_receipt(ctx, who, rid, _vid(vid))
+    disclosure = gate.consent_receipt(ctx, who, rid, _vid(vid))
     return Response(disclosure.body, media_type="application/json")
 
 
 @router.get("/{rtype}/_history")
-def type_history(rtype: str, request: Request, services: ServicesDep, ctx: ContextDep,
+def type_history(rtype: str, request: Request, gate: GateDep, ctx: ContextDep,
                  who: IdentityDep) -> Response:
     pairs = list(request.query_params.multi_items())
-    return _respond(services.gate.history(ctx, who, rtype, None, pairs))
+    return _respond(gate.history(ctx, who, rtype, None, pairs))
 
 
 @router.get("/{rtype}/{rid}/_history")
-def instance_history(rtype: str, rid: str, request: Request, services: ServicesDep,
+def instance_history(rtype: str, rid: str, request: Request, gate: GateDep,
                      ctx: ContextDep, who: IdentityDep) -> Response:
     pairs = list(request.query_params.multi_items())
-    return _respond(services.gate.history(ctx, who, rtype, rid, pairs))
+    return _respond(gate.history(ctx, who, rtype, rid, pairs))
 
 
 @router.get("/{rtype}/{rid}/_history/{vid}")
-def vread(rtype: str, rid: str, vid: str, services: ServicesDep, ctx: ContextDep,
+def vread(rtype: str, rid: str, vid: str, gate: GateDep, ctx: ContextDep,
           who: IdentityDep) -> Response:
-    return _respond(services.gate.read(ctx, who, rtype, rid, _vid(vid)))
+    return _respond(gate.read(ctx, who, rtype, rid, _vid(vid)))
 
 
 @router.get("/{rtype}")
-def search(rtype: str, request: Request, services: ServicesDep, ctx: ContextDep,
+def search(rtype: str, request: Request, gate: GateDep, ctx: ContextDep,
            who: IdentityDep) -> Response:
     pairs = list(request.query_params.multi_items())
-    return _respond(services.gate.search(ctx, who, rtype, pairs))
+    return _respond(gate.search(ctx, who, rtype, pairs))
 
 
 @router.post("/{rtype}/_search")
-async def search_post(rtype: str, request: Request, services: ServicesDep, ctx: ContextDep,
+async def search_post(rtype: str, request: Request, gate: GateDep, ctx: ContextDep,
                       who: IdentityDep) -> Response:
     form = await request.form()
     pairs = [*request.query_params.multi_items(),
              *((k, str(v)) for k, v in form.multi_items())]
-    return _respond(services.gate.search(ctx, who, rtype, pairs))
+    return _respond(gate.search(ctx, who, rtype, pairs))
 
 
 @router.get("/{rtype}/{rid}")
-def read(rtype: str, rid: str, services: ServicesDep, ctx: ContextDep,
+def read(rtype: str, rid: str, gate: GateDep, ctx: ContextDep,
          who: IdentityDep) -> Response:
-    return _respond(services.gate.read(ctx, who, rtype, rid))
+    return _respond(gate.read(ctx, who, rtype, rid))
 
 
 @router.post("/{rtype}")
-async def create(rtype: str, request: Request, services: ServicesDep, ctx: ContextDep,
+async def create(rtype: str, request: Request, gate: GateDep, ctx: ContextDep,
                  who: IdentityDep) -> Response:
-    return _respond(services.gate.create(ctx, who, rtype, await _body(request)))
+    return _respond(gate.create(ctx, who, rtype, await _body(request)))
 
 
 @router.put("/{rtype}/{rid}")
-async def update(rtype: str, rid: str, request: Request, services: ServicesDep,
+async def update(rtype: str, rid: str, request: Request, gate: GateDep,
                  ctx: ContextDep, who: IdentityDep,
                  if_match: Annotated[str | None, Header()] = None) -> Response:
-    return _respond(services.gate.update(ctx, who, rtype, rid, await _body(request),
+    return _respond(gate.update(ctx, who, rtype, rid, await _body(request),
                                          if_match))
 
 
 @router.delete("/{rtype}/{rid}")
-def delete(rtype: str, rid: str, services: ServicesDep, ctx: ContextDep,
+def delete(rtype: str, rid: str, gate: GateDep, ctx: ContextDep,
            who: IdentityDep) -> Response:
-    return _respond(services.gate.delete(ctx, who, rtype, rid))
+    return _respond(gate.delete(ctx, who, rtype, rid))

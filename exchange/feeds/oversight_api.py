@@ -4,10 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from exchange.audit.checkpoint import public_pem
-from exchange.feeds.deps import ContextDep, IdentityDep, ServicesDep
+from exchange.feeds.deps import ContextDep, GateDep, IdentityDep, PublicationDep
 from exchange.fhir.validation import parse_json
-from exchange.road import Disclosure
+from exchange.gate import Disclosure
 
 router = APIRouter()
 Days = Annotated[int, Query(ge=1, le=366)]
@@ -21,71 +20,71 @@ def _respond(disclosure: Disclosure) -> Response:
 
 
 @router.get("/fhir/AuditEvent")
-def audit_events(request: Request, services: ServicesDep, ctx: ContextDep,
+def audit_events(request: Request, gate: GateDep, ctx: ContextDep,
                  who: IdentityDep) -> Response:
     pairs = list(request.query_params.multi_items())
-    return _respond(services.oversight.audit_events(ctx, who, pairs))
+    return _respond(gate.audit_events(ctx, who, pairs))
 
 
 @router.get("/compliance/audit-events.ndjson")
-def audit_events_ndjson(request: Request, services: ServicesDep, ctx: ContextDep,
+def audit_events_ndjson(request: Request, gate: GateDep, ctx: ContextDep,
                         who: IdentityDep) -> Response:
     pairs = list(request.query_params.multi_items())
-    return _respond(services.oversight.audit_events(ctx, who, pairs, ndjson=True))
+    return _respond(gate.audit_events(ctx, who, pairs, ndjson=True))
 
 
 @router.get("/compliance/summary")
-def summary(services: ServicesDep, ctx: ContextDep, who: IdentityDep,
+def summary(gate: GateDep, ctx: ContextDep, who: IdentityDep,
             days: Days = 30) -> Response:
-    return _respond(services.oversight.summary(ctx, who, days))
+    return _respond(gate.summary(ctx, who, days))
 
 
 @router.get("/compliance/anomalies")
-def anomalies(services: ServicesDep, ctx: ContextDep, who: IdentityDep,
+def anomalies(gate: GateDep, ctx: ContextDep, who: IdentityDep,
               days: Days = 30) -> Response:
-    return _respond(services.oversight.anomalies(ctx, who, days))
+    return _respond(gate.anomalies(ctx, who, days))
 
 
 @router.get("/compliance/integrity")
-def integrity(services: ServicesDep, ctx: ContextDep, who: IdentityDep) -> Response:
-    return _respond(services.oversight.integrity(ctx, who))
+def integrity(gate: GateDep, ctx: ContextDep, who: IdentityDep) -> Response:
+    return _respond(gate.integrity(ctx, who))
 
 
 @router.post("/compliance/verify")
-def verify(services: ServicesDep, ctx: ContextDep, who: IdentityDep) -> Response:
-    return _respond(services.oversight.verify_now(ctx, who))
+def verify(gate: GateDep, ctx: ContextDep, who: IdentityDep) -> Response:
+    return _respond(gate.verify_now(ctx, who))
 
 
 @router.post("/compliance/reidentify")
-async def reidentify(request: Request, services: ServicesDep, ctx: ContextDep,
+async def reidentify(request: Request, gate: GateDep, ctx: ContextDep,
                      who: IdentityDep) -> Response:
     try:
         body = await request.json()
     except ValueError:
         body = None
-    return _respond(services.oversight.reidentify(ctx, who, body))
+    return _respond(gate.reidentify(ctx, who, body))
 
 
 @router.get("/compliance/replay/{seq}")
-def replay(seq: int, services: ServicesDep, ctx: ContextDep, who: IdentityDep) -> Response:
-    return _respond(services.oversight.replay(ctx, who, seq))
+def replay(seq: int, gate: GateDep, ctx: ContextDep, who: IdentityDep) -> Response:
+    return _respond(gate.replay(ctx, who, seq))
 
 
 @router.post("/resident/consents/$preview")
-async def preview(request: Request, services: ServicesDep, ctx: ContextDep,
+async def preview(request: Request, gate: GateDep, ctx: ContextDep,
                   who: IdentityDep) -> Response:
     draft = parse_json(await request.body())
-    return _respond(services.oversight.preview(ctx, who, draft))
+    return _respond(gate.preview(ctx, who, draft))
 
 
 @router.get("/resident/access-history")
-def access_history(services: ServicesDep, ctx: ContextDep, who: IdentityDep) -> Response:
-    return _respond(services.oversight.access_history(ctx, who))
+def access_history(gate: GateDep, ctx: ContextDep, who: IdentityDep) -> Response:
+    return _respond(gate.access_history(ctx, who))
 
 
 @router.get("/.well-known/audit-log-key.pem")
 @router.get("/.well-known/exchange-signing-key.pem")
-def audit_key(services: ServicesDep) -> Response:
+def audit_key(published: PublicationDep) -> Response:
     """The Ed25519 key that signs audit checkpoints and consent receipts, for anyone
     checking a proof or a receipt offline."""
-    return Response(public_pem(services.ledger.public_key), media_type="application/x-pem-file")
+    return Response(published.signing_key_pem, media_type="application/x-pem-file")

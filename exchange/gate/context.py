@@ -1,7 +1,6 @@
 """What travels the one road: the request's context, the draft of its audit entry, the
 disclosure that leaves, and the small checks every step shares."""
 
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,7 +41,7 @@ class AuditDraft:
     status: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
     context: dict[str, str] = field(default_factory=dict)  # extra policy input
-    started: float = field(default_factory=time.monotonic)
+    started: float = 0.0  # on the road's monotonic clock, set when recording starts
 
 
 def check_type(rtype: str) -> None:

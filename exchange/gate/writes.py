@@ -2,74 +2,52 @@
 
 Each write is validated, labelled by the policies, decided for every resident it touches
 and applied atomically; a consent write drops the decisions derived from the old consents.
-``Gate`` inherits this; the read half and the audit recording live in ``gate.py``.
 """
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from consent.model import check_consent
-from exchange.decisions.decide import Decider, Decision
-from exchange.errors import Conflict, ExchangeError, InvalidResource, NotFound
+from exchange.decisions.decide import Decision
+from exchange.decisions.labels import label
+from exchange.errors import Conflict, ExchangeError, InvalidResource
 from exchange.fhir.bundles import plan_entries
 from exchange.fhir.dates import to_instant
 from exchange.fhir.outcome import operation_outcome
 from exchange.fhir.search_params import RESIDENT_TYPES
 from exchange.fhir.validation import validate_resource
-from exchange.identity.model import Identity
-from exchange.road import (
+from exchange.gate.context import (
     UNKNOWN_RESIDENT,
     AuditDraft,
     Disclosure,
     RequestContext,
     check_type,
-    note_attempt,
     note_resident,
     outcome_of,
     version_headers,
 )
+from exchange.gate.road import Road
+from exchange.identity.model import Identity
 from exchange.store.indexing import compartment_of
 from exchange.store.repository import (
-    CurrentState,
-    ResourceRepository,
     StoredResource,
     Write,
     new_id,
 )
 
 
-class WritePath:
-    repository: ResourceRepository
-    decider: Decider
-    fhir_base: str
-
-    if TYPE_CHECKING:
-        def recording(self, ctx: RequestContext, who: Identity | None, action: str,
-                      what: dict[str, Any]) -> AbstractContextManager[AuditDraft]: ...
-
-        def _decide(self, draft: AuditDraft, who: Identity, action: str,
-                    types: Sequence[str], resident: str | None) -> Decision: ...
-
-    def _decide_existing(self, draft: AuditDraft, who: Identity, action: str, rtype: str,
-                         rid: str, *, live: bool = False) -> tuple[CurrentState, Decision]:
-        """Decide on a resource that exists (``live``: and is not deleted), for the
-        resident it belongs to. One that is missing or refused is the same NotFound."""
-        state = self.repository.current(rtype, rid)
-        if state is None or (live and state.deleted):
-            raise NotFound()
-        note_attempt(draft, state.patient_id)
-        decision = self._decide(draft, who, action, [rtype], state.patient_id)
-        if not decision.allows(rtype):
-            draft.outcome = "denied"
-            raise NotFound()
-        return state, decision
+class Writes:
+    def __init__(self, road: Road) -> None:
+        self._road = road
+        self._repository = road.repository
+        self._decider = road.deciding.decider
+        self._recording = road.recorder.recording
 
     def create(self, ctx: RequestContext, who: Identity, rtype: str,
                resource: Any) -> Disclosure:
-        with self.recording(ctx, who, "create", {"type": rtype}) as draft:
+        with self._recording(ctx, who, "create", {"type": rtype}) as draft:
             check_type(rtype)
             write = self._prepare(draft, who, "create", rtype, new_id(), resource)
             (stored,) = self._apply([write])
@@ -77,25 +55,25 @@ class WritePath:
             draft.status = 201
             note_resident(draft, stored)
             headers = version_headers(stored)
-            headers["Location"] = f"{self.fhir_base}/{rtype}/{stored.resource_id}/_history/" \
+            headers["Location"] = f"{self._road.fhir_base}/{rtype}/{stored.resource_id}/_history/" \
                                   f"{stored.version_id}"
             return Disclosure(201, stored.body, headers)
 
     def update(self, ctx: RequestContext, who: Identity, rtype: str, rid: str,
                resource: Any, if_match: str | None = None) -> Disclosure:
-        with self.recording(ctx, who, "update", {"type": rtype, "id": rid}) as draft:
+        with self._recording(ctx, who, "update", {"type": rtype, "id": rid}) as draft:
             check_type(rtype)
             if isinstance(resource, dict) and resource.get("id") not in (None, rid):
                 raise InvalidResource("The resource id does not match the URL.",
                                       expression=[f"{rtype}.id"])
             write = self._prepare(draft, who, "update", rtype, rid, resource)
-            _check_if_match(if_match, self.repository.current(rtype, rid))
+            _check_if_match(if_match, self._repository.current(rtype, rid))
             (stored,) = self._apply([write])
             note_resident(draft, stored)
             return Disclosure(200, stored.body, version_headers(stored))
 
     def delete(self, ctx: RequestContext, who: Identity, rtype: str, rid: str) -> Disclosure:
-        with self.recording(ctx, who, "delete", {"type": rtype, "id": rid}) as draft:
+        with self._recording(ctx, who, "delete", {"type": rtype, "id": rid}) as draft:
             check_type(rtype)
             write = self._prepare(draft, who, "delete", rtype, rid, None)
             self._apply([write])
@@ -104,7 +82,7 @@ class WritePath:
 
     def bundle(self, ctx: RequestContext, who: Identity, body: Any) -> Disclosure:
         kind = body.get("type") if isinstance(body, dict) else None
-        with self.recording(ctx, who, str(kind or "bundle"), {"type": "Bundle"}) as draft:
+        with self._recording(ctx, who, str(kind or "bundle"), {"type": "Bundle"}) as draft:
             if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
                 raise InvalidResource("Expected a Bundle.", expression=["Bundle.resourceType"])
             if kind not in ("transaction", "batch"):
@@ -171,27 +149,27 @@ class WritePath:
         """
         check_type(rtype)
         if action == "delete":
-            self._decide_existing(draft, who, "delete", rtype, rid, live=True)
+            self._road.deciding.decide_existing(draft, who, "delete", rtype, rid, live=True)
             return Write("delete", rtype, rid)
         body = validate_resource(resource, where=where, expected_type=rtype)
         if rtype == "Consent":
             check_consent(body)
-        body = label(self.decider, {**body, "id": rid})
+        body = label(self._decider, {**body, "id": rid})
         resident = compartment_of(body)
         if rtype in RESIDENT_TYPES and resident is None:
             raise InvalidResource("The resource must name the resident it belongs to.",
                                   expression=[where or rtype])
         if action == "update":  # decided for the resident it belongs to now, too
-            self._decide_existing(draft, who, "update", rtype, rid, live=True)
+            self._road.deciding.decide_existing(draft, who, "update", rtype, rid, live=True)
         key = (action, rtype, resident)
         if memo is not None and key in memo:
             decision = memo[key]
         else:
             if rtype != "Patient" and resident is not None:
-                patient = self.repository.current("Patient", resident)
+                patient = self._repository.current("Patient", resident)
                 if patient is None or patient.deleted:
                     raise InvalidResource(UNKNOWN_RESIDENT, expression=[where or rtype])
-            decision = self._decide(draft, who, action, [rtype], resident)
+            decision = self._road.deciding.decide(draft, who, action, [rtype], resident)
             if memo is not None:
                 memo[key] = decision
         if not decision.allows(rtype):
@@ -200,26 +178,11 @@ class WritePath:
         return Write(action, rtype, rid, body)  # type: ignore[arg-type]
 
     def _apply(self, writes: Sequence[Write]) -> list[StoredResource]:
-        stored = self.repository.apply(writes)
+        stored = self._repository.apply(writes)
         for row in stored:
             if row.resource_type == "Consent" and row.patient_id is not None:
-                self.decider.invalidate(row.patient_id)
+                self._decider.invalidate(row.patient_id)
         return stored
-
-
-def label(decider: Decider, resource: dict[str, Any]) -> dict[str, Any]:
-    """Add the security labels the policies give this resource (sensitive classes)."""
-    labels = decider.labels_for(resource)
-    if not labels:
-        return resource
-    meta = dict(resource.get("meta") or {})
-    security = list(meta.get("security") or [])
-    for item in labels:
-        if not any(s.get("system") == item["system"] and s.get("code") == item["code"]
-                   for s in security):
-            security.append(item)
-    meta["security"] = security
-    return {**resource, "meta": meta}
 
 
 def _check_if_match(if_match: str | None, state: Any) -> None:

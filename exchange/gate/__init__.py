@@ -1,0 +1,11 @@
+"""The gate's public interface: what routes, pages and the command line may use.
+
+Everything else in this package is the road's inside; the import contracts keep it so.
+"""
+
+from exchange.gate.context import Disclosure, RequestContext, request_id
+from exchange.gate.gate import Gate, GateParts
+from exchange.gate.tokens import TokenAnswer, TokenRequest
+
+__all__ = ["Disclosure", "Gate", "GateParts", "RequestContext", "TokenAnswer",
+           "TokenRequest", "request_id"]

@@ -1,0 +1,124 @@
+"""The road's first and last phases: an operation starts a draft of its audit entry, and
+completes it, on success or on failure, in the ledger before any answer leaves.
+
+In HAPI's consent-service terms this is ``startOperation`` and
+``completeOperationSuccess``/``completeOperationFailure``; the phases in between (decide,
+fetch, shape) fill the draft. If the entry cannot be appended, the ledger's error
+(``AuditUnavailable``) replaces the answer.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from exchange.audit.ledger import AuditLedger
+from exchange.decisions.decide import Decider, Decision
+from exchange.errors import ConsentChanged, ExchangeError
+from exchange.fhir.dates import to_instant
+from exchange.gate.context import AuditDraft, RequestContext, outcome_of
+from exchange.identity.model import Identity
+from exchange.ports import Clock, Monotonic
+
+# Actions whose answer carries records: checked once more before they leave if slow.
+DISCLOSING = frozenset({"read", "search", "everything", "history"})
+
+
+class Recorder:
+    def __init__(self, ledger: AuditLedger, decider: Decider, clock: Clock,
+                 monotonic: Monotonic) -> None:
+        self._ledger = ledger
+        self._decider = decider
+        self._clock = clock
+        self._monotonic = monotonic
+
+    @contextmanager
+    def recording(self, ctx: RequestContext, who: Identity | None, action: str,
+                  what: dict[str, Any]) -> Iterator[AuditDraft]:
+        """Start an operation; whatever happens inside, its entry is appended."""
+        draft = self.start(ctx, action, what)
+        try:
+            yield draft
+        except ExchangeError as exc:
+            self.complete_failure(ctx, who, draft, exc.status, outcome_of(exc))
+            raise
+        except Exception:
+            draft.outcome = "error"  # whatever the draft said, the operation broke
+            self.complete_failure(ctx, who, draft, 500, "error")
+            raise
+        else:
+            self.complete_success(ctx, who, draft)
+
+    def start(self, ctx: RequestContext, action: str, what: dict[str, Any]) -> AuditDraft:
+        draft = AuditDraft(action, what, started=self._monotonic.seconds())
+        if ctx.break_glass_reason:
+            draft.context["break_glass_reason"] = ctx.break_glass_reason
+        return draft
+
+    def complete_success(self, ctx: RequestContext, who: Identity | None,
+                         draft: AuditDraft) -> None:
+        try:
+            self._check_in_flight(draft)
+        except ExchangeError as exc:
+            draft.outcome, draft.status = "denied", exc.status
+            self._append(ctx, who, draft)
+            raise
+        draft.outcome = draft.outcome or "success"
+        draft.status = draft.status or 200
+        self._append(ctx, who, draft)
+
+    def complete_failure(self, ctx: RequestContext, who: Identity | None, draft: AuditDraft,
+                         status: int, outcome: str) -> None:
+        draft.outcome = draft.outcome or outcome
+        draft.status = status
+        self._append(ctx, who, draft)
+
+    def record_refusal(self, ctx: RequestContext, action: str, reason: str,
+                       client_id: str | None = None, status: int = 401) -> None:
+        """A refusal before any identity exists (bad token, refused assertion)."""
+        draft = AuditDraft(action, {"client_id": client_id}, outcome="refused", status=status,
+                           details={"reason": reason})
+        self._append(ctx, None, draft)
+
+    def _check_in_flight(self, draft: AuditDraft) -> None:
+        """Revocation reaches work already under way: a disclosure that took longer than
+        the consent cache's refresh is checked against the consents as they are now."""
+        if draft.action not in DISCLOSING or \
+                self._monotonic.seconds() - draft.started < self._decider.STAMP_SECONDS:
+            return
+        for decision in draft.decisions:
+            resident = decision.input.get("resident")
+            if decision.allow and decision.stamp and resident in draft.residents \
+                    and not self._decider.still_current(resident, decision.stamp):
+                raise ConsentChanged()
+
+    def _append(self, ctx: RequestContext, who: Identity | None, draft: AuditDraft) -> None:
+        """One entry per resident the call touched (one entry if it touched none), written
+        together in one commit, so each resident's history holds every access to them."""
+        base = {
+            "time": to_instant(self._clock.now()),
+            "request_id": ctx.request_id,
+            "network_address": ctx.address,
+            "request": {"method": ctx.method, "path": ctx.path, "query": ctx.query},
+            "action": draft.action,
+            "who": who.audit_view() if who else {"kind": "anonymous", "role": "anonymous"},
+            "what": draft.what,
+            "outcome": draft.outcome,
+            "status": draft.status,
+            "decisions": _merge_decisions(draft.decisions),
+            **({"details": draft.details} if draft.details else {}),
+        }
+        residents = sorted(draft.residents)
+        if len(residents) <= 1:
+            self._ledger.append_many([{**base, "residents": residents}])
+        else:
+            self._ledger.append_many([{**base, "residents": [r], "part_of": len(residents)}
+                                      for r in residents])
+
+
+def _merge_decisions(decisions: list[Decision]) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    for d in decisions:
+        view = d.audit_view()
+        if view not in seen:
+            seen.append(view)
+    return seen

@@ -1,0 +1,93 @@
+"""The road's door: access tokens issued under the token policy (asked through the
+decider, never the engine), and bearer tokens turned into identities. Every refusal is
+recorded before the answer leaves, like any other denial."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from exchange.decisions.decide import Decider
+from exchange.errors import ExchangeError, NotAuthenticated
+from exchange.gate.context import RequestContext
+from exchange.gate.recording import Recorder
+from exchange.identity.model import Identity
+from exchange.identity.scopes import parse_scopes
+from exchange.identity.tokens import ASSERTION_TYPE, TokenRefused, TokenService
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    grant_type: str
+    client_assertion_type: str
+    client_assertion: str
+    scope: str
+    purpose_of_use: str
+
+
+@dataclass(frozen=True)
+class TokenAnswer:
+    """What the token endpoint answers: an OAuth 2.0 body and its status."""
+
+    status: int
+    body: dict[str, Any]
+
+
+class TokenGrants:
+    def __init__(self, recorder: Recorder, decider: Decider, tokens: TokenService) -> None:
+        self._recorder = recorder
+        self._decider = decider
+        self._tokens = tokens
+
+    def issue(self, ctx: RequestContext, request: TokenRequest) -> TokenAnswer:
+        client_id: str | None = None
+        purpose = request.purpose_of_use
+        try:
+            if request.grant_type != "client_credentials":
+                raise TokenRefused("unsupported_grant_type",
+                                   "Only client_credentials is supported.")
+            if request.client_assertion_type != ASSERTION_TYPE or not request.client_assertion:
+                raise TokenRefused("invalid_client", "A private_key_jwt client assertion is "
+                                   "required.", 401)
+            asserted = self._tokens.verify_assertion(request.client_assertion)
+            client_id = asserted.client.client_id
+            requested = parse_scopes(request.scope)
+            if not requested:
+                raise TokenRefused("invalid_scope", "Ask for SMART system scopes such as "
+                                   "system/Observation.rs.", client_id=client_id)
+            if not purpose:
+                raise TokenRefused("invalid_request", "purpose_of_use is required (for "
+                                   "example TREAT or HPAYMT).", client_id=client_id)
+            allowed, scopes, reasons = self._decider.grant_token(
+                asserted.client.policy_view(), purpose, [s.policy_view() for s in requested])
+            if not allowed:
+                error = "invalid_request" if "purpose_not_registered" in reasons \
+                    else "invalid_scope"
+                raise TokenRefused(error, "Refused: " + ", ".join(reasons),
+                                   client_id=client_id)
+            issued = self._tokens.issue(asserted.client, scopes, purpose)
+        except TokenRefused as refused:
+            self._recorder.record_refusal(ctx, "token", refused.description,
+                                          refused.client_id or client_id, refused.status)
+            return TokenAnswer(refused.status, {"error": refused.error,
+                                                "error_description": refused.description})
+        except ExchangeError as exc:
+            self._recorder.record_refusal(ctx, "token", exc.code, client_id, exc.status)
+            return TokenAnswer(exc.status, {"error": "temporarily_unavailable",
+                                            "error_description": exc.message})
+        who = Identity("client", asserted.client.client_id, asserted.client.organization,
+                       asserted.client.organization_kind, purpose=purpose)
+        with self._recorder.recording(ctx, who, "token", {"client_id": client_id,
+                                                          "scope": issued["scope"],
+                                                          "purpose": purpose}):
+            pass
+        return TokenAnswer(200, issued)
+
+    def authenticate(self, ctx: RequestContext, authorization: str) -> Identity:
+        """The identity a bearer token carries; a refused token is recorded first."""
+        scheme, _, token = authorization.partition(" ")
+        try:
+            if scheme.lower() != "bearer" or not token.strip():
+                raise NotAuthenticated("A bearer access token is required.")
+            return self._tokens.authenticate(token.strip())
+        except NotAuthenticated as exc:
+            self._recorder.record_refusal(ctx, "authenticate", exc.message)
+            raise
