@@ -15,8 +15,8 @@ import orjson
 from consent.model import policy_view
 from exchange.clock import SystemMonotonic
 from exchange.decisions.bundle import DECISION, LABELS, TOKEN_GRANT
-from exchange.decisions.data_classes import ClassRule, read_rules
 from exchange.errors import ConsentUnavailable, ExchangeError, PolicyUnavailable
+from exchange.fhir.data_classes import ClassRule, read_rules
 from exchange.identity.model import Identity
 from exchange.ports import Clock, DecisionPoint, Monotonic
 from exchange.store.repository import ResourceRepository

@@ -12,8 +12,8 @@ from exchange.audit.ledger import AuditLedger
 from exchange.decisions.replay import Replayer
 from exchange.errors import NotFound
 from exchange.gate.context import Disclosure, RequestContext
+from exchange.gate.oversight import AUDIT_READ, require_oversight
 from exchange.gate.road import Road
-from exchange.gate.trail import AUDIT_READ, require_oversight
 from exchange.identity.model import Identity
 
 

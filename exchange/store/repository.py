@@ -27,8 +27,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
-from exchange.decisions.data_classes import ClassRule
 from exchange.errors import Conflict, DependencyUnavailable
+from exchange.fhir.data_classes import ClassRule
 from exchange.fhir.dates import to_instant
 from exchange.fhir.search import (
     Chain,
