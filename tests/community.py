@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from consent.model import build_consent
 from exchange.app import build_services, create_app
-from exchange.clock import FixedClock
+from exchange.clock import FixedClock, ManualMonotonic
 from exchange.config import Settings
 from exchange.identity.assertion import generate_key, make_assertion
 from exchange.services import Services
@@ -79,6 +79,7 @@ class Community:
     services: Services
     http: TestClient
     clock: FixedClock
+    monotonic: ManualMonotonic = field(default_factory=ManualMonotonic)
     clients: dict[str, RegisteredClient] = field(default_factory=dict)
 
     @property
@@ -123,10 +124,11 @@ class Community:
 
 def build_community(tmp: Path, **settings: Any) -> Community:
     clock = FixedClock(datetime.now(UTC).replace(microsecond=0))
+    monotonic = ManualMonotonic()  # moved by tests, never by waiting
     services = build_services(Settings(data_dir=tmp, base_url="http://testserver",
-                                       **settings), clock=clock)
+                                       **settings), clock=clock, monotonic=monotonic)
     http = TestClient(create_app(services=services), raise_server_exceptions=False)
-    community = Community(services, http, clock)
+    community = Community(services, http, clock, monotonic)
     for client_id, kind, alg, purposes, scopes in (
             ("clinic-a", "clinic", "RS384", ["TREAT", "ETREAT"], "system/*.cruds"),
             ("clinic-b", "clinic", "ES384", ["TREAT"], "system/*.cruds"),
