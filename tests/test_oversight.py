@@ -171,3 +171,33 @@ def test_access_history_in_plain_words_with_proofs(small_k_community: Community)
     assert other["items"] == []
     assert community.http.get("/resident/access-history",
                               headers=community.headers("clinic-a")).status_code == 403
+
+
+VIEWS = [("get", "/fhir/AuditEvent"), ("get", "/compliance/audit-events.ndjson"),
+         ("get", "/compliance/summary"), ("get", "/compliance/anomalies"),
+         ("get", "/compliance/integrity"), ("post", "/compliance/verify"),
+         ("get", "/compliance/replay/1")]
+
+
+def test_every_view_of_the_trail_travels_the_road(community: Community) -> None:
+    """Each view is decided for the officer and recorded once, allowed or denied, and the
+    entry renders as BALP's "Audit Log Used"."""
+    traffic(community)
+    ledger = community.services.ledger
+    for who, expected in ((officer(community), "success"),
+                          (community.headers("clinic-a", scope="system/*.rs"), "denied")):
+        for method, path in VIEWS:
+            before = ledger.size()
+            r = community.http.request(method, path, headers=who)
+            assert r.status_code == (200 if expected == "success" else 403), (path, r.text)
+            assert ledger.size() == before + 1, path
+            entry = ledger.read(ledger.size())
+            assert entry is not None
+            assert (entry["action"], entry["outcome"]) == ("audit-read", expected), path
+            assert entry["decisions"], path  # the policy was asked
+    events = community.http.get("/fhir/AuditEvent?_count=500",
+                                headers=officer(community)).json()["entry"]
+    used = [e["resource"] for e in events
+            if e["resource"]["type"].get("code") == "110101"]
+    assert len(used) >= 2 * len(VIEWS)
+    assert all(u["type"]["display"] == "Audit Log Used" for u in used)

@@ -48,7 +48,10 @@ def render(seq: int, entry: dict[str, Any], server: str) -> dict[str, Any]:
         "id": str(seq),
         "meta": {"profile": [BALP + (".PatientQuery" if action == "search" and residents
                                      else ".PatientRead" if residents else "")]},
-        "type": {"system": AUDIT_TYPE, "code": "rest", "display": "Restful Operation"}
+        # Reading the trail is itself an event of its own kind (DICOM "Audit Log Used").
+        "type": {"system": DCM, "code": "110101", "display": "Audit Log Used"}
+        if action == "audit-read" else
+        {"system": AUDIT_TYPE, "code": "rest", "display": "Restful Operation"}
         if subtype else {"system": DCM, "code": "110114", "display": "User Authentication"}
         if action in ("token", "authenticate") else
         {"system": DCM, "code": "110100", "display": "Application Activity"},
