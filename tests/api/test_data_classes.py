@@ -5,7 +5,7 @@ from typing import Any
 
 from consent.model import build_consent
 from tests.community import Community, observation
-from tests.test_consent_model import grant
+from tests.consent.test_model import grant
 
 CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 VITALS = (CATEGORY, "vital-signs")
