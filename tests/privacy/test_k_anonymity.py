@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from consent.model import build_consent
 from exchange.privacy.disclosure import Shaper
 from exchange.privacy.k_anonymity import quasi_identifiers
-from tests.community import Community, patient
 from tests.api.test_shaping import PROFILES, TODAY
+from tests.community import Community, patient
 
 DISTRICTS = [("杭州市", "西湖区"), ("杭州市", "拱墅区"), ("杭州市", "上城区"), ("宁波市", "海曙区")]
 
