@@ -31,10 +31,16 @@ class Reads:
         with road.recorder.recording(ctx, who, action, {"type": rtype, "id": rid,
                                                         "version": version}) as draft:
             check_type(rtype)
-            _, decision = road.deciding.decide_existing(draft, who, "read", rtype, rid)
+            state, decision = road.deciding.decide_existing(draft, who, "read", rtype, rid)
             row = road.repository.read(rtype, rid, version)
             if row is None:
                 raise NotFound()
+            if row.patient_id != state.patient_id:
+                # A version filed under another resident is decided on that resident.
+                decision = road.deciding.decide(draft, who, "read", [rtype], row.patient_id)
+                if not decision.allows(rtype):
+                    draft.outcome = "denied"
+                    raise NotFound()
             if row.deleted:
                 raise Gone("The resource was deleted.")
             resource = road.shaping.shape(row, decision, who)

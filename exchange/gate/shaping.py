@@ -46,6 +46,13 @@ class Shaping:
             disclosure.judge({str(row.patient_id): resource}, lambda p: p)
         return disclosure.shape(resource, row.patient_id)
 
+    def visible(self, row: StoredResource, decision: Decision) -> bool:
+        """Whether the decision lets this resource be seen at all (its type, its labels,
+        its categories): what a read would not show, a write may not touch."""
+        resource: dict[str, Any] = orjson.loads(row.body)
+        return decision.allows(row.resource_type) and not withheld(
+            resource, decision.withhold_labels) and decision.admits(resource)
+
     def disclosure(self, who: Identity, decision: Decision, shapers: Shapers) -> Shaper:
         """The shaper of the decision's profile in this recipient's pseudonym domain."""
         if decision.profile not in shapers:

@@ -12,7 +12,7 @@ import orjson
 from consent.model import check_consent
 from exchange.decisions.decide import Decision
 from exchange.decisions.labels import label
-from exchange.errors import Conflict, ExchangeError, InvalidResource
+from exchange.errors import Conflict, ExchangeError, InvalidResource, NotFound
 from exchange.fhir.bundles import plan_entries
 from exchange.fhir.dates import to_instant
 from exchange.fhir.outcome import operation_outcome
@@ -149,6 +149,7 @@ class Writes:
         """
         check_type(rtype)
         if action == "delete":
+            self._require_readable(draft, who, rtype, rid)
             self._road.deciding.decide_existing(draft, who, "delete", rtype, rid, live=True)
             return Write("delete", rtype, rid)
         body = validate_resource(resource, where=where, expected_type=rtype)
@@ -160,6 +161,7 @@ class Writes:
             raise InvalidResource("The resource must name the resident it belongs to.",
                                   expression=[where or rtype])
         if action == "update":  # decided for the resident it belongs to now, too
+            self._require_readable(draft, who, rtype, rid)
             self._road.deciding.decide_existing(draft, who, "update", rtype, rid, live=True)
         key = (action, rtype, resident)
         if memo is not None and key in memo:
@@ -176,6 +178,18 @@ class Writes:
             draft.outcome = "denied"
             raise InvalidResource(UNKNOWN_RESIDENT, expression=[where or rtype])
         return Write(action, rtype, rid, body)  # type: ignore[arg-type]
+
+    def _require_readable(self, draft: AuditDraft, who: Identity, rtype: str,
+                          rid: str) -> None:
+        """A write is a disclosure too: what the caller could not read (another resident,
+        a withheld label, an unconsented category), it cannot change or delete, and it
+        learns no more than a missing id would tell."""
+        _, decision = self._road.deciding.decide_existing(draft, who, "read", rtype, rid,
+                                                          live=True)
+        row = self._repository.read(rtype, rid)
+        if row is None or row.deleted or not self._road.shaping.visible(row, decision):
+            draft.outcome = "denied"
+            raise NotFound()
 
     def _apply(self, writes: Sequence[Write]) -> list[StoredResource]:
         stored = self._repository.apply(writes)
