@@ -5,6 +5,8 @@ recorded before the answer leaves, like any other denial."""
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from exchange.decisions.decide import Decider
 from exchange.errors import ExchangeError, NotAuthenticated
 from exchange.gate.context import RequestContext
@@ -36,6 +38,8 @@ class TokenGrants:
         self._recorder = recorder
         self._decider = decider
         self._tokens = tokens
+        # (registration, purpose, scopes, policy revision) -> still granted
+        self._still_granted: dict[tuple[bytes, str, tuple[str, ...], str], bool] = {}
 
     def issue(self, ctx: RequestContext, request: TokenRequest) -> TokenAnswer:
         client_id: str | None = None
@@ -82,12 +86,38 @@ class TokenGrants:
         return TokenAnswer(200, issued)
 
     def authenticate(self, ctx: RequestContext, authorization: str) -> Identity:
-        """The identity a bearer token carries; a refused token is recorded first."""
+        """The identity a bearer token carries; a refused token is recorded first.
+
+        A client's token is held, on every request, to the client's registration as it is
+        now: the token policy must still grant every scope it carries for its purpose, so a
+        client narrowed or disabled loses its tokens' power at once (and a token forged
+        with the exchange's own key gains nothing beyond the registration)."""
         scheme, _, token = authorization.partition(" ")
         try:
             if scheme.lower() != "bearer" or not token.strip():
                 raise NotAuthenticated("A bearer access token is required.")
-            return self._tokens.authenticate(token.strip())
-        except NotAuthenticated as exc:
-            self._recorder.record_refusal(ctx, "authenticate", exc.message)
+            identity = self._tokens.authenticate(token.strip())
+            if identity.kind == "client":
+                self._check_registration(identity)
+            return identity
+        except ExchangeError as exc:
+            self._recorder.record_refusal(ctx, "authenticate", exc.message, status=exc.status)
             raise
+
+    def _check_registration(self, identity: Identity) -> None:
+        client = self._tokens.registration(identity.subject)
+        if client is None or identity.purpose is None:
+            raise NotAuthenticated("The client of this token is no longer active.")
+        carried = sorted(s.text for s in identity.scopes)
+        key = (orjson.dumps(client.policy_view(), option=orjson.OPT_SORT_KEYS),
+               identity.purpose, tuple(carried), self._decider.revision)
+        if key not in self._still_granted:
+            allowed, granted, _ = self._decider.grant_token(
+                client.policy_view(), identity.purpose,
+                [s.policy_view() for s in identity.scopes])
+            if len(self._still_granted) > 10_000:
+                self._still_granted.clear()
+            self._still_granted[key] = allowed and set(carried) <= set(granted)
+        if not self._still_granted[key]:
+            raise NotAuthenticated("The access token carries more than the client's "
+                                   "registration grants now.")

@@ -124,6 +124,14 @@ class TokenService:
         if expires > now + self.max_assertion + LEEWAY:
             raise TokenRefused("invalid_client", "The client assertion's exp is more than "
                                "five minutes ahead.", 401, client_id)
+        for claim in ("nbf", "iat"):  # an assertion from the future is not yet valid
+            value = claims.get(claim)
+            if value is None:
+                continue
+            if not isinstance(value, int | float) or isinstance(value, bool) or \
+                    datetime.fromtimestamp(value, now.tzinfo) > now + LEEWAY:
+                raise TokenRefused("invalid_client", f"The client assertion's {claim} is in "
+                                   "the future.", 401, client_id)
         jti = claims.get("jti")
         if not isinstance(jti, str) or not jti or len(jti) > 255:
             raise TokenRefused("invalid_client", "The client assertion has no jti.", 401,
@@ -229,18 +237,31 @@ class TokenService:
         return Identity("proxy", subject, token_id=token_id, acting_for=resident,
                         delegation=delegation)
 
+    def registration(self, client_id: str) -> Client | None:
+        """The client's registration as it is now."""
+        return self._registry.get(client_id)
+
     def authenticate(self, token: str) -> Identity:
         """The identity behind a bearer token; ``NotAuthenticated`` for anything wrong."""
         try:
             claims = jwt.decode(token, self._public, algorithms=[ACCESS_TOKEN_ALGORITHM],
                                 audience=self.audience, issuer=self.issuer,
                                 options={"verify_exp": False, "verify_iat": False,
-                                         "require": ["exp", "sub", "kind", "jti"]})
+                                         "verify_nbf": False,
+                                         "require": ["exp", "iat", "sub", "kind", "jti"]})
         except jwt.PyJWTError:
             raise NotAuthenticated("The access token is not valid.") from None
         now = self._clock.now()
-        if datetime.fromtimestamp(claims["exp"], now.tzinfo) <= now:
+        exp, iat = claims["exp"], claims["iat"]
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (exp, iat)):
+            raise NotAuthenticated("The access token is not valid.")
+        if datetime.fromtimestamp(exp, now.tzinfo) <= now:
             raise NotAuthenticated("The access token has expired.")
+        # Even a token signed with the exchange's own key is held to what the exchange
+        # issues: never from the future, never longer-lived than the settings allow.
+        if datetime.fromtimestamp(iat, now.tzinfo) > now + LEEWAY or \
+                exp - iat > self.lifetime.total_seconds():
+            raise NotAuthenticated("The access token is not valid.")
         if claims["kind"] == "resident":
             sub = str(claims["sub"])
             if not sub.startswith("Patient/"):
@@ -254,6 +275,8 @@ class TokenService:
         if client is None or not client.active:
             raise NotAuthenticated("The client of this token is no longer active.")
         scopes: tuple[Scope, ...] = tuple(parse_scopes(str(claims.get("scope", ""))))
+        if str(claims.get("purpose_of_use")) not in client.purposes:
+            raise NotAuthenticated("The access token's purpose is not registered now.")
         return Identity("client", client.client_id, client.organization,
                         client.organization_kind, scopes, str(claims.get("purpose_of_use")),
                         token_id=claims["jti"])
