@@ -104,15 +104,20 @@ class Recorder:
             "what": draft.what,
             "outcome": draft.outcome,
             "status": draft.status,
-            "decisions": _merge_decisions(draft.decisions),
             **({"details": draft.details} if draft.details else {}),
         }
         residents = sorted(draft.residents)
         if len(residents) <= 1:
-            self._ledger.append_many([{**base, "residents": residents}])
+            self._ledger.append_many([{**base, "residents": residents,
+                                       "decisions": _merge_decisions(draft.decisions)}])
         else:
-            self._ledger.append_many([{**base, "residents": [r], "part_of": len(residents)}
-                                      for r in residents])
+            # Each resident's entry holds the decisions about them (and those about no
+            # one), never another resident's consents: their history is theirs alone.
+            self._ledger.append_many([
+                {**base, "residents": [r], "part_of": len(residents),
+                 "decisions": _merge_decisions([d for d in draft.decisions
+                                                if d.input.get("resident") in (r, None)])}
+                for r in residents])
 
 
 def _merge_decisions(decisions: list[Decision]) -> list[dict[str, Any]]:

@@ -201,3 +201,29 @@ def test_every_view_of_the_trail_travels_the_road(community: Community) -> None:
             if e["resource"]["type"].get("code") == "110101"]
     assert len(used) >= 2 * len(VIEWS)
     assert all(u["type"]["display"] == "Audit Log Used" for u in used)
+
+
+def test_a_residents_history_names_no_other_residents_consents(
+        small_k_community: Community) -> None:
+    community = small_k_community
+    consent = build_consent("carol", "Organization/clinic-a", ["TREAT"],
+                            when=community.clock.now())
+    created = community.http.post("/fhir/Consent", json=consent,
+                                  headers=community.resident_headers("carol"))
+    assert created.status_code == 201
+    carols = created.json()["id"]
+    # One search that discloses both alice's and carol's records.
+    found = community.http.get("/fhir/Observation?code=15074-8",
+                               headers=community.headers("clinic-a")).json()
+    subjects = {e["resource"]["subject"]["reference"] for e in found["entry"]}
+    assert subjects == {"Patient/alice", "Patient/carol"}
+    for resident, other in (("alice", carols), ("carol", "alice-treat-a")):
+        history = community.http.get("/resident/access-history",
+                                     headers=community.resident_headers(resident)).json()
+        searched = [i for i in history["items"] if i["what"] == "Observation"]
+        assert searched, resident
+        named = {c for i in history["items"] for c in i["consents"]}
+        assert named and not any(other in c for c in named), (resident, named)
+        events = community.http.get("/fhir/AuditEvent",
+                                    headers=community.resident_headers(resident)).text
+        assert other not in events
