@@ -180,10 +180,19 @@ class Decider:
         """The token-issuance policy's answer: (allowed, scopes granted, reasons)."""
         grant = self._point.decide(TOKEN_GRANT, {"client": client, "purpose": purpose,
                                                  "requested_scopes": scopes})
-        granted, reasons = grant.get("scopes", []), grant.get("reasons", [])
-        if not isinstance(granted, list) or not isinstance(reasons, list):
+        # Only a complete answer counts: a token is never issued on a partial or odd one,
+        # and never with a scope that was not asked for.
+        if not isinstance(grant, dict):
             raise PolicyUnavailable("The token policy answered in an unexpected shape.")
-        return grant.get("allow") is True, [str(s) for s in granted], [str(r) for r in reasons]
+        allow, granted, reasons = (grant.get("allow"), grant.get("scopes"),
+                                   grant.get("reasons"))
+        asked = {s.get("text") for s in scopes}
+        if not isinstance(allow, bool) or not isinstance(granted, list) \
+                or not isinstance(reasons, list) \
+                or not all(isinstance(x, str) for x in [*granted, *reasons]) \
+                or not set(granted) <= asked or (allow and not granted):
+            raise PolicyUnavailable("The token policy answered in an unexpected shape.")
+        return allow, list(granted), list(reasons)
 
     def decide_input(self, policy_input: dict[str, Any]) -> Decision:
         result = self._point.decide(DECISION, policy_input)

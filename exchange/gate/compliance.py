@@ -88,9 +88,13 @@ class Compliance:
     def replay(self, ctx: RequestContext, who: Identity, seq: int) -> Disclosure:
         """Replay the decisions of a past entry: same consent versions, same policy
         revision, same input; the answer must be the same."""
-        with self._road.recorder.recording(ctx, who, AUDIT_READ, {"view": "replay",
-                                                          "seq": seq}) as draft:
+        with self._road.recorder.recording(ctx, who, AUDIT_READ, {
+                "view": "replay",
+                # The ledger's JSON holds 64-bit integers: a larger number is kept as text.
+                "seq": seq if -2 ** 63 <= seq < 2 ** 63 else str(seq)[:40]}) as draft:
             require_oversight(self._road, draft, who)
+            if not 0 < seq < 2 ** 63:  # beyond any sequence the database can hold
+                raise NotFound("No such audit entry.")
             entry = self._ledger.read(seq)
             if entry is None:
                 raise NotFound("No such audit entry.")

@@ -99,3 +99,36 @@ def test_policy_compilation_failure_is_policy_unavailable(tmp_path: Path) -> Non
     (tmp_path / "broken.rego").write_text("package exchange\n\ndecision := {")
     with pytest.raises(PolicyUnavailable):
         RegoDecisionPoint(tmp_path)
+
+
+class OddTokenPolicy:
+    """Answers the token grant, but not in the contract's shape."""
+
+    def __init__(self, real: Any, answer: Any) -> None:
+        self.real, self.answer = real, answer
+        self.revision = real.revision
+
+    def decide(self, entry_point: str, policy_input: dict[str, Any]) -> dict[str, Any]:
+        if entry_point.endswith("token.grant"):
+            return self.answer  # type: ignore[no-any-return]
+        return self.real.decide(entry_point, policy_input)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("answer", [
+    {}, [], {"allow": True}, {"allow": "yes", "scopes": [], "reasons": []},
+    {"allow": True, "scopes": ["x"], "reasons": []},
+    {"allow": True, "scopes": [], "reasons": []},
+    {"allow": True, "scopes": "system/*.rs", "reasons": []},
+    {"allow": True, "scopes": ["system/*.rs"]},
+], ids=["empty", "list", "allow-only", "allow-string", "scope-not-asked", "no-scopes",
+        "scopes-string", "no-reasons"])
+def test_token_endpoint_issues_nothing_on_a_malformed_answer(community: Community,
+                                                             answer: Any) -> None:
+    real = community.services.decider._point
+    community.services.decider._point = OddTokenPolicy(real, answer)  # type: ignore[assignment]
+    before = community.services.ledger.size()
+    r = community.request_token("clinic-a")
+    assert r.status_code == 503, r.text
+    assert "access_token" not in r.json()
+    entry = community.services.ledger.read(before + 1)
+    assert entry is not None and (entry["action"], entry["outcome"]) == ("token", "refused")

@@ -227,3 +227,15 @@ def test_a_residents_history_names_no_other_residents_consents(
         events = community.http.get("/fhir/AuditEvent",
                                     headers=community.resident_headers(resident)).text
         assert other not in events
+
+
+def test_an_out_of_range_entry_number_is_a_recorded_404(community: Community) -> None:
+    h = officer(community)
+    ledger = community.services.ledger
+    for seq in ("0", "-1", str(2 ** 63), str(2 ** 64), "9" * 40):
+        before = ledger.size()
+        r = community.http.get(f"/compliance/replay/{seq}", headers=h)
+        assert r.status_code == 404, (seq, r.text)
+        assert r.json()["resourceType"] == "OperationOutcome"
+        entry = ledger.read(before + 1)
+        assert entry is not None and entry["outcome"] == "not-found"
