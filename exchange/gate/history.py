@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from exchange.decisions.decide import Decision
-from exchange.errors import InvalidSearch
+from exchange.errors import InvalidSearch, NotFound
 from exchange.fhir.dates import parse_range, to_instant
 from exchange.fhir.search import DIGITS, SearchQuery
 from exchange.fhir.search_params import DIRECTORY_TYPES
@@ -53,6 +53,10 @@ class History:
                 entry = self._entry(row, version_decision, who)
                 if entry is not None:
                     entries.append(entry)
+            if rid is not None and not entries:
+                # Every version withheld: answer as for an id that does not exist.
+                draft.outcome = "denied"
+                raise NotFound()
             path = f"{rtype}/{rid}/_history" if rid else f"{rtype}/_history"
             bundle = {"resourceType": "Bundle", "type": "history", "total": len(entries),
                       "link": [{"relation": "self", "url": road.url(path, pairs)}],
@@ -71,8 +75,15 @@ class History:
             if shaped is None:
                 return None
             rid = str(shaped["id"])
-        elif not identified:  # a deletion names the pseudonym, as the versions before did
-            rid = disclosure.context(row.patient_id).mac(f"{row.resource_type}/{rid}")
+        else:
+            # A deletion is disclosed only if what it deleted could have been seen.
+            before = self._road.repository.read(row.resource_type, row.resource_id,
+                                                row.version_id - 1)
+            if before is None or before.patient_id != row.patient_id \
+                    or not shaping.visible(before, decision):
+                return None
+            if not identified:  # a deletion names the pseudonym, as the versions before did
+                rid = disclosure.context(row.patient_id).mac(f"{row.resource_type}/{rid}")
         response: dict[str, Any] = {"status": "204" if row.deleted else "200",
                                     "etag": f'W/"{row.version_id}"'}
         if identified:  # the real time of a change is withheld with the real dates
