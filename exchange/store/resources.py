@@ -1,0 +1,268 @@
+"""Resource versions over encrypted rows: write, read and history, with their index rows.
+
+Every change adds a version and makes it the current one; the index rows follow the current
+version only. Bodies are sealed per resident (directory resources under one shared owner),
+bound to type, id and version. The readers here turn rows back into ``StoredResource`` for
+the other parts of the store as well (search, compartments).
+"""
+
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+from sqlalchemy import ColumnElement, delete, insert, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlmodel import Session
+
+from exchange.errors import Conflict, DependencyUnavailable
+from exchange.fhir.dates import to_instant
+from exchange.ports import Clock
+from exchange.privacy.blind_index import BlindIndex
+from exchange.privacy.envelope import Vault
+from exchange.store.indexing import compartment_of, index_entries
+from exchange.store.tables import DateIndex, ReferenceIndex, ResourceRow, TermIndex
+
+DIRECTORY_OWNER = "_directory"
+RESOURCES = ResourceRow.__table__  # type: ignore[attr-defined]
+R = RESOURCES.c
+T = TermIndex.__table__.c  # type: ignore[attr-defined]
+D = DateIndex.__table__.c  # type: ignore[attr-defined]
+F = ReferenceIndex.__table__.c  # type: ignore[attr-defined]
+INDEX_TABLES = (TermIndex.__table__, DateIndex.__table__,  # type: ignore[attr-defined]
+                ReferenceIndex.__table__)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class StoredResource:
+    resource_type: str
+    resource_id: str
+    version_id: int
+    patient_id: str | None
+    last_updated: datetime
+    deleted: bool
+    body: bytes  # the stored JSON; empty for a deletion
+
+    @property
+    def reference(self) -> str:
+        return f"{self.resource_type}/{self.resource_id}"
+
+
+@dataclass(frozen=True)
+class CurrentState:
+    version_id: int
+    patient_id: str | None
+    deleted: bool
+
+
+@dataclass
+class Write:
+    """One change; ``resource`` is validated JSON (None for a delete)."""
+
+    action: Literal["create", "update", "delete"]
+    resource_type: str
+    resource_id: str
+    resource: dict[str, Any] | None = None
+
+
+Allowed = Collection[str] | None  # resident ids a caller may see; None: no restriction
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands datetimes back naive; every one the exchange stores is UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def allowed_filter(allowed: Allowed) -> list[ColumnElement[bool]]:
+    """The condition that keeps rows to the allowed residents (none for no restriction)."""
+    if allowed is None:
+        return []
+    return [R.patient_id.in_(sorted(allowed))]
+
+
+class ResourceVersions:
+    def __init__(self, engine: Engine, vault: Vault, blind: BlindIndex, clock: Clock) -> None:
+        self._engine = engine
+        self._vault = vault
+        self._blind = blind
+        self._clock = clock
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def current(self, resource_type: str, resource_id: str,
+                session: Session | None = None) -> CurrentState | None:
+        stmt = select(R.version_id, R.patient_id, R.deleted).where(
+            R.resource_type == resource_type, R.resource_id == resource_id, R.is_current)
+        row = self.first(stmt, session)
+        return None if row is None else CurrentState(row[0], row[1], bool(row[2]))
+
+    def apply(self, writes: Sequence[Write]) -> list[StoredResource]:
+        """Apply every write in one database transaction: all of them, or none.
+
+        A resource may appear once per call (FHIR forbids twice in one transaction).
+        """
+        # Data keys are made first, in their own commits: a key must never exist only in a
+        # transaction that may yet roll back while its ciphertext is cached elsewhere.
+        for write in writes:
+            if write.resource is not None:
+                owner = compartment_of({**write.resource, "id": write.resource_id})
+                self._vault.ensure_key(owner or DIRECTORY_OWNER)
+        try:
+            with Session(self._engine) as session, session.begin():
+                rows: list[dict[str, Any]] = []
+                index = IndexRows()
+                stored = [self._stage(session, w, rows, index) for w in writes]
+                session.execute(insert(ResourceRow), rows)
+                index.insert(session)
+                return stored
+        except IntegrityError:
+            raise Conflict("The resource was changed concurrently, or exists; retry.") \
+                from None
+        except SQLAlchemyError:
+            raise DependencyUnavailable("The record store is unavailable.") from None
+
+    def _stage(self, session: Session, write: Write, rows: list[dict[str, Any]],
+               index: "IndexRows") -> StoredResource:
+        # A create's id is new: the primary key refuses a clash, so nothing is read first.
+        state = None if write.action == "create" else \
+            self.current(write.resource_type, write.resource_id, session)
+        version = 1 if state is None else state.version_id + 1
+        now = self._clock.now()
+        if state is not None:
+            session.execute(update(ResourceRow).where(
+                R.resource_type == write.resource_type, R.resource_id == write.resource_id,
+                R.is_current).values(is_current=False))
+            for table, cols in ((TermIndex, T), (DateIndex, D), (ReferenceIndex, F)):
+                session.execute(delete(table).where(
+                    cols.resource_type == write.resource_type,
+                    cols.resource_id == write.resource_id))
+        if write.resource is None:
+            patient_id = state.patient_id if state else None
+            body = b""
+        else:
+            resource = dict(write.resource)
+            resource["id"] = write.resource_id
+            meta = dict(resource.get("meta") or {})
+            meta["versionId"] = str(version)
+            meta["lastUpdated"] = to_instant(now)
+            resource["meta"] = meta
+            patient_id = compartment_of(resource)
+            body = orjson.dumps(resource)
+            index.add(resource, self._blind)
+        sealed = self._vault.seal(patient_id or DIRECTORY_OWNER,
+                                  (write.resource_type, write.resource_id, str(version)), body)
+        rows.append({"resource_type": write.resource_type, "resource_id": write.resource_id,
+                     "version_id": version, "is_current": True,
+                     "deleted": write.resource is None, "patient_id": patient_id,
+                     "last_updated": now, "content": sealed})
+        return StoredResource(write.resource_type, write.resource_id, version, patient_id,
+                              now, write.resource is None, body)
+
+    def ingest(self, resources: Sequence[dict[str, Any]]) -> int:
+        """Bulk-load new, already validated resources (with ids) in one transaction.
+
+        For loading a community's records; every version is 1, so nothing is read first.
+        """
+        now = self._clock.now()
+        rows: list[dict[str, Any]] = []
+        index = IndexRows()
+        for original in resources:
+            resource = dict(original)
+            resource["meta"] = {**(resource.get("meta") or {}), "versionId": "1",
+                                "lastUpdated": to_instant(now)}
+            rtype, rid = resource["resourceType"], resource["id"]
+            patient_id = compartment_of(resource)
+            body = orjson.dumps(resource)
+            rows.append({"resource_type": rtype, "resource_id": rid, "version_id": 1,
+                         "is_current": True, "deleted": False, "patient_id": patient_id,
+                         "last_updated": now, "content": self._vault.seal(
+                             patient_id or DIRECTORY_OWNER, (rtype, rid, "1"), body)})
+            index.add(resource, self._blind)
+        try:
+            with Session(self._engine) as session, session.begin():
+                session.execute(insert(ResourceRow), rows)
+                index.insert(session)
+        except IntegrityError:
+            raise Conflict("A resource with that id exists already.") from None
+        return len(rows)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def read(self, resource_type: str, resource_id: str,
+             version_id: int | None = None) -> StoredResource | None:
+        where = [R.resource_type == resource_type, R.resource_id == resource_id]
+        where.append(R.is_current if version_id is None else R.version_id == version_id)
+        rows = self.fetch(select(RESOURCES).where(*where))
+        return rows[0] if rows else None
+
+    def history(self, resource_type: str, resource_id: str | None, allowed: Allowed,
+                count: int, since: datetime | None = None) -> list[StoredResource]:
+        where = [R.resource_type == resource_type]
+        if resource_id is not None:
+            where.append(R.resource_id == resource_id)
+        if since is not None:
+            where.append(R.last_updated >= since)
+        where.extend(allowed_filter(allowed))
+        stmt = select(RESOURCES).where(*where).order_by(
+            R.last_updated.desc(), R.resource_id, R.version_id.desc()).limit(count)
+        return self.fetch(stmt)
+
+    # -- rows, for every part that selects whole resource rows ------------------------------
+
+    def fetch(self, stmt: Any) -> list[StoredResource]:
+        """The rows ``stmt`` selects from the resource table, opened."""
+        try:
+            with self._engine.connect() as conn:
+                rows = list(conn.execute(stmt).mappings())
+        except SQLAlchemyError:
+            raise DependencyUnavailable("The record store is unavailable.") from None
+        out = []
+        for row in rows:
+            owner = row["patient_id"] or DIRECTORY_OWNER
+            body = self._vault.open(owner, (row["resource_type"], row["resource_id"],
+                                            str(row["version_id"])), row["content"])
+            out.append(StoredResource(row["resource_type"], row["resource_id"],
+                                      row["version_id"], row["patient_id"],
+                                      as_utc(row["last_updated"]), bool(row["deleted"]), body))
+        return out
+
+    def first(self, stmt: Any, session: Session | None = None) -> Any:
+        """The first row of ``stmt`` (in ``session`` if given), or None."""
+        try:
+            if session is not None:
+                return session.execute(stmt).first()
+            with self._engine.connect() as conn:
+                return conn.execute(stmt).first()
+        except SQLAlchemyError:
+            raise DependencyUnavailable("The record store is unavailable.") from None
+
+
+class IndexRows:
+    """The index rows of the resources one transaction writes, inserted together."""
+
+    def __init__(self) -> None:
+        self.terms: list[dict[str, Any]] = []
+        self.dates: list[dict[str, Any]] = []
+        self.references: list[dict[str, Any]] = []
+
+    def add(self, resource: dict[str, Any], blind: BlindIndex) -> None:
+        key = {"resource_type": resource["resourceType"], "resource_id": resource["id"]}
+        entries = index_entries(resource, blind)
+        self.terms.extend({**key, "param": p, "term": t} for p, t in entries.terms)
+        self.dates.extend({**key, "param": p, "low": lo, "high": hi}
+                          for p, lo, hi in entries.dates)
+        self.references.extend({**key, "param": p, "target": t}
+                               for p, t in entries.references)
+
+    def insert(self, session: Session) -> None:
+        for table, rows in ((TermIndex, self.terms), (DateIndex, self.dates),
+                            (ReferenceIndex, self.references)):
+            if rows:
+                session.execute(insert(table), rows)

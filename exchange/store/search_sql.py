@@ -1,0 +1,247 @@
+"""Search in SQL: a parsed ``SearchQuery`` and the decision's filters become one statement.
+
+It knows nothing of who asks. The gate decides first and passes the residents a caller may
+see (``allowed``), the labels withheld and the categories each resident opened, so that
+filtering happens here, before counting and paging.
+"""
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from exchange.errors import DependencyUnavailable
+from exchange.fhir.data_classes import ClassRule
+from exchange.fhir.search import (
+    Chain,
+    Clause,
+    DateValue,
+    Include,
+    ReferenceValue,
+    SearchQuery,
+    StringValue,
+    TokenValue,
+)
+from exchange.fhir.search_params import SearchParam
+from exchange.privacy.blind_index import BlindIndex, normalize_text
+from exchange.store.indexing import MAX_PREFIX, SECURITY
+from exchange.store.resources import (
+    RESOURCES,
+    Allowed,
+    D,
+    F,
+    R,
+    ResourceVersions,
+    StoredResource,
+    T,
+    allowed_filter,
+)
+
+CATEGORY = "category"  # the search parameter data classes narrower than a type rely on
+
+
+class ResourceSearch:
+    def __init__(self, engine: Engine, blind: BlindIndex, versions: ResourceVersions) -> None:
+        self._engine = engine
+        self._blind = blind
+        self._versions = versions
+
+    def candidate_residents(self, query: SearchQuery) -> set[str | None]:
+        """Residents with at least one match: whom the gate must decide about."""
+        stmt = select(R.patient_id).where(*self._filters(query)).distinct()
+        try:
+            with self._engine.connect() as conn:
+                return {row[0] for row in conn.execute(stmt)}
+        except SQLAlchemyError:
+            raise DependencyUnavailable("The record store is unavailable.") from None
+
+    def residents_with(self, resource_type: str) -> set[str | None]:
+        stmt = select(R.patient_id).where(R.resource_type == resource_type).distinct()
+        with self._engine.connect() as conn:
+            return {row[0] for row in conn.execute(stmt)}
+
+    def search(self, query: SearchQuery, allowed: Allowed,
+               withhold: Sequence[dict[str, Any]] = (),
+               classes: Mapping[str, ClassRule] | None = None,
+               neutral_order: bool = False) -> tuple[int, list[StoredResource]]:
+        """Matches of ``query`` among the allowed residents' records, without the labels
+        withheld and, for residents whose consents open only some categories of the type,
+        within those (``classes``): the same rules the gate applies to each resource.
+        ``neutral_order`` breaks ties by id alone, not by the real time of the last change
+        (for de-identified disclosures, where that time is withheld)."""
+        if classes and allowed is not None:
+            where = [*self._filters(query), self._class_filter(query.resource_type,
+                                                               allowed, classes)]
+        else:
+            where = [*self._filters(query), *allowed_filter(allowed)]
+        if withhold:
+            terms = [self._blind.term(SECURITY, f"{label.get('system')}|{label.get('code')}")
+                     for label in withhold]
+            where.append(R.resource_id.not_in(select(T.resource_id).where(
+                T.resource_type == query.resource_type, T.param == SECURITY,
+                T.term.in_(terms))))
+        count_stmt = select(func.count()).select_from(RESOURCES).where(*where)
+        total = int(self._versions.first(count_stmt)[0])
+        if query.summary_count or query.count == 0:
+            return total, []
+        stmt = select(RESOURCES).where(*where)
+        order: list[Any] = []
+        for key, descending in query.sort:
+            if key == "_id":
+                column: Any = R.resource_id
+            elif key == "_lastUpdated":
+                column = R.last_updated
+            else:
+                column = (select(func.min(D.low)).where(
+                    D.resource_type == query.resource_type, D.param == key,
+                    D.resource_id == R.resource_id).scalar_subquery())
+            order.append(column.desc() if descending else column.asc())
+        order.extend([R.resource_id] if neutral_order else [R.last_updated, R.resource_id])
+        stmt = stmt.order_by(*order).offset(query.offset).limit(query.count)
+        return total, self._versions.fetch(stmt)
+
+    def included(self, results: Sequence[StoredResource], includes: Sequence[Include],
+                 revincludes: Sequence[Include], limit: int = 1000) -> list[StoredResource]:
+        """Resources named by ``_include`` / ``_revinclude``; the gate decides on each."""
+        if not results:
+            return []
+        found: dict[tuple[str, str], StoredResource] = {}
+        ids = [r.resource_id for r in results]
+        refs = [r.reference for r in results]
+        with self._engine.connect() as conn:
+            targets: set[str] = set()
+            for inc in includes:
+                stmt = select(F.target).where(
+                    F.resource_type == inc.source_type, F.param == inc.param.name,
+                    F.resource_id.in_(ids))
+                for (target,) in conn.execute(stmt):
+                    if inc.target_type is None or target.startswith(inc.target_type + "/"):
+                        targets.add(target)
+            rev: list[tuple[str, str]] = []
+            for inc in revincludes:
+                stmt = select(F.resource_type, F.resource_id).where(
+                    F.resource_type == inc.source_type, F.param == inc.param.name,
+                    F.target.in_(refs)).limit(limit)
+                rev.extend((t, i) for t, i in conn.execute(stmt))
+        wanted = {tuple(t.split("/", 1)) for t in targets} | set(rev)
+        wanted -= {(r.resource_type, r.resource_id) for r in results}
+        for rtype, rid in sorted(wanted)[:limit]:
+            row = self._versions.read(rtype, rid)
+            if row is not None and not row.deleted:
+                found[(rtype, rid)] = row
+        return list(found.values())
+
+    # -- the query's conditions -------------------------------------------------------------
+
+    def _class_filter(self, rtype: str, allowed: Collection[str],
+                      classes: Mapping[str, ClassRule]) -> ColumnElement[bool]:
+        def having(categories: frozenset[tuple[str, str]]) -> ColumnElement[bool]:
+            terms = [self._blind.term(CATEGORY, f"{system}|{code}")
+                     for system, code in sorted(categories)]
+            return R.resource_id.in_(select(T.resource_id).where(
+                T.resource_type == rtype, T.param == CATEGORY, T.term.in_(terms)))
+
+        def admitted(rule: ClassRule) -> ColumnElement[bool]:
+            grants = [and_(literal(True), *([having(g.only)] if g.only is not None else []),
+                           *([~having(g.excepted)] if g.excepted else []))
+                      for g in rule.grants]
+            return and_(or_(literal(False), *grants),
+                        *([~having(rule.excepted)] if rule.excepted else []))
+
+        groups: dict[ClassRule, list[str]] = {}
+        for resident in allowed:
+            if resident in classes:
+                groups.setdefault(classes[resident], []).append(resident)
+        plain = sorted(r for r in allowed if r not in classes)
+        return or_(R.patient_id.in_(plain), *(and_(R.patient_id.in_(sorted(group)),
+                                                 admitted(rule))
+                                            for rule, group in groups.items()))
+
+    def _filters(self, query: SearchQuery) -> list[ColumnElement[bool]]:
+        rtype = query.resource_type
+        where: list[ColumnElement[bool]] = [R.resource_type == rtype, R.is_current, ~R.deleted]
+        for clause in query.clauses:
+            where.append(self._clause(rtype, clause))
+        return where
+
+    def _clause(self, rtype: str, clause: Clause) -> ColumnElement[bool]:
+        if clause.name == "_id":
+            return R.resource_id.in_([str(v) for v in clause.values])
+        if clause.name == "_lastUpdated":
+            return or_(*(_instant_condition(v, R.last_updated)
+                         for v in clause.values if isinstance(v, DateValue)))
+        assert clause.param is not None
+        if clause.chain is not None:
+            return R.resource_id.in_(self._chain_ids(rtype, clause.param, clause.chain,
+                                                     clause.values))
+        return R.resource_id.in_(self._matching_ids(rtype, clause.param, clause.values))
+
+    def _matching_ids(self, rtype: str, param: SearchParam, values: Sequence[Any]) -> Any:
+        name = param.name
+        if param.kind in ("token", "string"):
+            terms = [self._blind.term(name, t) for t in _search_terms(param, values)]
+            return select(T.resource_id).where(
+                T.resource_type == rtype, T.param == name, T.term.in_(terms))
+        if param.kind == "date":
+            return select(D.resource_id).where(
+                D.resource_type == rtype, D.param == name,
+                or_(*(_date_condition(v, D.low, D.high) for v in values)))
+        return select(F.resource_id).where(
+            F.resource_type == rtype, F.param == name,
+            F.target.in_([v.target for v in values if isinstance(v, ReferenceValue)]))
+
+    def _chain_ids(self, rtype: str, ref: SearchParam, chain: Chain,
+                   values: Sequence[Any]) -> Any:
+        target_ids = self._matching_ids(chain.target_type, chain.param, values)
+        targets = select(literal(chain.target_type + "/") + R.resource_id).where(
+            R.resource_type == chain.target_type, R.is_current, ~R.deleted,
+            R.resource_id.in_(target_ids))
+        return select(F.resource_id).where(
+            F.resource_type == rtype, F.param == ref.name, F.target.in_(targets))
+
+
+def _search_terms(param: SearchParam, values: Sequence[Any]) -> list[str]:
+    terms: list[str] = []
+    for v in values:
+        if isinstance(v, TokenValue):
+            if v.system is None:
+                terms.append(f"*|{v.code}")
+            elif v.code is None:
+                terms.append(f"{v.system}|*")
+            else:
+                terms.append(f"{v.system}|{v.code}")
+        elif isinstance(v, StringValue):
+            text = normalize_text(v.text)
+            terms.append("=" + text if v.exact else "^" + text[:MAX_PREFIX])
+    return terms
+
+
+def _date_condition(value: DateValue, low: Any, high: Any) -> ColumnElement[bool]:
+    """FHIR date comparison of the stored range [low, high) against the searched one."""
+    if value.prefix == "eq":
+        return and_(low >= value.low, high <= value.high)
+    if value.prefix == "ne":
+        return or_(low < value.low, high > value.high)
+    if value.prefix == "gt":
+        return high > value.high
+    if value.prefix == "ge":
+        return high > value.low
+    if value.prefix == "lt":
+        return low < value.low
+    return low < value.high  # le
+
+
+def _instant_condition(value: DateValue, column: Any) -> ColumnElement[bool]:
+    if value.prefix == "eq":
+        return and_(column >= value.low, column < value.high)
+    if value.prefix == "ne":
+        return or_(column < value.low, column >= value.high)
+    if value.prefix == "gt":
+        return column >= value.high
+    if value.prefix == "ge":
+        return column >= value.low
+    if value.prefix == "lt":
+        return column < value.low
+    return column < value.high  # le
