@@ -3,17 +3,22 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EXCHANGE_")
 
-    data_dir: Path = Path("data")
+    # The one default every command shares; ``make demo`` seeds it.
+    data_dir: Path = Path("demo-data")
     # Empty means "exchange.db inside data_dir"; any SQLAlchemy URL is accepted.
     database_url: str = ""
-    base_url: str = "http://127.0.0.1:8080"
+    # Where ``exchange serve`` listens; the public base URL follows it unless it is set.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    # Empty means "http://127.0.0.1:<port>"; behind a proxy, the address clients use.
+    base_url: str = ""
     environment: Literal["development", "production"] = "development"
     decision_point: Literal["embedded", "opa"] = "embedded"
     opa_url: str = "http://127.0.0.1:8181"
@@ -28,12 +33,31 @@ class Settings(BaseSettings):
     # The k of the re-identification guard for pseudonymized outputs; empty: the profile's.
     k_anonymity: int | None = None
 
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _derive_base_url(self) -> "Settings":
+        if not self.base_url:
+            self.base_url = f"http://127.0.0.1:{self.port}"
+            self.__pydantic_fields_set__.discard("base_url")  # derived, not given
+        return self
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> "Settings":
         # A production exchange must be reachable over TLS: tokens are bearer secrets.
         if self.environment == "production" and not self.base_url.startswith("https://"):
             raise ValueError("EXCHANGE_BASE_URL must be https:// in production")
         return self
+
+    @property
+    def address_given(self) -> bool:
+        """Whether the base URL or the port was set (by the environment or a flag)."""
+        return bool({"base_url", "port"} & self.model_fields_set)
 
     @property
     def fhir_base(self) -> str:
