@@ -1,21 +1,18 @@
 """Seed a demo community: organizations, clients with key pairs, residents, consents."""
 
-import json
-import os
 import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
+from exchange.cli.client_files import write_client
 from exchange.decisions.labels import label
 from exchange.demo.people import make_person
 from exchange.demo.records import consents, patient, record
 from exchange.fhir.validation import validate_resource
 from exchange.gate import RequestContext, request_id
-from exchange.identity.assertion import generate_key
 from exchange.services import Services
 
 
@@ -59,22 +56,13 @@ def organization(client: DemoClient) -> dict[str, Any]:
             "name": client.name}
 
 
-def register_clients(services: Services, data_dir: Path) -> list[str]:
-    keys_dir = data_dir / "clients"
-    keys_dir.mkdir(parents=True, exist_ok=True)
+def register_clients(services: Services) -> list[str]:
+    """The demo's clients, each with a fresh key pair: the private key and the client's
+    file in the data directory's ``clients/`` (as ``exchange token`` reads them), the
+    public key in the registry."""
     for c in CLIENTS:
-        pem, jwk = generate_key(c.alg, f"{c.client_id}-1")
-        key_path = keys_dir / f"{c.client_id}.pem"
-        if key_path.exists():
-            key_path.unlink()
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
-        (keys_dir / f"{c.client_id}.json").write_text(json.dumps({
-            "client_id": c.client_id, "alg": c.alg, "kid": jwk["kid"],
-            "token_url": services.settings.token_url, "fhir_base": services.settings.fhir_base,
-            "purposes": list(c.purposes), "scopes": c.scopes,
-            "private_key": key_path.name}, indent=2))
+        _client, jwk = write_client(services.settings, c.client_id, c.alg, list(c.purposes),
+                                    c.scopes, replace=True)
         services.registry.add(c.client_id, c.name, f"Organization/{c.client_id}", c.kind,
                               {"keys": [jwk]}, list(c.purposes), c.scopes)
     return [c.client_id for c in CLIENTS]
@@ -86,7 +74,7 @@ def seed_demo(services: Services, residents: int = 300, seed: int = 20261128,
     """Create the community. Deterministic for a seed, except the clients' fresh keys."""
     rng = random.Random(seed)
     today = today or services.clock.now().date()
-    clients = register_clients(services, services.settings.data_dir)
+    clients = register_clients(services)
     services.repository.ingest([validate_resource(organization(c)) for c in CLIENTS])
     total, consent_count = len(CLIENTS), 0
     for index in range(residents):

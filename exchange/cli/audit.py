@@ -1,0 +1,119 @@
+"""``exchange audit verify|checkpoint|prove|replay``: the audit ledger."""
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from exchange.audit.checkpoint import CheckpointError, public_pem
+from exchange.audit.merkle import verify_inclusion
+from exchange.cli.administration import record_admin
+from exchange.cli.data_dir import open_exchange
+from exchange.cli.messages import console, fail, progress
+from exchange.cli.options import DataOpt, settings
+from exchange.services import Services
+
+app = typer.Typer(help="The audit ledger.", no_args_is_help=True)
+
+EntryArg = Annotated[int, typer.Argument(help="The entry's sequence number.")]
+
+
+class CheckpointAction(StrEnum):
+    export = "export"
+
+
+@app.command("verify")
+def verify(data: DataOpt = None,
+           witness: Annotated[Path | None, typer.Option(
+               help="A checkpoint exported earlier; the ledger must still hold it.")] = None,
+           start: Annotated[Path | None, typer.Option(
+               "--from", help="A trusted checkpoint to verify onwards from.")] = None) -> None:
+    """Recompute every leaf and the Merkle tree against all signed checkpoints."""
+    services = open_exchange(settings(data))
+    ledger = services.ledger
+    notes = {}
+    for name, path in (("witness", witness), ("start", start)):
+        if path is None:
+            continue
+        try:
+            notes[name] = ledger.open_checkpoint(path.read_text())
+        except OSError as exc:
+            fail(f"cannot read the {name} checkpoint {path}: {exc.strerror}", 2)
+        except (CheckpointError, ValueError) as exc:
+            fail(f"the {name} checkpoint {path} is not valid: {exc}")
+    witnessed, from_checkpoint = notes.get("witness"), notes.get("start")
+    size = ledger.size()
+    with progress() as bar:
+        task = bar.add_task("Verifying the audit ledger", total=size)
+        report = ledger.verify(progress=lambda n: bar.update(task, completed=n),
+                               witness=witnessed, start=from_checkpoint)
+    ledger.record_verification(report)
+    if report.ok:
+        console.print(f"OK: {report.checked} entries; the tree matches "
+                      f"{report.checkpoints} signed checkpoint(s)"
+                      + (f" and the witness at size {witnessed.size}" if witnessed else "")
+                      + ".", style="green")
+        return
+    console.print(f"TAMPERED: {report.problem} (verified {report.checked} before it).",
+                  style="bold red")
+    raise typer.Exit(1)
+
+
+@app.command("checkpoint")
+def checkpoint(action: Annotated[CheckpointAction, typer.Argument()] = CheckpointAction.export,
+               data: DataOpt = None,
+               out: Annotated[Path | None, typer.Option(
+                   help="File to write; standard output if omitted.")] = None) -> None:
+    """Sign a checkpoint of the ledger now and export it for a witness to keep."""
+    services = open_exchange(settings(data))
+    if out is not None and not out.parent.is_dir():
+        fail(f"no directory {out.parent} for {out.name}", 2)
+    signed = services.ledger.checkpoint()
+    services.ledger.mark_exported(signed.checkpoint.size)
+    record_admin(services, "audit-checkpoint-export", {"size": signed.checkpoint.size})
+    if out is None:
+        typer.echo(signed.note, nl=False)
+    else:
+        out.write_text(signed.note)
+        console.print(f"checkpoint of {signed.checkpoint.size} entries written to {out}",
+                      highlight=False)
+
+
+@app.command("prove")
+def prove(entry: EntryArg, data: DataOpt = None) -> None:
+    """Print an inclusion proof of one entry against the latest signed checkpoint."""
+    services = open_exchange(settings(data))
+    ledger = services.ledger
+    leaf = ledger.leaf(entry)
+    if leaf is None:
+        _no_entry(services, entry)
+    signed = ledger.checkpoint()
+    proof = ledger.inclusion_proof(entry, signed.checkpoint.size)
+    verify_inclusion(entry - 1, signed.checkpoint.size, leaf, proof, signed.checkpoint.root)
+    typer.echo(json.dumps({
+        "entry": entry, "leaf_index": entry - 1, "leaf_hash": leaf.hex(),
+        "tree_size": signed.checkpoint.size, "root": signed.checkpoint.root.hex(),
+        "proof": [p.hex() for p in proof], "checkpoint": signed.note,
+        "public_key": public_pem(ledger.public_key)}, indent=2, ensure_ascii=False))
+
+
+@app.command("replay")
+def replay(entry: EntryArg, data: DataOpt = None) -> None:
+    """Replay the decisions of an audit entry with the consent versions and policy
+    revision they were made with; exit 1 if any answer differs."""
+    services = open_exchange(settings(data))
+    recorded = services.ledger.read(entry)
+    if recorded is None:
+        _no_entry(services, entry)
+    results = services.replayer.replay(recorded)
+    typer.echo(json.dumps(results, indent=2, ensure_ascii=False))
+    if not all(r["same"] for r in results):
+        raise typer.Exit(1)
+
+
+def _no_entry(services: Services, entry: int) -> NoReturn:
+    size = services.ledger.size()
+    fail(f"no entry {entry} in the audit ledger"
+         + (f" (it holds entries 1 to {size})" if size else " (it is empty)"))

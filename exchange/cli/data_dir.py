@@ -1,0 +1,92 @@
+"""The data directory: ``exchange init`` and ``exchange demo`` create one; every other
+command opens an existing one or refuses, and creates nothing.
+
+An exchange data directory holds its key file, its two signing keys and (unless
+``EXCHANGE_DATABASE_URL`` names another database) its SQLite database. A directory without
+them is not one: opening it would quietly make a new, empty exchange with new keys, whose
+audit ledger would verify as "OK: 0 entries".
+"""
+
+import os
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from exchange.app import build_services
+from exchange.cli.messages import fail
+from exchange.config import Settings
+from exchange.errors import ExchangeError
+from exchange.services import Services
+
+KEY_FILE = "keys.json"
+SIGNING_KEYS = ("audit-signing-key.pem", "token-signing-key.pem")
+DATABASE = "exchange.db"
+
+
+def parts(settings: Settings) -> list[Path]:
+    """The files that make a directory an exchange's."""
+    names = [KEY_FILE, *SIGNING_KEYS] + ([] if settings.database_url else [DATABASE])
+    return [settings.data_dir / name for name in names]
+
+
+def missing(settings: Settings) -> list[str]:
+    return [p.name for p in parts(settings) if not p.is_file()]
+
+
+def is_exchange(settings: Settings) -> bool:
+    return settings.data_dir.is_dir() and not missing(settings)
+
+
+def require(settings: Settings) -> None:
+    """Refuse unless ``settings.data_dir`` is an exchange data directory."""
+    data = settings.data_dir
+    if not data.exists():
+        fail(f"no data directory {data}; create one with `exchange init --data {data}` "
+             f"(empty) or `exchange demo --data {data}` (a synthetic community)")
+    if not data.is_dir():
+        fail(f"{data} is not a directory")
+    absent = missing(settings)
+    if absent:
+        fail(f"{data} is not an exchange data directory (it has no {', '.join(absent)})")
+
+
+def open_exchange(settings: Settings) -> Services:
+    """The services of an existing exchange, or a one-line refusal."""
+    require(settings)
+    return _build(settings)
+
+
+def create_exchange(settings: Settings) -> Services:
+    """A new exchange in a new or empty directory (mode 0700): keys, database, signing
+    keys. Refuses a directory that holds anything else."""
+    data = settings.data_dir
+    if data.exists():
+        if not data.is_dir():
+            fail(f"{data} is not a directory")
+        if any(data.iterdir()):
+            absent = missing(settings)
+            if len(absent) < len(parts(settings)):
+                fail(f"{data} is an incomplete exchange data directory "
+                     f"(it has no {', '.join(absent)})")
+            fail(f"{data} is not empty and not an exchange data directory; "
+                 "choose a new or empty one")
+    else:
+        try:
+            os.makedirs(data, mode=0o700)
+        except OSError as exc:
+            fail(f"cannot create {data}: {exc.strerror}")
+    return _build(settings)
+
+
+def _build(settings: Settings) -> Services:
+    data = settings.data_dir
+    try:
+        return build_services(settings)
+    except ExchangeError as exc:
+        fail(f"cannot open the exchange in {data}: {exc.message}")
+    except SQLAlchemyError as exc:
+        cause = type(exc.orig or exc).__name__ if hasattr(exc, "orig") else type(exc).__name__
+        fail(f"cannot open the exchange's database in {data} ({cause})")
+    except (OSError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        fail(f"cannot open the exchange in {data}: {first}")
