@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Where `make demo` and `make serve` listen: make demo PORT=9000
+PORT ?= 8080
 
 .PHONY: demo test lint bench serve clean
 
@@ -13,10 +15,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/exchange demo --data demo-data --port 8080
+	$(BIN)/exchange demo --data demo-data --port $(PORT)
 
 serve: $(STAMP)
-	$(BIN)/exchange serve --data demo-data --port 8080
+	$(BIN)/exchange serve --data demo-data --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
