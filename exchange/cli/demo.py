@@ -47,7 +47,8 @@ def _seed(services: Services, residents: int) -> None:
         summary = seed_demo(services, residents,
                             progress=lambda n: bar.update(task, completed=n))
     console.print(f"Seeded {summary.residents} residents, {summary.resources} resources, "
-                  f"{summary.consents} consents; clients: {', '.join(summary.clients)}.")
+                  f"{summary.consents} consents; clients: {', '.join(summary.clients)}.",
+                  soft_wrap=True)
 
 
 def _print_try_it(services: Services) -> None:
