@@ -13,7 +13,7 @@ from exchange.app import build_services
 from exchange.config import Settings
 from exchange.errors import KeyUnavailable
 from tests.community import Community, observation
-from tests.test_cli import run
+from tests.cli.test_commands import run
 
 
 def backup(community: Community, to: Path) -> Path:
