@@ -5,6 +5,9 @@
         decisions.gw0.jsonl decisions.gw1.jsonl
     # replay a corpus or raw recordings against policies/ (or --policies DIR)
     python -m tests.policies.replay_decisions tests/policies/decisions.jsonl.gz
+    # and compare with another bundle (an old checkout) on generated inputs too
+    python -m tests.policies.replay_decisions tests/policies/decisions.jsonl.gz \\
+        --compare-with OLD/policies --generated 20000
 
 A corpus line is ``{"entry_point", "input", "output"}`` in canonical JSON (sorted keys),
 one per distinct (entry point, input), sorted. Only decisions of the repository's own
@@ -31,7 +34,7 @@ import regorus
 
 from adapters.rego_embedded import RegoDecisionPoint
 from exchange.config import Settings
-from exchange.decisions.bundle import load_bundle
+from exchange.decisions.bundle import DECISION, load_bundle
 from exchange.errors import PolicyUnavailable
 
 
@@ -116,6 +119,22 @@ def differences(corpus: list[Recorded], policy_dir: Path) -> list[tuple[str, Rec
     return found
 
 
+def compare(policy_dir: Path, other: Path, seeds: Iterable[int], n: int) -> tuple[int, int]:
+    """Decide ``n`` generated inputs per seed (tests/decision_inputs.py) under both bundles,
+    on both engines: (distinct inputs, identical answers)."""
+    from tests.decision_inputs import generate
+
+    inputs = {canonical(i): i for seed in seeds for i in generate(seed=seed, n=n)}
+    engines = [(RegoDecisionPoint(policy_dir), RegoDecisionPoint(other)),
+               (Interpreter(policy_dir), Interpreter(other))]
+    same = 0
+    for policy_input in inputs.values():
+        answers = {canonical(engine.decide(DECISION, policy_input))
+                   for pair in engines for engine in pair}
+        same += len(answers) == 1
+    return len(inputs), same
+
+
 def microseconds_each(corpus: list[Recorded], policy_dir: Path, rounds: int) -> float:
     """Mean RVM time per decision over the corpus, best of ``rounds`` passes."""
     point = RegoDecisionPoint(policy_dir)
@@ -134,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("recordings", nargs="+", type=Path)
     parser.add_argument("--policies", type=Path, default=Settings().policy_dir)
     parser.add_argument("--write", type=Path, help="keep the distinct decisions as a corpus")
+    parser.add_argument("--compare-with", type=Path, metavar="DIR",
+                        help="another bundle to decide generated inputs with")
+    parser.add_argument("--generated", type=int, default=10_000,
+                        help="generated inputs for --compare-with (over ten seeds)")
     parser.add_argument("--time", type=int, default=0, metavar="ROUNDS",
                         help="also time the RVM over the corpus (best of ROUNDS passes)")
     args = parser.parse_args(argv)
@@ -149,9 +172,16 @@ def main(argv: list[str] | None = None) -> int:
     for engine, recorded, now in found[:5]:
         print(f"  {engine} {recorded.entry_point}: recorded {canonical(recorded.output)[:300]!r}"
               f" now {canonical(now)[:300]!r}")
+    alike = True
+    if args.compare_with:
+        total, same = compare(args.policies, args.compare_with, range(1, 11),
+                              max(1, args.generated // 10))
+        print(f"generated inputs answered alike by {args.policies.name}/ and "
+              f"{args.compare_with.name}/ (both engines): {same} of {total}")
+        alike = same == total
     if args.time:
         print(f"RVM: {microseconds_each(corpus, args.policies, args.time):.1f} µs per decision")
-    return 1 if found else 0
+    return 0 if alike and not found else 1
 
 
 if __name__ == "__main__":
