@@ -1,6 +1,7 @@
 """The Rego policies' own tests, run by the embedded engine, and the bundle's contract."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -89,9 +90,11 @@ def test_decider_inputs_follow_the_published_schema(community) -> None:
 def test_every_reason_a_decision_gives_is_explained_in_its_rule_metadata() -> None:
     from tests.decision_inputs import generate
 
-    catalogue = load_bundle(POLICIES).reasons
-    source = (POLICIES / "exchange" / "decision.rego").read_text()
-    rules = set(__import__("re").findall(r'^reasons contains "([a-z_]+)"', source, flags=8))
+    bundle = load_bundle(POLICIES)
+    catalogue = bundle.reasons
+    rules = {code for _path, source in bundle.modules
+             for code in re.findall(r'^(?:reasons|refusals) contains "([a-z_]+)"', source,
+                                    flags=re.M)}
     assert rules == set(catalogue), "each reason rule carries a METADATA block with its code"
     assert all(text["en"] and text["zh"] for text in catalogue.values())
     point = RegoDecisionPoint(POLICIES)
