@@ -1,8 +1,12 @@
 """The policy bundle: the Rego modules and JSON data under ``policies/``, and its revision.
 
 The directory is laid out as an OPA bundle (``opa run -s policies/`` loads it as is): a
-``data.json`` at ``a/b/data.json`` is the document ``data.a.b``. The revision is a SHA-256
-over every policy and data file (tests excluded), so any change to a rule or a list moves it.
+``data.json`` at ``a/b/data.json`` is the document ``data.a.b``. Every ``.rego`` file below
+it is loaded, whatever its depth: one package per concern, each in the folder of its path
+(``exchange/consent/consent.rego`` is ``exchange.consent``) beside its ``*_test.rego``.
+``exchange/decision.rego`` composes the concerns into the one decision entry point.
+The revision is a SHA-256 over every policy and data file (tests excluded), so any change
+to a rule or a list moves it.
 """
 
 import hashlib

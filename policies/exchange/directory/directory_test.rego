@@ -1,0 +1,22 @@
+package exchange.directory_test
+
+import rego.v1
+
+import data.exchange.directory
+import data.exchange.fixtures_test as fixtures
+
+test_directory_readable_by_clients if {
+	d := fixtures.ask_unattached(fixtures.clinic_b, "search", ["Organization"])
+	d.allow
+	"directory" in d.reasons
+}
+
+test_the_directory_is_not_written_through_this_road if {
+	asked := object.union(fixtures.input_of(fixtures.clinic_b, "create", ["Organization"], []), {"resident": null})
+	directory.types == set() with input as asked
+}
+
+test_the_directory_is_only_organizations if {
+	asked := object.union(fixtures.input_of(fixtures.clinic_b, "search", ["Organization", "Patient"], []), {"resident": null})
+	directory.types == {"Organization"} with input as asked
+}

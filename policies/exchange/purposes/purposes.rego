@@ -1,0 +1,70 @@
+# METADATA
+# title: Purposes of use and minimization
+# description: >-
+#   What each purpose of use (HL7 v3 codes: TREAT, HPAYMT, ...) allows: its actions, and
+#   per resource type the fields it keeps, from data.exchange.static.purposes. A type the
+#   purpose does not list is not disclosed for it at all.
+package exchange.purposes
+
+import rego.v1
+
+# The requester's purpose of use, as the policy data describes it.
+rules := data.exchange.static.purposes[input.requester.purpose]
+
+# The fields kept of each allowed type: what the purpose needs; all of them for the
+# resident themself and for a proxy reading on their behalf.
+fields(_) := ["*"] if whole_record
+
+fields(t) := rules.fields[t] if {
+	not whole_record
+	rules.fields[t]
+}
+
+fields(t) := ["*"] if {
+	not whole_record
+	not rules.fields[t]
+}
+
+whole_record if data.exchange.resident.self_access
+
+whole_record if data.exchange.proxy.reading
+
+# METADATA
+# title: unknown_purpose
+# description: The purpose of use is not one the exchange knows.
+# custom:
+#   reason: unknown_purpose
+#   en: The purpose of use is not one the exchange knows.
+#   zh: 使用目的不在平台认可的范围内。
+refusals contains "unknown_purpose" if {
+	data.exchange.request.client
+	not rules
+}
+
+# METADATA
+# title: purpose_forbids_action
+# description: The purpose does not allow this action.
+# custom:
+#   reason: purpose_forbids_action
+#   en: The purpose does not allow this action.
+#   zh: 该使用目的不允许此操作。
+refusals contains "purpose_forbids_action" if {
+	data.exchange.request.client
+	rules
+	not input.action in rules.actions
+}
+
+# METADATA
+# title: purpose_excludes_type
+# description: This kind of data is not needed for the purpose.
+# custom:
+#   reason: purpose_excludes_type
+#   en: This kind of data is not needed for the purpose.
+#   zh: 该使用目的不需要这类数据。
+refusals contains "purpose_excludes_type" if {
+	data.exchange.request.client
+	input.resident != null
+	some t in data.exchange.request.requested
+	rules
+	not rules.fields[t]
+}
