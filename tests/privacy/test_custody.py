@@ -12,8 +12,8 @@ from consent.model import build_consent
 from exchange.app import build_services
 from exchange.config import Settings
 from exchange.errors import KeyUnavailable
-from tests.community import Community, observation
 from tests.cli.test_commands import run
+from tests.community import Community, observation
 
 
 def backup(community: Community, to: Path) -> Path:
