@@ -12,6 +12,7 @@ from exchange.errors import ExchangeError, NotAuthenticated
 from exchange.gate.context import RequestContext
 from exchange.gate.recording import Recorder
 from exchange.identity.model import Identity
+from exchange.identity.registry import Client
 from exchange.identity.scopes import parse_scopes
 from exchange.identity.tokens import ASSERTION_TYPE, TokenRefused, TokenService
 
@@ -96,16 +97,15 @@ class TokenGrants:
         try:
             if scheme.lower() != "bearer" or not token.strip():
                 raise NotAuthenticated("A bearer access token is required.")
-            identity = self._tokens.authenticate(token.strip())
+            identity, client = self._tokens.verify_access_token(token.strip())
             if identity.kind == "client":
-                self._check_registration(identity)
+                self._check_registration(identity, client)
             return identity
         except ExchangeError as exc:
             self._recorder.record_refusal(ctx, "authenticate", exc.message, status=exc.status)
             raise
 
-    def _check_registration(self, identity: Identity) -> None:
-        client = self._tokens.registration(identity.subject)
+    def _check_registration(self, identity: Identity, client: Client | None) -> None:
         if client is None or identity.purpose is None:
             raise NotAuthenticated("The client of this token is no longer active.")
         carried = sorted(s.text for s in identity.scopes)

@@ -237,12 +237,13 @@ class TokenService:
         return Identity("proxy", subject, token_id=token_id, acting_for=resident,
                         delegation=delegation)
 
-    def registration(self, client_id: str) -> Client | None:
-        """The client's registration as it is now."""
-        return self._registry.get(client_id)
-
     def authenticate(self, token: str) -> Identity:
         """The identity behind a bearer token; ``NotAuthenticated`` for anything wrong."""
+        return self.verify_access_token(token)[0]
+
+    def verify_access_token(self, token: str) -> tuple[Identity, Client | None]:
+        """The identity behind a bearer token and, for a client, its registration as read
+        for this request (so that it is checked against the same registration)."""
         try:
             claims = jwt.decode(token, self._public, algorithms=[ACCESS_TOKEN_ALGORITHM],
                                 audience=self.audience, issuer=self.issuer,
@@ -266,9 +267,9 @@ class TokenService:
             sub = str(claims["sub"])
             if not sub.startswith("Patient/"):
                 raise NotAuthenticated("The access token is not valid.")
-            return Identity("resident", sub.split("/", 1)[1], token_id=claims["jti"])
+            return Identity("resident", sub.split("/", 1)[1], token_id=claims["jti"]), None
         if claims["kind"] == "proxy":
-            return self._proxy(str(claims["sub"]), claims["jti"])
+            return self._proxy(str(claims["sub"]), claims["jti"]), None
         if claims["kind"] != "client":
             raise NotAuthenticated("The access token is not valid.")
         client = self._registry.get(str(claims["sub"]))
@@ -279,7 +280,7 @@ class TokenService:
             raise NotAuthenticated("The access token's purpose is not registered now.")
         return Identity("client", client.client_id, client.organization,
                         client.organization_kind, scopes, str(claims.get("purpose_of_use")),
-                        token_id=claims["jti"])
+                        token_id=claims["jti"]), client
 
 
 def _str(value: Any) -> str | None:
