@@ -21,7 +21,7 @@ from exchange.audit.checkpoint import public_pem
 from exchange.audit.ledger import AuditLedger
 from exchange.clock import SystemClock, SystemMonotonic
 from exchange.config import Settings
-from exchange.decisions.bundle import load_bundle
+from exchange.decisions.bundle import check_complete, load_bundle
 from exchange.decisions.decide import Decider
 from exchange.decisions.replay import PolicyArchive, Replayer
 from exchange.errors import ExchangeError, InvalidRequest, NotFound
@@ -50,6 +50,11 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
                    decision_point: DecisionPoint | None = None,
                    keys: KeyProvider | None = None,
                    monotonic: Monotonic | None = None) -> Services:
+    # The policies come whole or the exchange does not start (before anything is made).
+    bundle = load_bundle(settings.policy_dir)
+    profiles = load_profiles(settings.policy_dir / "exchange" / "profiles",
+                             settings.k_anonymity)
+    check_complete(bundle, profiles)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     clock = clock or SystemClock()
     monotonic = monotonic or SystemMonotonic()
@@ -75,10 +80,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
                           lifetime_seconds=settings.access_token_seconds,
                           max_assertion_seconds=settings.max_assertion_seconds,
                           proxy_resolver=_related_person_reader(repository))
-    profiles = load_profiles(settings.policy_dir / "exchange" / "profiles",
-                             settings.k_anonymity)
     archive = PolicyArchive(engine)
-    bundle = load_bundle(settings.policy_dir)
     archive.keep(bundle, clock.now())
     replayer = Replayer(archive, repository)
     gate = Gate(GateParts(repository, decider, ledger, registry, tokens, replayer, keys, clock,

@@ -12,11 +12,14 @@ to a rule or a list moves it.
 import hashlib
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from exchange.errors import PolicyUnavailable
 
 DECISION = "data.exchange.decision"
 TOKEN_GRANT = "data.exchange.token.grant"  # noqa: S105  (a rule path, not a secret)
@@ -76,3 +79,20 @@ def load_bundle(root: Path) -> PolicyBundle:
         if not path.stem.endswith("_test"):
             digest.update(rel.encode() + b"\x00" + raw + b"\x00")
     return PolicyBundle(tuple(modules), tuple(tests), data, "sha256:" + digest.hexdigest()[:16])
+
+
+def check_complete(bundle: PolicyBundle, profiles: Collection[str]) -> None:
+    """Policy data is part of the policy: without its static data, or without a
+    de-identification profile it names, the exchange refuses to run (``PolicyUnavailable``)
+    rather than answer empty pages and 404s as if the records were not there."""
+    static = bundle.data.get("exchange", {}).get("static")
+    if not isinstance(static, dict) or not isinstance(static.get("purposes"), dict) \
+            or not static["purposes"]:
+        raise PolicyUnavailable("The policy data (exchange/static/data.json) is missing.")
+    named = {str(v) for v in (static.get("profiles") or {}).values()}
+    named |= {str(p["profile"]) for p in static["purposes"].values()
+              if isinstance(p, dict) and p.get("profile")}
+    missing = sorted(named - set(profiles))
+    if missing:
+        raise PolicyUnavailable("The de-identification profile(s) "
+                                f"{', '.join(missing)} named by the policy data are missing.")
