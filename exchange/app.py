@@ -26,9 +26,10 @@ from exchange.decisions.decide import Decider
 from exchange.decisions.replay import PolicyArchive, Replayer
 from exchange.errors import ExchangeError, InvalidRequest, NotFound
 from exchange.feeds import consent_api, fhir_api, oversight_api, smart_api
+from exchange.feeds.deps import context_of
 from exchange.fhir.outcome import render_error
 from exchange.fhir.release import FHIR_MIME
-from exchange.gate import Gate, GateParts
+from exchange.gate import Gate, GateParts, was_recorded
 from exchange.identity.registry import ClientRegistry
 from exchange.identity.tokens import TokenService, load_signing_key
 from exchange.ports import Clock, DecisionPoint, KeyProvider, Monotonic
@@ -116,7 +117,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(fhir_api.router)
     app.include_router(pages.router)
 
-    def outcome(request: Request, error: ExchangeError) -> Response:
+    def outcome(request: Request, error: ExchangeError,
+                cause: BaseException | None = None) -> Response:
+        if not was_recorded(cause or error):
+            # Refused before the road (no such endpoint, a malformed path, a wrong media
+            # type): recorded all the same, before the answer leaves.
+            try:
+                services.gate.record_refusal(context_of(request), "request", error.code,
+                                             status=error.status)
+            except ExchangeError as unrecorded:
+                error = unrecorded
         correlation = getattr(request.state, "request_id", None)
         headers = {"WWW-Authenticate": 'Bearer realm="exchange"'} if error.status == 401 else {}
         return Response(render_error(error, correlation), status_code=error.status,
@@ -144,7 +154,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def _unexpected(request: Request, exc: Exception) -> Response:
         # Never echo the exception: it may carry patient data. Log its type only.
         log.error("unexpected %s on %s", type(exc).__name__, request.url.path)
-        return outcome(request, ExchangeError())
+        return outcome(request, ExchangeError(), exc)
 
     return app
 

@@ -34,7 +34,13 @@ PublicationDep = Annotated[Publication, Depends(get_publication)]
 
 
 async def get_context(request: Request) -> RequestContext:
-    rid = request.headers.get("X-Request-ID", "")
+    return context_of(request)
+
+
+def context_of(request: Request) -> RequestContext:
+    """What the audit entry says of the request: its id, address, method, path, query."""
+    existing = getattr(request.state, "request_id", None)
+    rid = existing or request.headers.get("X-Request-ID", "")
     if not (0 < len(rid) <= 64 and rid.replace("-", "").isalnum()):
         rid = request_id()
     request.state.request_id = rid

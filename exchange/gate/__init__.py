@@ -3,9 +3,9 @@
 Everything else in this package is the road's inside; the import contracts keep it so.
 """
 
-from exchange.gate.context import Disclosure, RequestContext, request_id
+from exchange.gate.context import Disclosure, RequestContext, request_id, was_recorded
 from exchange.gate.gate import Gate, GateParts
 from exchange.gate.tokens import TokenAnswer, TokenRequest
 
 __all__ = ["Disclosure", "Gate", "GateParts", "RequestContext", "TokenAnswer",
-           "TokenRequest", "request_id"]
+           "TokenRequest", "request_id", "was_recorded"]

@@ -2,6 +2,7 @@
 disclosure that leaves, and the small checks every step shares."""
 
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,3 +74,14 @@ def version_headers(row: StoredResource) -> dict[str, str]:
 
 def request_id() -> str:
     return uuid.uuid4().hex
+
+
+def mark_recorded(exc: BaseException) -> None:
+    """Note on an exception that its operation's audit entry was written, so that the
+    HTTP layer does not record it a second time."""
+    with suppress(AttributeError):  # an exception type that takes no attributes
+        exc._exchange_recorded = True  # type: ignore[attr-defined]
+
+
+def was_recorded(exc: BaseException) -> bool:
+    return bool(getattr(exc, "_exchange_recorded", False))

@@ -15,7 +15,7 @@ from exchange.audit.ledger import AuditLedger
 from exchange.decisions.decide import Decider, Decision
 from exchange.errors import ConsentChanged, ExchangeError
 from exchange.fhir.dates import to_instant
-from exchange.gate.context import AuditDraft, RequestContext, outcome_of
+from exchange.gate.context import AuditDraft, RequestContext, mark_recorded, outcome_of
 from exchange.identity.model import Identity
 from exchange.ports import Clock, Monotonic
 
@@ -40,13 +40,19 @@ class Recorder:
             yield draft
         except ExchangeError as exc:
             self.complete_failure(ctx, who, draft, exc.status, outcome_of(exc))
+            mark_recorded(exc)
             raise
-        except Exception:
+        except Exception as exc:
             draft.outcome = "error"  # whatever the draft said, the operation broke
             self.complete_failure(ctx, who, draft, 500, "error")
+            mark_recorded(exc)
             raise
         else:
-            self.complete_success(ctx, who, draft)
+            try:
+                self.complete_success(ctx, who, draft)
+            except ExchangeError as exc:
+                mark_recorded(exc)  # a late denial is recorded as such before it leaves
+                raise
 
     def start(self, ctx: RequestContext, action: str, what: dict[str, Any]) -> AuditDraft:
         draft = AuditDraft(action, what, started=self._monotonic.seconds())

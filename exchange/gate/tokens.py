@@ -9,7 +9,7 @@ import orjson
 
 from exchange.decisions.decide import Decider
 from exchange.errors import ExchangeError, NotAuthenticated
-from exchange.gate.context import RequestContext
+from exchange.gate.context import RequestContext, mark_recorded
 from exchange.gate.recording import Recorder
 from exchange.identity.model import Identity
 from exchange.identity.registry import Client
@@ -103,6 +103,7 @@ class TokenGrants:
             return identity
         except ExchangeError as exc:
             self._recorder.record_refusal(ctx, "authenticate", exc.message, status=exc.status)
+            mark_recorded(exc)
             raise
 
     def _check_registration(self, identity: Identity, client: Client | None) -> None:
