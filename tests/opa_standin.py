@@ -22,7 +22,7 @@ from exchange.decisions.bundle import load_bundle
 class OpaStandIn:
     def __init__(self, policy_dir: Path) -> None:
         self.bundle = load_bundle(policy_dir)
-        self.fault: str | None = None  # "undefined", "error", "slow", "not-object"
+        self.fault: str | None = None  # "undefined", "error", "slow", "trickle", "not-object"
         self.requests = 0
         self._local = threading.local()
         standin = self
@@ -46,6 +46,21 @@ class OpaStandIn:
                 elif fault == "slow":
                     time.sleep(1.5)
                     self._send(200, {"result": standin.evaluate(rule, body.get("input"))})
+                elif fault == "trickle":  # a byte every 0.2 s: each read is quick
+                    data = json.dumps({"result": standin.evaluate(rule, body.get("input"))})
+                    try:
+                        self.send_response(200)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(data)))
+                        self.end_headers()
+                        for byte in data.encode():
+                            if standin.fault != "trickle":
+                                break  # the test is over
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(0.2)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
                 elif fault == "undefined":
                     self._send(200, {})
                 elif fault == "not-object":

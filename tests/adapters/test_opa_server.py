@@ -3,6 +3,7 @@ says why it is a stand-in), and its contract with the embedded engine."""
 
 import json
 import socket
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -64,6 +65,21 @@ def test_opa_faults_are_policy_unavailable(standin: OpaStandIn, fault: str) -> N
     try:
         with pytest.raises(PolicyUnavailable):
             opa.decide(DECISION, generate(1, 1)[0])
+    finally:
+        standin.fault = None
+
+
+@pytest.mark.parametrize("fault", ["slow", "trickle"])
+def test_the_timeout_bounds_the_whole_call(standin: OpaStandIn, fault: str) -> None:
+    """A server that answers a byte at a time passes every per-read timeout; the
+    decision point still gives up within its timeout for the whole call."""
+    opa = OpaDecisionPoint(standin.url, POLICIES, timeout_seconds=0.5)
+    standin.fault = fault
+    try:
+        started = time.monotonic()
+        with pytest.raises(PolicyUnavailable):
+            opa.decide(DECISION, generate(1, 1)[0])
+        assert time.monotonic() - started < 0.9
     finally:
         standin.fault = None
 
