@@ -1,7 +1,6 @@
 """The append-only log: entries written in one commit, read back, and their leaves."""
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ from exchange.clock import FixedClock
 from exchange.errors import AuditUnavailable, KeyUnavailable
 from exchange.privacy.envelope import Vault
 from exchange.privacy.key_file import LocalKeyFile
-from exchange.store.database import make_engine
 from exchange.store.tables import AuditNode, AuditRow
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -32,13 +30,6 @@ def entry(n: int, resident: str = "alice", **extra: Any) -> dict[str, Any]:
     return {"action": "read", "outcome": "success", "residents": [resident], "n": n,
             "who": {"kind": "client", "organization": "Organization/clinic-a",
                     "purpose": "TREAT"}, **extra}
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'audit.db'}")
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

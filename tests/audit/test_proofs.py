@@ -1,7 +1,6 @@
 """The tree over the log, its proofs, signed checkpoints, witnesses and verification."""
 
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,17 +25,9 @@ from exchange.clock import FixedClock
 from exchange.errors import AuditUnavailable
 from exchange.privacy.envelope import Vault
 from exchange.privacy.key_file import LocalKeyFile
-from exchange.store.database import make_engine
 
 ORIGIN = "test.example/audit"
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'audit.db'}")
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """What the compliance views read: filtered pages, counts per day, activity since a moment."""
 
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,6 @@ from exchange.audit.views import AuditViews
 from exchange.clock import FixedClock
 from exchange.privacy.envelope import Vault
 from exchange.privacy.key_file import LocalKeyFile
-from exchange.store.database import make_engine
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 CLINIC, INSURER = "Organization/clinic-a", "Organization/insurer"
@@ -36,13 +34,6 @@ TRAFFIC = [  # one entry an hour from START
     entry(None, INSURER, "HPAYMT", "denied", "search"),  # 5  13:00
     entry("bob", CLINIC, "ETREAT", "success"),           # 6  14:00
 ]
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'audit.db'}")
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
