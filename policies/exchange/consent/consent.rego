@@ -18,7 +18,7 @@ import rego.v1
 types contains t if {
 	some p in permitted
 	t := p[1]
-	not vetoed(t)
+	not t in vetoed_types
 }
 
 # Which of the resident's consents (by index) permit which of the types asked for, where
@@ -108,13 +108,18 @@ excepted(p, t) if {
 	matches(q, t)
 }
 
-# A whole consent that denies (an opt-out) wins over every permit it matches.
-vetoed(t) if {
+# A whole consent that denies (an opt-out) wins over every permit it matches. The set is
+# computed once per decision: asking per permit would cost consents squared, and a
+# resident with a lifetime of consents would exhaust the engine's instruction budget.
+vetoed_types contains t if {
+	some t in data.exchange.request.requested
 	some c in input.consents
 	active(c)
 	c.provision.type == "deny"
 	matches(c.provision, t)
 }
+
+vetoed(t) if t in vetoed_types
 
 deny_applies(q) if {
 	any_actor(q)
