@@ -6,11 +6,11 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Header, Request, Response
 
-from exchange.errors import InvalidRequest, UnsupportedMedia
+from exchange.errors import UnsupportedMedia
 from exchange.feeds.deps import ContextDep, GateDep, IdentityDep, PublicationDep
 from exchange.fhir.capability import capability_statement
+from exchange.fhir.ids import parse_version
 from exchange.fhir.release import ACCEPTED_MIMES, FHIR_MIME
-from exchange.fhir.search import DIGITS
 from exchange.fhir.validation import parse_json
 from exchange.gate import Disclosure
 
@@ -28,12 +28,6 @@ async def _body(request: Request) -> object:
     if mime not in ACCEPTED_MIMES:
         raise UnsupportedMedia("Send application/fhir+json.")
     return parse_json(await request.body())
-
-
-def _vid(vid: str) -> int:
-    if not DIGITS.match(vid):
-        raise InvalidRequest("A version id is a positive integer.")
-    return int(vid)
 
 
 @router.get("/metadata")
@@ -66,7 +60,7 @@ def consent_receipt(rid: str, gate: GateDep, ctx: ContextDep,
 @router.get("/Consent/{rid}/_history/{vid}/$receipt")
 def consent_version_receipt(rid: str, vid: str, gate: GateDep, ctx: ContextDep,
                             who: IdentityDep) -> Response:
-    disclosure = gate.consent_receipt(ctx, who, rid, _vid(vid))
+    disclosure = gate.consent_receipt(ctx, who, rid, parse_version(vid))
     return Response(disclosure.body, media_type="application/json")
 
 
@@ -87,7 +81,7 @@ def instance_history(rtype: str, rid: str, request: Request, gate: GateDep,
 @router.get("/{rtype}/{rid}/_history/{vid}")
 def vread(rtype: str, rid: str, vid: str, gate: GateDep, ctx: ContextDep,
           who: IdentityDep) -> Response:
-    return _respond(gate.read(ctx, who, rtype, rid, _vid(vid)))
+    return _respond(gate.read(ctx, who, rtype, rid, parse_version(vid)))
 
 
 @router.get("/{rtype}")

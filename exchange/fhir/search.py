@@ -10,12 +10,12 @@ from datetime import datetime
 
 from exchange.errors import InvalidSearch
 from exchange.fhir.dates import parse_range
+from exchange.fhir.ids import ID
 from exchange.fhir.search_params import PARAMS, SearchParam
 
 DATE_PREFIXES = ("eq", "ne", "lt", "le", "gt", "ge")
 CONTROL_PARAMS = frozenset({"_count", "_offset", "_sort", "_include", "_revinclude",
                             "_summary", "_elements", "_format", "_total"})
-_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}\Z")
 _ELEMENT = re.compile(r"[a-z][A-Za-z0-9]*\Z")
 
 # ASCII digits only: str.isdigit() also accepts "¹" and "٣".
@@ -108,7 +108,7 @@ def parse_search(resource_type: str, pairs: Iterable[tuple[str, str]], *,
         if name == "_id":
             _no_modifier(raw_name, modifier)
             ids = _split(raw_value)
-            if not all(_ID.match(i) for i in ids):
+            if not all(ID.match(i) for i in ids):
                 raise InvalidSearch("Parameter _id has a malformed id.")
             query.clauses.append(Clause("_id", None, tuple(ids)))
         elif name == "_lastUpdated":
@@ -173,7 +173,7 @@ def _reference_value(param: SearchParam, modifier: str, value: str) -> Reference
         if len(param.targets) != 1 and not modifier:
             raise InvalidSearch(f"Parameter {param.name} needs Type/id.")
         rtype, rid = modifier or param.targets[0], value
-    if rtype not in param.targets or not _ID.match(rid):
+    if rtype not in param.targets or not ID.match(rid):
         raise InvalidSearch(f"Parameter {param.name} has a malformed reference.")
     return ReferenceValue(f"{rtype}/{rid}")
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from exchange.decisions.decide import Decision
 from exchange.errors import ExchangeError, NotFound
+from exchange.fhir.ids import check_id
 from exchange.fhir.search_params import SUPPORTED_TYPES
 from exchange.store.repository import StoredResource
 
@@ -48,6 +49,12 @@ class AuditDraft:
 def check_type(rtype: str) -> None:
     if rtype not in SUPPORTED_TYPES:
         raise NotFound(f"Resource type {rtype} is not supported.")
+
+
+def check_target(rtype: str, rid: str) -> None:
+    """A type and an id from a path, checked before either is used."""
+    check_type(rtype)
+    check_id(rid)
 
 
 def note_resident(draft: AuditDraft, row: StoredResource) -> None:

@@ -10,6 +10,7 @@ import orjson
 from exchange.decisions.decide import Decision
 from exchange.errors import InvalidSearch, NotFound
 from exchange.fhir.dates import parse_range, to_instant
+from exchange.fhir.ids import check_id
 from exchange.fhir.search import DIGITS, SearchQuery
 from exchange.fhir.search_params import DIRECTORY_TYPES
 from exchange.gate.context import Disclosure, RequestContext, check_type, note_resident
@@ -29,6 +30,8 @@ class History:
         with road.recorder.recording(ctx, who, "history", {"type": rtype, "id": rid,
                                                            "query": ctx.query}) as draft:
             check_type(rtype)
+            if rid is not None:
+                check_id(rid)
             count, since = _history_params(pairs, road.default_count, road.max_count)
             if rid is not None:
                 state, decision = road.deciding.decide_existing(draft, who, "read", rtype, rid)

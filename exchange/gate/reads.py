@@ -7,11 +7,12 @@ import orjson
 
 from consent.receipts import build_receipt, sign_receipt
 from exchange.errors import Gone, NotFound
+from exchange.fhir.ids import check_id
 from exchange.fhir.search_params import RESIDENT_TYPES
 from exchange.gate.context import (
     Disclosure,
     RequestContext,
-    check_type,
+    check_target,
     note_attempt,
     note_resident,
     version_headers,
@@ -30,7 +31,7 @@ class Reads:
         action = "vread" if version is not None else "read"
         with road.recorder.recording(ctx, who, action, {"type": rtype, "id": rid,
                                                         "version": version}) as draft:
-            check_type(rtype)
+            check_target(rtype, rid)
             state, decision = road.deciding.decide_existing(draft, who, "read", rtype, rid)
             row = road.repository.read(rtype, rid, version)
             if row is None:
@@ -56,6 +57,7 @@ class Reads:
         road = self._road
         with road.recorder.recording(ctx, who, "read", {
                 "type": "Consent", "id": rid, "version": version, "view": "receipt"}) as draft:
+            check_id(rid)
             _, decision = road.deciding.decide_existing(draft, who, "read", "Consent", rid)
             row = road.repository.read("Consent", rid, version)
             if row is None:
@@ -73,6 +75,7 @@ class Reads:
         road = self._road
         with road.recorder.recording(ctx, who, "everything",
                                      {"type": "Patient", "id": patient_id}) as draft:
+            check_id(patient_id)
             state = road.repository.current("Patient", patient_id)
             if state is None or state.deleted:
                 raise NotFound()

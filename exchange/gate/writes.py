@@ -23,6 +23,7 @@ from exchange.gate.context import (
     AuditDraft,
     Disclosure,
     RequestContext,
+    check_target,
     check_type,
     note_resident,
     outcome_of,
@@ -62,7 +63,7 @@ class Writes:
     def update(self, ctx: RequestContext, who: Identity, rtype: str, rid: str,
                resource: Any, if_match: str | None = None) -> Disclosure:
         with self._recording(ctx, who, "update", {"type": rtype, "id": rid}) as draft:
-            check_type(rtype)
+            check_target(rtype, rid)
             if isinstance(resource, dict) and resource.get("id") not in (None, rid):
                 raise InvalidResource("The resource id does not match the URL.",
                                       expression=[f"{rtype}.id"])
@@ -74,7 +75,7 @@ class Writes:
 
     def delete(self, ctx: RequestContext, who: Identity, rtype: str, rid: str) -> Disclosure:
         with self._recording(ctx, who, "delete", {"type": rtype, "id": rid}) as draft:
-            check_type(rtype)
+            check_target(rtype, rid)
             write = self._prepare(draft, who, "delete", rtype, rid, None)
             self._apply([write])
             draft.status = 204
@@ -147,7 +148,7 @@ class Writes:
         ``memo`` shares decisions between the entries of one transaction: the same client,
         action, type and resident get the same answer within one request.
         """
-        check_type(rtype)
+        check_target(rtype, rid)
         if action == "delete":
             self._require_readable(draft, who, rtype, rid)
             self._road.deciding.decide_existing(draft, who, "delete", rtype, rid, live=True)

@@ -2,6 +2,8 @@
 the HTTP layer did before the road began (no such endpoint, a wrong method, a malformed
 path, a wrong media type), and the entry is written before the answer leaves."""
 
+from urllib.parse import unquote
+
 import pytest
 
 from tests.community import Community
@@ -15,6 +17,18 @@ CASES = [
     ("post", "/fhir/Observation", "text/plain", 415),
     ("get", "/fhir/Observation/no-such", None, 404),       # refused on the road
     ("get", "/fhir/Nonsense/1", None, 404),                # refused on the road
+    # Path parameters out of their format or range: a 400 before they reach the store.
+    ("get", "/fhir/Observation/alice-glu-0/_history/0", None, 400),
+    ("get", "/fhir/Observation/alice-glu-0/_history/18446744073709551616", None, 400),
+    ("get", "/fhir/Consent/alice-treat-a/_history/99999999999/$receipt", None, 400),
+    ("get", "/compliance/replay/18446744073709551616", None, 403),  # not an officer
+    ("get", "/fhir/Observation/" + "a" * 65, None, 400),
+    ("get", "/fhir/Observation/bad%24id", None, 400),
+    ("get", "/fhir/Observation/a_b/_history", None, 400),
+    ("get", "/fhir/Observation/a%20b/_history/1", None, 400),
+    ("get", "/fhir/Consent/a%2Cb/$receipt", None, 400),
+    ("get", "/fhir/Patient/%E7%8E%8B/$everything", None, 400),
+    ("delete", "/fhir/Observation/bad%24id", None, 400),
 ]
 
 
@@ -34,8 +48,9 @@ def test_a_refusal_is_recorded_once(community: Community, method: str, path: str
     assert ledger.size() == before + 1, path
     entry = ledger.read(before + 1)
     assert entry is not None
-    assert entry["status"] == status and entry["outcome"] in ("refused", "not-found")
-    assert entry["request"]["path"] == path.split("?")[0]
+    assert entry["status"] == status
+    assert entry["outcome"] in ("refused", "not-found", "denied")
+    assert entry["request"]["path"] == unquote(path.split("?")[0])
 
 
 def test_an_unrecordable_refusal_is_a_503(community: Community,
@@ -49,3 +64,32 @@ def test_an_unrecordable_refusal_is_a_503(community: Community,
     r = community.http.get("/no/such/endpoint")
     assert r.status_code == 503
     assert r.json()["issue"][0]["details"]["coding"][0]["code"] == "audit-unavailable"
+
+
+def test_an_id_out_of_format_is_refused_in_writes_and_bundle_entries(
+        community: Community) -> None:
+    headers = {**community.headers("clinic-a", scope="system/*.cruds"),
+               "Content-Type": "application/fhir+json"}
+    body = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+            "subject": {"reference": "Patient/alice"}}
+    ledger = community.services.ledger
+    before = ledger.size()
+    def stored() -> int:
+        r = community.http.get("/fhir/Observation?patient=alice&_summary=count",
+                               headers=headers)
+        return int(r.json()["total"])
+
+    observations = stored()
+    before = ledger.size()
+    r = community.http.put("/fhir/Observation/x%3By", json=body, headers=headers)
+    assert r.status_code == 400
+    assert "id" in r.json()["issue"][0]["diagnostics"]
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:0b7e3f34-5a4e-4c39-9a39-0a8c3e1d2f10", "resource": body,
+         "request": {"method": "POST", "url": "Observation"}},
+        {"request": {"method": "DELETE", "url": "Observation/" + "z" * 65}}]}
+    r = community.http.post("/fhir", json=bundle, headers=headers)
+    assert r.status_code == 400, r.text
+    assert "id" in r.json()["issue"][0]["diagnostics"]
+    assert stored() == observations  # the transaction stored nothing
+    assert ledger.size() == before + 3  # the PUT, the Bundle and the count
