@@ -13,13 +13,22 @@ of budget is evaluated again, from the same bundle, by regorus' interpreter, whi
 budget and gives the same answers (``tests/adapters`` holds both to that). The RVM stays
 the common path: it is about four times faster.
 
-Neither engine can be interrupted from Python: regorus holds the interpreter lock while it
-evaluates, so a timer cannot fire until it returns. What bounds an embedded decision is
-the size of its input, not a clock; the OPA adapter is the one with a deadline.
+regorus holds Python's interpreter lock while it evaluates, so no timer in this process
+can stop it. The interpreter, the one path without a bound of its own, therefore runs in a
+worker process: the call waits at most ``timeout_seconds`` and then ends the worker, and
+the answer is ``PolicyUnavailable``. Waiting does not hold the lock, so a huge input slows
+its own request only. The RVM path is bounded by its budget and by the size of what it
+reads (at most ``IN_PROCESS_BYTES``; more goes to the worker): milliseconds.
 """
 
 import json
+import os
+import selectors
+import subprocess
+import sys
 import threading
+import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +44,11 @@ _OUT_OF_BUDGET = "exceeded maximum instruction limit"
 
 
 class RegoDecisionPoint:
-    def __init__(self, policy_dir: Path) -> None:
+    # Reading an input into the RVM holds the lock too (about 30 ms a megabyte): a larger
+    # input goes to the worker at once, where the deadline holds.
+    IN_PROCESS_BYTES = 1 << 20
+
+    def __init__(self, policy_dir: Path, timeout_seconds: float = 2.0) -> None:
         try:
             self._bundle = load_bundle(policy_dir)
             self._data_json = json.dumps(self._bundle.data)
@@ -45,6 +58,7 @@ class RegoDecisionPoint:
         except (OSError, ValueError, RuntimeError) as exc:
             raise PolicyUnavailable("The policies could not be compiled.") from exc
         self._local = threading.local()
+        self._interpreter = _Interpreter(policy_dir, self._bundle.revision, timeout_seconds)
         self.interpreted = 0  # evaluations the RVM's budget could not hold
 
     @property
@@ -59,18 +73,21 @@ class RegoDecisionPoint:
         input_json = orjson.dumps(policy_input).decode()
         try:
             try:
+                if len(input_json) > self.IN_PROCESS_BYTES:
+                    raise RuntimeError(_OUT_OF_BUDGET)  # too big to read under the lock
                 answer = self._vm().execute_entry_point_json(entry_point, input_json)
             except RuntimeError as exc:
                 if _OUT_OF_BUDGET not in str(exc):
                     raise
                 self.interpreted += 1
-                answer = self._interpret(entry_point, input_json)
+                answer = self._interpreter.evaluate(entry_point, input_json)
             result = orjson.loads(answer)
         except BaseException as exc:  # a pyo3 PanicException is a BaseException
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 raise
             self._local.vm = None  # an engine that failed mid-run is not reused
-            self._local.engine = None
+            if isinstance(exc, PolicyUnavailable):
+                raise
             raise PolicyUnavailable() from exc
         if not isinstance(result, dict):
             raise PolicyUnavailable()
@@ -83,16 +100,8 @@ class RegoDecisionPoint:
             self._local.vm = vm
         return vm
 
-    def _interpret(self, entry_point: str, input_json: str) -> str:
-        engine = getattr(self._local, "engine", None)
-        if engine is None:
-            engine = regorus.Engine()
-            for name, text in self._bundle.modules:
-                engine.add_policy(name, text)
-            engine.add_data_json(self._data_json)
-            self._local.engine = engine
-        engine.set_input_json(input_json)
-        return str(engine.eval_rule_as_json(entry_point))
+    def close(self) -> None:
+        self._interpreter.close()
 
 
 class _Vm:
@@ -110,3 +119,101 @@ class _Vm:
     def execute_entry_point_json(self, entry_point: str, input_json: str) -> str:
         self._vm.set_input_json(input_json)
         return str(self._vm.execute_entry_point(entry_point))
+
+
+class _Interpreter:
+    """regorus' interpreter in one worker process (``adapters/rego_worker.py``), started
+    when first needed, ended (and started afresh next time) when an evaluation outlives
+    the timeout. Its own process, not ``multiprocessing``: nothing of the caller's main
+    module is imported again, whatever program embeds the exchange."""
+
+    STARTUP_SECONDS = 60.0  # starting a worker is not the evaluation's time
+
+    def __init__(self, policy_dir: Path, revision: str, timeout_seconds: float) -> None:
+        self._policy_dir = policy_dir
+        self._revision = revision
+        self._timeout = timeout_seconds
+        self._worker: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()  # one evaluation at a time: the worker has one engine
+        self._finalizer: weakref.finalize | None = None
+
+    def evaluate(self, entry_point: str, input_json: str) -> str:
+        if not self._lock.acquire(timeout=self._timeout):
+            raise PolicyUnavailable("The policy engine is busy.")
+        try:
+            worker = self._started()
+            try:
+                assert worker.stdin is not None
+                worker.stdin.write(frame(orjson.dumps({"entry_point": entry_point,
+                                                       "input": input_json})))
+                worker.stdin.flush()
+                answer = read_frame(worker, time.monotonic() + self._timeout)
+            except (OSError, ValueError, TimeoutError) as exc:
+                self.close()  # still evaluating, or gone: end it
+                raise PolicyUnavailable("The policy engine did not answer in time.") from exc
+            if not answer.startswith(b"{"):
+                raise PolicyUnavailable("The policy engine could not evaluate the input.")
+            return answer.decode()
+        finally:
+            self._lock.release()
+
+    def _started(self) -> "subprocess.Popen[bytes]":
+        if self._worker is None or self._worker.poll() is not None:
+            worker = subprocess.Popen(  # noqa: S603 (this interpreter, our module, a path)
+                [sys.executable, "-m", "adapters.rego_worker", str(self._policy_dir)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            self._finalizer = weakref.finalize(self, _end, worker)
+            try:
+                ready = read_frame(worker, time.monotonic() + self.STARTUP_SECONDS)
+            except (OSError, ValueError, TimeoutError) as exc:
+                _end(worker)
+                raise PolicyUnavailable("The policy engine could not start.") from exc
+            if ready.decode() != self._revision:
+                _end(worker)
+                raise PolicyUnavailable("The policy engine loaded another policy revision.")
+            self._worker = worker
+        return self._worker
+
+    def close(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer()  # ends the worker, once
+        self._worker = None
+        self._finalizer = None
+
+
+def _end(worker: "subprocess.Popen[bytes]") -> None:
+    worker.kill()
+    worker.wait()
+    for pipe in (worker.stdin, worker.stdout):
+        if pipe is not None:
+            pipe.close()
+
+
+def frame(payload: bytes) -> bytes:
+    """A message on the worker's pipes: its length, then its bytes."""
+    return len(payload).to_bytes(8, "big") + payload
+
+
+def read_frame(worker: "subprocess.Popen[bytes]", deadline: float) -> bytes:
+    """One message from the worker, or ``TimeoutError`` once ``deadline`` has passed."""
+    assert worker.stdout is not None
+    fd = worker.stdout.fileno()
+    buffer = bytearray()
+    wanted = 8
+    header = True
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while True:
+            while len(buffer) < wanted:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not selector.select(remaining):
+                    raise TimeoutError()
+                chunk = os.read(fd, max(wanted - len(buffer), 65536) if not header
+                                else wanted - len(buffer))
+                if not chunk:
+                    raise ValueError("The policy engine ended.")
+                buffer += chunk
+            if not header:
+                return bytes(buffer[8:wanted])
+            wanted = 8 + int.from_bytes(buffer[:8], "big")
+            header = False

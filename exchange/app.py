@@ -65,10 +65,10 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
     repository = ResourceRepository(engine, vault, BlindIndex(keys.derive("blind-index")),
                                     clock)
     if decision_point is None:
-        decision_point = (OpaDecisionPoint(settings.opa_url, settings.policy_dir,
-                                           settings.opa_timeout_seconds)
+        timeout = settings.policy_timeout_seconds
+        decision_point = (OpaDecisionPoint(settings.opa_url, settings.policy_dir, timeout)
                           if settings.decision_point == "opa"
-                          else RegoDecisionPoint(settings.policy_dir))
+                          else RegoDecisionPoint(settings.policy_dir, timeout))
     decider = Decider(decision_point, repository, clock, monotonic)
     ledger = AuditLedger(engine, vault, clock,
                          load_audit_key(settings.data_dir / "audit-signing-key.pem"),

@@ -22,7 +22,8 @@ class Settings(BaseSettings):
     environment: Literal["development", "production"] = "development"
     decision_point: Literal["embedded", "opa"] = "embedded"
     opa_url: str = "http://127.0.0.1:8181"
-    opa_timeout_seconds: float = 2.0
+    # How long a decision may take, on either decision point; then it is a 503.
+    policy_timeout_seconds: float = 2.0
     policy_dir: Path = Path(__file__).resolve().parent.parent / "policies"
     # The log's name in its signed checkpoints; it must not change for an existing ledger.
     audit_origin: str = "community-health-exchange/audit"

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import orjson
+import pytest
 import regorus
 
 from adapters.rego_embedded import RegoDecisionPoint
@@ -80,3 +81,27 @@ def test_a_resident_with_a_lifetime_of_consents_is_served(tmp_path: Path) -> Non
     # clinic-b is named by a third of them, and half of those are in force.
     r = community.http.get("/fhir/Observation/carol-bp", headers=community.headers("clinic-b"))
     assert r.status_code == 200
+
+
+def test_the_timeout_bounds_an_evaluation_past_the_budget() -> None:
+    """The interpreter runs in a worker process, so a deadline can end it: a huge input is a
+    503 within the timeout, and the next decision is answered as before."""
+    import time
+
+    from exchange.errors import PolicyUnavailable
+
+    point = RegoDecisionPoint(POLICIES, timeout_seconds=0.3)
+    try:
+        policy_input = next(i for i in generate(seed=7, n=80) if i["consents"])
+        point.decide(DECISION, _lifetime(policy_input, 2000))  # the worker is started
+        huge = _lifetime(policy_input, 60_000)
+        started = time.monotonic()
+        with pytest.raises(PolicyUnavailable):
+            point.decide(DECISION, huge)
+        assert time.monotonic() - started < 0.3 + 0.5  # the timeout, and room to end it
+        engine = _interpreter()
+        big = _lifetime(policy_input, 1000)
+        engine.set_input_json(orjson.dumps(big).decode())
+        assert point.decide(DECISION, big) == engine.eval_rule(DECISION)
+    finally:
+        point.close()
