@@ -17,6 +17,7 @@ import httpx
 import orjson
 import uvicorn
 
+from bench.existence import hidden_and_missing
 from bench.ledger import appends_under_reads, verify_large
 from bench.privacy import guarded_search, profile_throughput, rotation
 from bench.timing import per_second
@@ -185,6 +186,7 @@ def run(services: Any, http: httpx.Client, seconds: float) -> None:
           f"   {1e6 / fresh:.0f} µs each (goal 100)")
     print(f"  cached (same requester, resident, consents)     {cached:10.0f} /s"
           f"   {1e6 / cached:.1f} µs each (goal 5)   ratio {cached / fresh:.0f}")
+    hidden_and_missing(services, http, who, token)
     revocation(services, who)
     print(f"measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
 

@@ -86,7 +86,8 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
     replayer = Replayer(archive, repository)
     gate = Gate(GateParts(repository, decider, ledger, registry, tokens, replayer, keys, clock,
                           monotonic, profiles, bundle.reasons),
-                settings.fhir_base, settings.default_page_size, settings.max_page_size)
+                settings.fhir_base, settings.default_page_size, settings.max_page_size,
+                settings.not_found_floor_seconds)
     publication = Publication(settings.base_url, settings.fhir_base, settings.token_url,
                               VERSION, tokens.public_jwks(), public_pem(ledger.public_key))
     return Services(settings, engine, clock, keys, vault, repository, decision_point,

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     audit_origin: str = "community-health-exchange/audit"
     access_token_seconds: int = 300
     max_assertion_seconds: int = 300
+    # A "not found" answers no sooner than this after the road began, so that a record the
+    # caller may not see cannot be told from a missing one by time (bench: hidden-missing).
+    not_found_floor_seconds: float = Field(default=0.008, ge=0, le=1)
     default_page_size: int = 50
     max_page_size: int = 500
     # The k of the re-identification guard for pseudonymized outputs; empty: the profile's.

@@ -5,6 +5,7 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Header, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from exchange.errors import UnsupportedMedia
 from exchange.feeds.deps import ContextDep, GateDep, IdentityDep, PublicationDep
@@ -41,7 +42,8 @@ def metadata(published: PublicationDep) -> Response:
 @router.post("")
 async def post_bundle(request: Request, gate: GateDep, ctx: ContextDep,
                       who: IdentityDep) -> Response:
-    return _respond(gate.bundle(ctx, who, await _body(request)))
+    body = await _body(request)
+    return _respond(await run_in_threadpool(gate.bundle, ctx, who, body))
 
 
 @router.get("/Patient/{rid}/$everything")
@@ -97,7 +99,7 @@ async def search_post(rtype: str, request: Request, gate: GateDep, ctx: ContextD
     form = await request.form()
     pairs = [*request.query_params.multi_items(),
              *((k, str(v)) for k, v in form.multi_items())]
-    return _respond(gate.search(ctx, who, rtype, pairs))
+    return _respond(await run_in_threadpool(gate.search, ctx, who, rtype, pairs))
 
 
 @router.get("/{rtype}/{rid}")
@@ -109,15 +111,17 @@ def read(rtype: str, rid: str, gate: GateDep, ctx: ContextDep,
 @router.post("/{rtype}")
 async def create(rtype: str, request: Request, gate: GateDep, ctx: ContextDep,
                  who: IdentityDep) -> Response:
-    return _respond(gate.create(ctx, who, rtype, await _body(request)))
+    body = await _body(request)
+    return _respond(await run_in_threadpool(gate.create, ctx, who, rtype, body))
 
 
 @router.put("/{rtype}/{rid}")
 async def update(rtype: str, rid: str, request: Request, gate: GateDep,
                  ctx: ContextDep, who: IdentityDep,
                  if_match: Annotated[str | None, Header()] = None) -> Response:
-    return _respond(gate.update(ctx, who, rtype, rid, await _body(request),
-                                         if_match))
+    body = await _body(request)
+    return _respond(await run_in_threadpool(gate.update, ctx, who, rtype, rid, body,
+                                            if_match))
 
 
 @router.delete("/{rtype}/{rid}")

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from exchange.feeds.deps import ContextDep, GateDep, IdentityDep, PublicationDep
 from exchange.fhir.validation import parse_json
@@ -62,7 +63,7 @@ async def reidentify(request: Request, gate: GateDep, ctx: ContextDep,
         body = await request.json()
     except ValueError:
         body = None
-    return _respond(gate.reidentify(ctx, who, body))
+    return _respond(await run_in_threadpool(gate.reidentify, ctx, who, body))
 
 
 @router.get("/compliance/replay/{seq}")
@@ -74,7 +75,7 @@ def replay(seq: int, gate: GateDep, ctx: ContextDep, who: IdentityDep) -> Respon
 async def preview(request: Request, gate: GateDep, ctx: ContextDep,
                   who: IdentityDep) -> Response:
     draft = parse_json(await request.body())
-    return _respond(gate.preview(ctx, who, draft))
+    return _respond(await run_in_threadpool(gate.preview, ctx, who, draft))
 
 
 @router.get("/resident/access-history")

@@ -53,8 +53,9 @@ class GateParts:
 
 class Gate:
     def __init__(self, parts: GateParts, fhir_base: str, default_count: int = 50,
-                 max_count: int = 500) -> None:
-        recorder = Recorder(parts.ledger, parts.decider, parts.clock, parts.monotonic)
+                 max_count: int = 500, not_found_floor: float = 0.0) -> None:
+        recorder = Recorder(parts.ledger, parts.decider, parts.clock, parts.monotonic,
+                            not_found_floor)
         self.road = Road(recorder, Deciding(parts.decider, parts.repository),
                          parts.repository,
                          Shaping(parts.repository, parts.keys, parts.clock, parts.profiles),

@@ -7,13 +7,14 @@ fetch, shape) fill the draft. If the entry cannot be appended, the ledger's erro
 (``AuditUnavailable``) replaces the answer.
 """
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from exchange.audit.ledger import AuditLedger
 from exchange.decisions.decide import Decider, Decision
-from exchange.errors import ConsentChanged, ExchangeError
+from exchange.errors import ConsentChanged, ExchangeError, NotFound
 from exchange.fhir.dates import to_instant
 from exchange.gate.context import AuditDraft, RequestContext, mark_recorded, outcome_of
 from exchange.identity.model import Identity
@@ -25,8 +26,9 @@ DISCLOSING = frozenset({"read", "search", "everything", "history"})
 
 class Recorder:
     def __init__(self, ledger: AuditLedger, decider: Decider, clock: Clock,
-                 monotonic: Monotonic) -> None:
+                 monotonic: Monotonic, not_found_floor: float = 0.0) -> None:
         self._ledger = ledger
+        self._not_found_floor = not_found_floor
         self._decider = decider
         self._clock = clock
         self._monotonic = monotonic
@@ -34,13 +36,23 @@ class Recorder:
     @contextmanager
     def recording(self, ctx: RequestContext, who: Identity | None, action: str,
                   what: dict[str, Any]) -> Iterator[AuditDraft]:
-        """Start an operation; whatever happens inside, its entry is appended."""
+        """Start an operation; whatever happens inside, its entry is appended.
+
+        A "not found" leaves no sooner than ``not_found_floor`` after the start: a record
+        the caller may not see takes more work to refuse (it is found, decided, perhaps
+        decrypted and shaped) than an id that does not exist, and the difference in time
+        would tell one from the other. Real time, not the ``Monotonic`` port: this is about
+        what a caller's stopwatch sees.
+        """
+        started = time.perf_counter()
         draft = self.start(ctx, action, what)
         try:
             yield draft
         except ExchangeError as exc:
             self.complete_failure(ctx, who, draft, exc.status, outcome_of(exc))
             mark_recorded(exc)
+            if isinstance(exc, NotFound):
+                _wait_until(started + self._not_found_floor)
             raise
         except Exception as exc:
             draft.outcome = "error"  # whatever the draft said, the operation broke
@@ -133,3 +145,9 @@ def _merge_decisions(decisions: list[Decision]) -> list[dict[str, Any]]:
         if view not in seen:
             seen.append(view)
     return seen
+
+
+def _wait_until(moment: float) -> None:
+    remaining = moment - time.perf_counter()
+    if remaining > 0:
+        time.sleep(remaining)
