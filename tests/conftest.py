@@ -20,3 +20,13 @@ def small_k_community(tmp_path: Path) -> Iterator[Community]:
     c = build_community(tmp_path, k_anonymity=1)
     yield c
     c.services.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def hl7_examples(request: pytest.FixtureRequest) -> Path:
+    """The tarball of HL7's R4 examples and definitions (tests/hl7_package.py)."""
+    from tests.hl7_package import fetch
+
+    cache = request.config.cache
+    assert cache is not None
+    return fetch(Path(cache.mkdir("hl7")))

@@ -127,8 +127,10 @@ def parse_search(resource_type: str, pairs: Iterable[tuple[str, str]], *,
 def _values(param: SearchParam, raw_name: str, modifier: str,
             raw_value: str) -> tuple[Value, ...]:
     values = _split(raw_value)
-    if param.kind == "token":
+    if param.kind in ("token", "uri"):
         _no_modifier(raw_name, modifier)
+        if param.kind == "uri":
+            return tuple(TokenValue(None, v) for v in values)
         return tuple(_token_value(v) for v in values)
     if param.kind == "date":
         _no_modifier(raw_name, modifier)
@@ -137,10 +139,12 @@ def _values(param: SearchParam, raw_name: str, modifier: str,
         if modifier not in ("", "exact"):
             raise InvalidSearch(f"Modifier :{modifier} is not supported on {param.name}.")
         return tuple(StringValue(v, modifier == "exact") for v in values)
-    # reference
+    if param.kind != "reference":
+        raise InvalidSearch(f"Searching by {param.name} ({param.kind}) is not supported: "
+                            "numeric values are not indexed.")
     if modifier and modifier not in param.targets:
         raise InvalidSearch(f"Modifier :{modifier} is not supported on {param.name}.")
-    return tuple(_reference_value(param, modifier, v) for v in values)
+    return tuple(r for v in values for r in _reference_values(param, modifier, v))
 
 
 def _token_value(value: str) -> TokenValue:
@@ -165,17 +169,18 @@ def _date_value(raw_name: str, value: str) -> DateValue:
     return DateValue(prefix, low, high)
 
 
-def _reference_value(param: SearchParam, modifier: str, value: str) -> ReferenceValue:
+def _reference_values(param: SearchParam, modifier: str,
+                      value: str) -> list[ReferenceValue]:
+    """``Type/id`` as given; a bare id is the id of any type the parameter may point at
+    (or of the one its modifier names): alternatives, like values joined by commas."""
     if "/" in value:
         rtype, _, rid = value.rpartition("/")
-        rtype = rtype.rsplit("/", 1)[-1]  # tolerate absolute URLs: keep Type/id
+        types = [rtype.rsplit("/", 1)[-1]]  # tolerate absolute URLs: keep Type/id
     else:
-        if len(param.targets) != 1 and not modifier:
-            raise InvalidSearch(f"Parameter {param.name} needs Type/id.")
-        rtype, rid = modifier or param.targets[0], value
-    if rtype not in param.targets or not ID.match(rid):
+        rid, types = value, [modifier] if modifier else list(param.targets)
+    if not all(t in param.targets for t in types) or not ID.match(rid):
         raise InvalidSearch(f"Parameter {param.name} has a malformed reference.")
-    return ReferenceValue(f"{rtype}/{rid}")
+    return [ReferenceValue(f"{t}/{rid}") for t in types]
 
 
 def _parse_chain(resource_type: str, name: str, raw_value: str) -> Clause:

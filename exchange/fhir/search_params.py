@@ -1,153 +1,76 @@
 """The search parameters the exchange supports, and where their values live.
 
-Paths are a small documented syntax: dot-separated element names evaluated over the stored
-JSON, stepping into every item of a list. Choice elements are listed per concrete type
-(``effectiveDateTime``, ``effectivePeriod``).
+They are HL7's own R4 ``SearchParameter`` definitions, generated into
+``exchange/fhir/spec/search_parameters.json`` (see ``spec/search_generation.py``), for
+the types of a resident's record and of the community's directory. This module reads that
+file once; the indexer and the search parser read this module.
 """
 
+import json
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
-Kind = Literal["token", "string", "date", "reference"]
+Kind = Literal["token", "string", "date", "reference", "uri", "quantity", "number"]
+
+SPEC = Path(__file__).with_name("spec") / "search_parameters.json"
+
+
+@dataclass(frozen=True)
+class Step:
+    """A path in the stored JSON (dot-separated element names, stepping into every item of
+    a list), optionally keeping only items whose element ``where[0]`` equals ``where[1]``
+    (``telecom.where(system='phone')``) or references to one type (``target``)."""
+
+    path: str
+    where: tuple[str, str] | None = None
+    target: str | None = None
 
 
 @dataclass(frozen=True)
 class SearchParam:
     name: str
     kind: Kind
-    paths: tuple[str, ...]
-    targets: tuple[str, ...] = ()  # for references: the resource types they point at
+    steps: tuple[Step, ...]  # empty: evaluate ``expression`` with a FHIRPath engine
+    expression: str
+    targets: tuple[str, ...] = ()  # for references: the stored types they may point at
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(s.path for s in self.steps)
 
 
-def _p(name: str, kind: Kind, *paths: str, targets: tuple[str, ...] = ()) -> SearchParam:
-    return SearchParam(name, kind, paths, targets)
+Params = dict[str, dict[str, SearchParam]]
 
 
-_PATIENT = ("Patient",)
-_SUBJECT = (_p("patient", "reference", "subject", targets=_PATIENT),
-            _p("subject", "reference", "subject", targets=_PATIENT))
+def _load(spec: dict[str, Any]) -> tuple[Params, dict[str, tuple[str, ...]]]:
+    stored = set(spec["record_types"]) | set(spec["directory_types"])
+    params: Params = {}
+    for rtype, defined in spec["parameters"].items():
+        params[rtype] = {}
+        for name, entry in sorted(defined.items()):
+            steps = tuple(Step(s["path"], tuple(s["where"]) if "where" in s else None,
+                               s.get("target")) for s in entry.get("steps", ()))
+            targets = tuple(t for t in entry.get("targets", ()) if t in stored)
+            if entry["type"] == "reference" and not targets:
+                continue  # it can only point at what this exchange does not store
+            params[rtype][name] = SearchParam(name, entry["type"], steps,
+                                              entry["expression"], targets)
+    compartment = {t: tuple(p) for t, p in spec["compartment"].items()}
+    return params, compartment
 
-PARAMS: dict[str, dict[str, SearchParam]] = {
-    rtype: {p.name: p for p in params}
-    for rtype, params in {
-        "Patient": (
-            _p("identifier", "token", "identifier"),
-            _p("name", "string", "name.family", "name.given", "name.text"),
-            _p("family", "string", "name.family"),
-            _p("given", "string", "name.given"),
-            _p("birthdate", "date", "birthDate"),
-            _p("gender", "token", "gender"),
-            _p("phone", "token", "telecom"),
-            _p("active", "token", "active"),
-            _p("organization", "reference", "managingOrganization",
-               targets=("Organization",)),
-        ),
-        "Observation": (
-            *_SUBJECT,
-            _p("identifier", "token", "identifier"),
-            _p("code", "token", "code"),
-            _p("category", "token", "category"),
-            _p("status", "token", "status"),
-            _p("date", "date", "effectiveDateTime", "effectivePeriod", "effectiveInstant"),
-            _p("encounter", "reference", "encounter", targets=("Encounter",)),
-        ),
-        "Condition": (
-            *_SUBJECT,
-            _p("code", "token", "code"),
-            _p("category", "token", "category"),
-            _p("clinical-status", "token", "clinicalStatus"),
-            _p("onset-date", "date", "onsetDateTime", "onsetPeriod"),
-            _p("recorded-date", "date", "recordedDate"),
-            _p("encounter", "reference", "encounter", targets=("Encounter",)),
-        ),
-        "Encounter": (
-            *_SUBJECT,
-            _p("status", "token", "status"),
-            _p("class", "token", "class"),
-            _p("type", "token", "type"),
-            _p("date", "date", "period"),
-            _p("service-provider", "reference", "serviceProvider", targets=("Organization",)),
-        ),
-        "MedicationRequest": (
-            *_SUBJECT,
-            _p("status", "token", "status"),
-            _p("category", "token", "category"),
-            _p("code", "token", "medicationCodeableConcept"),
-            _p("authoredon", "date", "authoredOn"),
-            _p("encounter", "reference", "encounter", targets=("Encounter",)),
-        ),
-        "MedicationStatement": (
-            *_SUBJECT,
-            _p("status", "token", "status"),
-            _p("code", "token", "medicationCodeableConcept"),
-            _p("effective", "date", "effectiveDateTime", "effectivePeriod"),
-        ),
-        "Immunization": (
-            _p("patient", "reference", "patient", targets=_PATIENT),
-            _p("status", "token", "status"),
-            _p("vaccine-code", "token", "vaccineCode"),
-            _p("date", "date", "occurrenceDateTime"),
-        ),
-        "Coverage": (
-            _p("patient", "reference", "beneficiary", targets=_PATIENT),
-            _p("beneficiary", "reference", "beneficiary", targets=_PATIENT),
-            _p("status", "token", "status"),
-            _p("type", "token", "type"),
-            _p("payor", "reference", "payor", targets=("Organization",)),
-        ),
-        "Claim": (
-            _p("patient", "reference", "patient", targets=_PATIENT),
-            _p("status", "token", "status"),
-            _p("use", "token", "use"),
-            _p("created", "date", "created"),
-            _p("encounter", "reference", "item.encounter", targets=("Encounter",)),
-            _p("insurer", "reference", "insurer", targets=("Organization",)),
-        ),
-        "ExplanationOfBenefit": (
-            _p("patient", "reference", "patient", targets=_PATIENT),
-            _p("status", "token", "status"),
-            _p("created", "date", "created"),
-            _p("claim", "reference", "claim", targets=("Claim",)),
-        ),
-        "Consent": (
-            _p("patient", "reference", "patient", targets=_PATIENT),
-            _p("status", "token", "status"),
-            _p("category", "token", "category"),
-            _p("date", "date", "dateTime"),
-            _p("actor", "reference", "provision.actor.reference",
-               targets=("Organization",)),
-            _p("purpose", "token", "provision.purpose"),
-        ),
-        "RelatedPerson": (
-            _p("patient", "reference", "patient", targets=_PATIENT),
-            _p("active", "token", "active"),
-        ),
-        "Organization": (
-            _p("identifier", "token", "identifier"),
-            _p("name", "string", "name"),
-            _p("type", "token", "type"),
-        ),
-    }.items()
-}
 
-# The element that puts a resource in a resident's record (the Patient compartment).
-COMPARTMENT: dict[str, str | None] = {
-    "Patient": None,  # a Patient is its own compartment
-    "Observation": "subject",
-    "Condition": "subject",
-    "Encounter": "subject",
-    "MedicationRequest": "subject",
-    "MedicationStatement": "subject",
-    "Immunization": "patient",
-    "Coverage": "beneficiary",
-    "Claim": "patient",
-    "ExplanationOfBenefit": "patient",
-    "Consent": "patient",
-    "RelatedPerson": "patient",
-}
+_SPEC = json.loads(SPEC.read_text())
+PARAMS, _COMPARTMENT_PARAMS = _load(_SPEC)
+
+# The parameters that put a resource in a resident's record (HL7's Patient compartment),
+# the one naming whom it is about first. A Patient is its own compartment.
+COMPARTMENT: dict[str, tuple[SearchParam, ...]] = {
+    rtype: tuple(PARAMS[rtype][p] for p in names if p in PARAMS[rtype])
+    for rtype, names in _COMPARTMENT_PARAMS.items() if rtype != "Patient"}
 
 # Resources that belong to no resident: the community's directory.
-DIRECTORY_TYPES = frozenset({"Organization"})
-
-SUPPORTED_TYPES = frozenset(PARAMS)
-RESIDENT_TYPES = frozenset(COMPARTMENT)
+DIRECTORY_TYPES = frozenset(_SPEC["directory_types"])
+RESIDENT_TYPES = frozenset(_SPEC["record_types"])
+SUPPORTED_TYPES = RESIDENT_TYPES | DIRECTORY_TYPES
+PROVENANCE: dict[str, Any] = _SPEC["provenance"]

@@ -6,11 +6,16 @@ from datetime import datetime
 from typing import Any
 
 from exchange.fhir.dates import parse_range, period_range
-from exchange.fhir.search_params import COMPARTMENT, PARAMS
+from exchange.fhir.fhirpath import evaluate
+from exchange.fhir.search_params import COMPARTMENT, PARAMS, SearchParam
 from exchange.privacy.blind_index import BlindIndex, normalize_text
 
 MAX_PREFIX = 32
 SECURITY = "_security"  # security labels, indexed so withholding happens in SQL
+# Numbers and quantities are not indexed: a measurement's value in clear at rest is a
+# fingerprint (issue 15 decides how dates and values are kept); the parser says so.
+INDEXED = frozenset({"token", "uri", "string", "date", "reference"})
+_NOT_TEXT = frozenset({"use", "type", "period", "extension", "id"})
 
 
 @dataclass
@@ -33,6 +38,24 @@ def values_at(node: Any, path: str) -> Iterator[Any]:
     yield from current
 
 
+def param_values(resource: dict[str, Any], param: SearchParam) -> Iterator[Any]:
+    """The values a search parameter finds in a resource: by its compiled steps, or by
+    evaluating its FHIRPath expression when it has none."""
+    if not param.steps:
+        yield from evaluate(resource, param.expression)
+        return
+    for step in param.steps:
+        for value in values_at(resource, step.path):
+            if step.where is not None and not (
+                    isinstance(value, dict) and value.get(step.where[0]) == step.where[1]):
+                continue
+            if step.target is not None:
+                ref = relative_reference(value)
+                if ref is None or not ref.startswith(step.target + "/"):
+                    continue
+            yield value
+
+
 def relative_reference(value: Any) -> str | None:
     ref = value.get("reference") if isinstance(value, dict) else None
     if not isinstance(ref, str) or "/" not in ref or ref.startswith(("#", "urn:")):
@@ -44,18 +67,18 @@ def relative_reference(value: Any) -> str | None:
 
 
 def compartment_of(resource: dict[str, Any]) -> str | None:
-    """The resident whose record this resource is part of, or None for directory resources."""
+    """The resident whose record this resource is part of, or None for directory resources:
+    the first resident named by the type's Patient-compartment parameters, in the order
+    that puts whom the resource is about before its author or payer."""
     rtype = resource.get("resourceType")
     if rtype == "Patient":
         rid = resource.get("id")
         return rid if isinstance(rid, str) else None
-    element = COMPARTMENT.get(str(rtype))
-    if element is None:
-        return None
-    for value in values_at(resource, element):
-        ref = relative_reference(value)
-        if ref and ref.startswith("Patient/"):
-            return ref.split("/", 1)[1]
+    for param in COMPARTMENT.get(str(rtype), ()):
+        for value in param_values(resource, param):
+            ref = relative_reference(value)
+            if ref and ref.startswith("Patient/"):
+                return ref.split("/", 1)[1]
     return None
 
 
@@ -93,29 +116,46 @@ def index_entries(resource: dict[str, Any], blind: BlindIndex) -> IndexEntries:
     entries = IndexEntries()
     rtype = str(resource.get("resourceType"))
     for name, param in PARAMS.get(rtype, {}).items():
-        for path in param.paths:
-            for value in values_at(resource, path):
-                if param.kind == "token":
-                    for system, code in token_pairs(value):
-                        entries.terms.extend((name, blind.term(name, t))
-                                             for t in token_terms(name, system, code))
-                elif param.kind == "string" and isinstance(value, str):
+        if param.kind not in INDEXED:
+            continue
+        for value in param_values(resource, param):
+            if param.kind in ("token", "uri"):
+                for system, code in token_pairs(value):
                     entries.terms.extend((name, blind.term(name, t))
-                                         for t in string_terms(value))
-                elif param.kind == "date":
-                    span = _date_span(value)
-                    if span is not None:
-                        entries.dates.append((name, *span))
-                elif param.kind == "reference":
-                    ref = relative_reference(value)
-                    if ref is not None:
-                        entries.references.append((name, ref))
+                                         for t in token_terms(name, system, code))
+            elif param.kind == "string":
+                for text in strings_of(value):
+                    entries.terms.extend((name, blind.term(name, t))
+                                         for t in string_terms(text))
+            elif param.kind == "date":
+                span = _date_span(value)
+                if span is not None:
+                    entries.dates.append((name, *span))
+            elif param.kind == "reference":
+                ref = relative_reference(value)
+                if ref is not None:
+                    entries.references.append((name, ref))
     for label in values_at(resource, "meta.security"):
         for system, code in token_pairs(label):
             entries.terms.extend((SECURITY, blind.term(SECURITY, t))
                                  for t in token_terms(SECURITY, system, code))
     entries.terms = sorted(set(entries.terms))
+    entries.references = sorted(set(entries.references))  # a union names each once
+    entries.dates = sorted(set(entries.dates))
     return entries
+
+
+def strings_of(value: Any) -> Iterator[str]:
+    """The text a string parameter searches: the string itself, or every part of a
+    HumanName or an Address (family, given, line, city, ...), not their codes."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key not in _NOT_TEXT:
+                for part in item if isinstance(item, list) else [item]:
+                    if isinstance(part, str):
+                        yield part
 
 
 def _date_span(value: Any) -> tuple[datetime, datetime] | None:

@@ -180,7 +180,7 @@ class ResourceSearch:
 
     def _matching_ids(self, rtype: str, param: SearchParam, values: Sequence[Any]) -> Any:
         name = param.name
-        if param.kind in ("token", "string"):
+        if param.kind in ("token", "uri", "string"):
             terms = [self._blind.term(name, t) for t in _search_terms(param, values)]
             return select(T.resource_id).where(
                 T.resource_type == rtype, T.param == name, T.term.in_(terms))
