@@ -21,6 +21,7 @@ its own request only. The RVM path is bounded by its budget and by the size of w
 reads (at most ``IN_PROCESS_BYTES``; more goes to the worker): milliseconds.
 """
 
+import contextlib
 import json
 import os
 import selectors
@@ -142,12 +143,11 @@ class _Interpreter:
             raise PolicyUnavailable("The policy engine is busy.")
         try:
             worker = self._started()
+            deadline = time.monotonic() + self._timeout  # sending counts, not only answering
             try:
-                assert worker.stdin is not None
-                worker.stdin.write(frame(orjson.dumps({"entry_point": entry_point,
-                                                       "input": input_json})))
-                worker.stdin.flush()
-                answer = read_frame(worker, time.monotonic() + self._timeout)
+                send_frame(worker, orjson.dumps({"entry_point": entry_point,
+                                                 "input": input_json}), deadline)
+                answer = read_frame(worker, deadline)
             except (OSError, ValueError, TimeoutError) as exc:
                 self.close()  # still evaluating, or gone: end it
                 raise PolicyUnavailable("The policy engine did not answer in time.") from exc
@@ -192,6 +192,22 @@ def _end(worker: "subprocess.Popen[bytes]") -> None:
 def frame(payload: bytes) -> bytes:
     """A message on the worker's pipes: its length, then its bytes."""
     return len(payload).to_bytes(8, "big") + payload
+
+
+def send_frame(worker: "subprocess.Popen[bytes]", payload: bytes, deadline: float) -> None:
+    """Write one message to the worker, or ``TimeoutError`` once ``deadline`` has passed."""
+    assert worker.stdin is not None
+    fd = worker.stdin.fileno()
+    os.set_blocking(fd, False)  # a write never waits past the deadline for a stuck worker
+    data = memoryview(frame(payload))
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_WRITE)
+        while data:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not selector.select(remaining):
+                raise TimeoutError()
+            with contextlib.suppress(BlockingIOError):
+                data = data[os.write(fd, data[:65536]):]
 
 
 def read_frame(worker: "subprocess.Popen[bytes]", deadline: float) -> bytes:

@@ -94,11 +94,12 @@ def test_the_timeout_bounds_an_evaluation_past_the_budget() -> None:
     try:
         policy_input = next(i for i in generate(seed=7, n=80) if i["consents"])
         point.decide(DECISION, _lifetime(policy_input, 2000))  # the worker is started
-        huge = _lifetime(policy_input, 60_000)
+        huge = _lifetime(policy_input, 30_000)
         started = time.monotonic()
         with pytest.raises(PolicyUnavailable):
             point.decide(DECISION, huge)
-        assert time.monotonic() - started < 0.3 + 0.5  # the timeout, and room to end it
+        # the timeout, and room to serialize the input and end the worker on a busy machine
+        assert time.monotonic() - started < 0.3 + 1.0
         engine = _interpreter()
         big = _lifetime(policy_input, 1000)
         engine.set_input_json(orjson.dumps(big).decode())
