@@ -169,7 +169,8 @@ class Decider:
 
     def labels_for(self, resource: dict[str, Any]) -> list[dict[str, str]]:
         """Security labels the policies give a resource on its way in."""
-        result = self._point.decide(LABELS, {"codes": list(codings(resource))})
+        unique = {(c["system"], c["code"]): c for c in codings(resource)}
+        result = self._point.decide(LABELS, {"codes": [unique[k] for k in sorted(unique)]})
         labels = result.get("labels")
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             raise PolicyUnavailable("The labelling policy answered in an unexpected shape.")
@@ -201,12 +202,15 @@ class Decider:
 
 
 LABEL_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-# Elements whose codes say what a resource is about (and so how sensitive it is).
-CODED_ELEMENTS = ("code", "category", "valueCodeableConcept", "reasonCode",
-                  "medicationCodeableConcept", "vaccineCode", "type", "diagnosis")
+# Where a resource's codes are not clinical content: its security labels (what labelling
+# produces) and its narrative.
+UNCODED_ELEMENTS = frozenset({"meta", "text"})
 
 
 def codings(resource: dict[str, Any]) -> Iterator[dict[str, str]]:
+    """Every code in a resource, wherever its type keeps them: a psychiatric practice
+    setting on a DocumentReference labels it as surely as a diagnosis code on a Condition."""
+
     def walk(node: Any) -> Iterator[dict[str, str]]:
         if isinstance(node, dict):
             if isinstance(node.get("system"), str) and isinstance(node.get("code"), str):
@@ -217,9 +221,9 @@ def codings(resource: dict[str, Any]) -> Iterator[dict[str, str]]:
             for item in node:
                 yield from walk(item)
 
-    for element in CODED_ELEMENTS:
-        if element in resource:
-            yield from walk(resource[element])
+    for element, value in resource.items():
+        if element not in UNCODED_ELEMENTS:
+            yield from walk(value)
 
 
 def recorded_input(policy_input: dict[str, Any]) -> dict[str, Any]:

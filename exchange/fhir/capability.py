@@ -3,7 +3,7 @@
 from typing import Any
 
 from exchange.fhir.release import FHIR_VERSION
-from exchange.fhir.search_params import PARAMS, RESIDENT_TYPES
+from exchange.fhir.search_params import PARAMS, RESIDENT_TYPES, SEARCHABLE_KINDS
 
 SMART_OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 
@@ -24,7 +24,8 @@ def capability_statement(fhir_base: str, token_url: str, software_version: str,
             "searchParam": [
                 {"name": "_id", "type": "token"},
                 {"name": "_lastUpdated", "type": "date"},
-                *({"name": name, "type": p.kind} for name, p in sorted(params.items())),
+                *({"name": name, "type": p.kind} for name, p in sorted(params.items())
+                  if p.kind in SEARCHABLE_KINDS),
             ],
             "searchInclude": [f"{rtype}:{n}" for n, p in sorted(params.items())
                               if p.kind == "reference"],

@@ -11,7 +11,7 @@ from datetime import datetime
 from exchange.errors import InvalidSearch
 from exchange.fhir.dates import parse_range
 from exchange.fhir.ids import ID
-from exchange.fhir.search_params import PARAMS, SearchParam
+from exchange.fhir.search_params import PARAMS, SEARCHABLE_KINDS, SearchParam
 
 DATE_PREFIXES = ("eq", "ne", "lt", "le", "gt", "ge")
 CONTROL_PARAMS = frozenset({"_count", "_offset", "_sort", "_include", "_revinclude",
@@ -139,7 +139,7 @@ def _values(param: SearchParam, raw_name: str, modifier: str,
         if modifier not in ("", "exact"):
             raise InvalidSearch(f"Modifier :{modifier} is not supported on {param.name}.")
         return tuple(StringValue(v, modifier == "exact") for v in values)
-    if param.kind != "reference":
+    if param.kind not in SEARCHABLE_KINDS:
         raise InvalidSearch(f"Searching by {param.name} ({param.kind}) is not supported: "
                             "numeric values are not indexed.")
     if modifier and modifier not in param.targets:

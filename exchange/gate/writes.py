@@ -16,7 +16,7 @@ from exchange.errors import Conflict, ExchangeError, InvalidResource, NotFound
 from exchange.fhir.bundles import plan_entries
 from exchange.fhir.dates import to_instant
 from exchange.fhir.outcome import operation_outcome
-from exchange.fhir.search_params import RESIDENT_TYPES
+from exchange.fhir.search_params import DIRECTORY_TYPES, RESIDENT_TYPES
 from exchange.fhir.validation import validate_resource
 from exchange.gate.context import (
     UNKNOWN_RESIDENT,
@@ -31,7 +31,7 @@ from exchange.gate.context import (
 )
 from exchange.gate.road import Road
 from exchange.identity.model import Identity
-from exchange.store.indexing import compartment_of
+from exchange.store.indexing import compartment_of, names_a_resident
 from exchange.store.repository import (
     StoredResource,
     Write,
@@ -160,6 +160,11 @@ class Writes:
         resident = compartment_of(body)
         if rtype in RESIDENT_TYPES and resident is None:
             raise InvalidResource("The resource must name the resident it belongs to.",
+                                  expression=[where or rtype])
+        if rtype in DIRECTORY_TYPES and names_a_resident(body):
+            # Every client reads the directory: a Device implanted in a resident would tell
+            # them all who carries it. Such a record belongs in the resident's own record.
+            raise InvalidResource("A directory record names no resident.",
                                   expression=[where or rtype])
         if action == "update":  # decided for the resident it belongs to now, too
             self._require_readable(draft, who, rtype, rid)

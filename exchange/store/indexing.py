@@ -7,14 +7,11 @@ from typing import Any
 
 from exchange.fhir.dates import parse_range, period_range
 from exchange.fhir.fhirpath import evaluate
-from exchange.fhir.search_params import COMPARTMENT, PARAMS, SearchParam
+from exchange.fhir.search_params import COMPARTMENT, PARAMS, SEARCHABLE_KINDS, SearchParam
 from exchange.privacy.blind_index import BlindIndex, normalize_text
 
 MAX_PREFIX = 32
 SECURITY = "_security"  # security labels, indexed so withholding happens in SQL
-# Numbers and quantities are not indexed: a measurement's value in clear at rest is a
-# fingerprint (issue 15 decides how dates and values are kept); the parser says so.
-INDEXED = frozenset({"token", "uri", "string", "date", "reference"})
 _NOT_TEXT = frozenset({"use", "type", "period", "extension", "id"})
 
 
@@ -82,6 +79,18 @@ def compartment_of(resource: dict[str, Any]) -> str | None:
     return None
 
 
+def names_a_resident(node: Any) -> bool:
+    """Whether any reference anywhere in ``node`` points at a Patient."""
+    if isinstance(node, dict):
+        ref = relative_reference(node)
+        if ref is not None and ref.startswith("Patient/"):
+            return True
+        return any(names_a_resident(v) for v in node.values())
+    if isinstance(node, list):
+        return any(names_a_resident(v) for v in node)
+    return False
+
+
 def token_pairs(value: Any) -> Iterator[tuple[str | None, str]]:
     if isinstance(value, bool):
         yield None, "true" if value else "false"
@@ -116,7 +125,7 @@ def index_entries(resource: dict[str, Any], blind: BlindIndex) -> IndexEntries:
     entries = IndexEntries()
     rtype = str(resource.get("resourceType"))
     for name, param in PARAMS.get(rtype, {}).items():
-        if param.kind not in INDEXED:
+        if param.kind not in SEARCHABLE_KINDS:
             continue
         for value in param_values(resource, param):
             if param.kind in ("token", "uri"):

@@ -15,10 +15,16 @@ lists := data.exchange.static.sensitive_codes
 # entrypoint: true
 decision := {"labels": sort([l | some l in found])}
 
+# The lists by code system, so that each code is compared with its own system's prefixes
+# only: a resource with many codes stays within the engine's instruction budget.
+by_system[system] := [entry | some entry in lists; entry.system == system] if {
+	some listed in lists
+	system := listed.system
+}
+
 found contains entry.label if {
 	some coding in input.codes
-	some entry in lists
-	coding.system == entry.system
+	some entry in by_system[coding.system]
 	some prefix in entry.prefixes
 	startswith(coding.code, prefix)
 }

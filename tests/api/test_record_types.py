@@ -1,0 +1,160 @@
+"""The whole record: the new types travel the same road as the old ones. A consenting
+resident's clinic stores, reads, searches and versions them; another clinic, the insurer
+and the hub learn nothing of them; sensitive ones are labelled wherever their codes sit;
+the directory is shared and names no resident."""
+
+from typing import Any
+
+import pytest
+
+from tests.community import Community
+
+FHIR = "application/fhir+json"
+SNOMED = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+
+
+def _record(pid: str) -> dict[str, dict[str, Any]]:
+    """One resource of each kind a community's record holds, for resident ``pid``."""
+    me = {"reference": f"Patient/{pid}"}
+    return {
+        "AllergyIntolerance": {
+            "resourceType": "AllergyIntolerance", "patient": me,
+            "code": {"coding": [{"system": SNOMED, "code": "227493005", "display": "Cashew"}]},
+            "clinicalStatus": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                "code": "active"}]}},
+        "Procedure": {"resourceType": "Procedure", "status": "completed", "subject": me,
+                      "code": {"coding": [{"system": SNOMED, "code": "80146002"}]},
+                      "performedDateTime": "2024-05-02"},
+        "DiagnosticReport": {"resourceType": "DiagnosticReport", "status": "final",
+                             "subject": me, "effectiveDateTime": "2024-05-03",
+                             "code": {"coding": [{"system": LOINC, "code": "58410-2"}]}},
+        "CarePlan": {"resourceType": "CarePlan", "status": "active", "intent": "plan",
+                     "subject": me, "title": "Falls prevention"},
+        "Goal": {"resourceType": "Goal", "lifecycleStatus": "active", "subject": me,
+                 "description": {"text": "Walk 20 minutes a day"}},
+        "QuestionnaireResponse": {  # an activities-of-daily-living assessment
+            "resourceType": "QuestionnaireResponse", "status": "completed", "subject": me,
+            "authored": "2024-06-01", "item": [{"linkId": "bathing", "answer": [
+                {"valueCoding": {"system": "urn:example:adl", "code": "needs-help"}}]}]},
+        "MedicationDispense": {
+            "resourceType": "MedicationDispense", "status": "completed", "subject": me,
+            "medicationCodeableConcept": {"text": "amlodipine 5 mg"}},
+        "ServiceRequest": {"resourceType": "ServiceRequest", "status": "active",
+                           "intent": "order", "subject": me,
+                           "code": {"text": "home nursing visit"}},
+        "Appointment": {"resourceType": "Appointment", "status": "booked",
+                        "start": "2025-03-01T09:00:00+08:00",
+                        "end": "2025-03-01T09:30:00+08:00",
+                        "participant": [{"actor": me, "status": "accepted"}]},
+        "DocumentReference": {"resourceType": "DocumentReference", "status": "current",
+                              "subject": me, "content": [{"attachment": {
+                                  "contentType": "text/plain", "data": "T0s="}}]},
+    }
+
+
+def _post(community: Community, client: str, resource: dict[str, Any],
+          purpose: str = "TREAT") -> Any:
+    headers = {**community.headers(client, purpose, "system/*.cruds"), "Content-Type": FHIR}
+    return community.http.post(f"/fhir/{resource['resourceType']}", json=resource,
+                               headers=headers)
+
+
+@pytest.mark.parametrize("rtype", sorted(_record("alice")))
+def test_a_consenting_residents_clinic_keeps_every_kind_of_record(
+        community: Community, rtype: str) -> None:
+    created = _post(community, "clinic-a", _record("alice")[rtype])
+    assert created.status_code == 201, created.text
+    rid = created.json()["id"]
+    h = community.headers("clinic-a")
+    read = community.http.get(f"/fhir/{rtype}/{rid}", headers=h)
+    assert read.status_code == 200
+    found = community.http.get(f"/fhir/{rtype}?patient=alice", headers=h).json()
+    assert rid in {e["resource"]["id"] for e in found["entry"]}
+    assert community.http.get(f"/fhir/{rtype}/{rid}/_history",
+                              headers=h).json()["total"] == 1
+    everything = community.http.get("/fhir/Patient/alice/$everything", headers=h).json()
+    assert rid in {e["resource"]["id"] for e in everything["entry"]}
+    # Others learn nothing: exactly the answer for an id that does not exist.
+    for client, purpose in (("clinic-b", "TREAT"), ("insurer", "HPAYMT"),
+                            ("hub", "CAREMGT")):
+        other = community.headers(client, purpose)
+        hidden = community.http.get(f"/fhir/{rtype}/{rid}", headers=other)
+        missing = community.http.get(f"/fhir/{rtype}/no-such-id", headers=other)
+        assert hidden.status_code == missing.status_code == 404
+        search = community.http.get(f"/fhir/{rtype}?patient=alice", headers=other)
+        assert search.status_code == 200 and search.json()["total"] == 0
+    # And a clinic cannot file it in the record of a resident who did not consent to it.
+    assert _post(community, "clinic-a", _record("carol")[rtype]).status_code == 422
+
+
+def test_a_psychiatric_document_is_labelled_and_withheld(community: Community) -> None:
+    report = {**_record("alice")["DocumentReference"], "context": {"practiceSetting": {
+        "coding": [{"system": SNOMED, "code": "394587001", "display": "Psychiatry"}]}}}
+    created = _post(community, "clinic-a", report)
+    assert created.status_code == 201
+    stored = created.json()
+    assert {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY"} in \
+        stored["meta"]["security"]
+    h = community.headers("clinic-a")
+    assert community.http.get(f"/fhir/DocumentReference/{stored['id']}",
+                              headers=h).status_code == 404
+    found = community.http.get("/fhir/DocumentReference?patient=alice", headers=h).json()
+    assert found["total"] == 0
+
+
+def test_the_insurer_gets_financial_records_only(community: Community) -> None:
+    """bob consented to the insurer for payment over Patient, Claim and Condition."""
+    allergy = _post(community, "clinic-b", _record("bob")["AllergyIntolerance"])
+    assert allergy.status_code == 201
+    h = community.headers("insurer", "HPAYMT")
+    r = community.http.get(f"/fhir/AllergyIntolerance/{allergy.json()['id']}", headers=h)
+    assert r.status_code == 404
+    assert community.http.get("/fhir/Claim?patient=bob", headers=h).json()["total"] == 1
+
+
+def test_the_directory_is_shared_and_names_no_resident(community: Community) -> None:
+    community.services.repository.ingest([
+        {"resourceType": "Practitioner", "id": "dr-chen", "active": True,
+         "name": [{"family": "陈", "given": ["医生"]}]},
+        {"resourceType": "Location", "id": "health-hut", "status": "active",
+         "name": "Health hut, east gate"}])
+    for client, purpose in (("clinic-a", "TREAT"), ("insurer", "HPAYMT"), ("hub", "CAREMGT")):
+        h = community.headers(client, purpose)
+        assert community.http.get("/fhir/Practitioner/dr-chen", headers=h).status_code == 200
+        found = community.http.get("/fhir/Location?name=health", headers=h).json()
+        assert [e["resource"]["id"] for e in found["entry"]] == ["health-hut"]
+    implant = {"resourceType": "Device", "status": "active",
+               "patient": {"reference": "Patient/alice"}}
+    r = _post(community, "clinic-a", implant)
+    assert r.status_code == 422
+    assert "names no resident" in r.json()["issue"][0]["diagnostics"]
+
+
+def test_types_outside_the_record_are_a_clear_404(community: Community) -> None:
+    r = community.http.get("/fhir/StructureDefinition/x", headers=community.headers("clinic-a"))
+    assert r.status_code == 404
+    assert "StructureDefinition" in r.json()["issue"][0]["diagnostics"]
+
+
+def test_searching_by_a_value_is_refused_saying_why(community: Community) -> None:
+    r = community.http.get("/fhir/Observation?value-quantity=gt5",
+                           headers=community.headers("clinic-a"))
+    assert r.status_code == 400
+    assert "not indexed" in r.json()["issue"][0]["diagnostics"]
+
+
+def test_the_policy_knows_the_stored_types_and_no_others() -> None:
+    """The policy's data and the generated definitions name the same directory, and no
+    purpose opens a type the exchange does not store."""
+    import json
+
+    from exchange.config import Settings
+    from exchange.fhir.search_params import DIRECTORY_TYPES, SUPPORTED_TYPES
+
+    static = json.loads((Settings().policy_dir / "exchange" / "static" / "data.json")
+                        .read_text())
+    assert set(static["directory_types"]) == DIRECTORY_TYPES
+    for purpose, rules in static["purposes"].items():
+        assert set(rules["fields"]) <= SUPPORTED_TYPES | set(static["audit_types"]), purpose
