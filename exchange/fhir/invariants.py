@@ -27,7 +27,7 @@ _RELATIVE = re.compile(
 _ABSOLUTE = re.compile(r"https?://[^\s/?#]+[^\s]*")
 _UUID = re.compile(r"urn:uuid:[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _OID = re.compile(r"urn:oid:[0-2](?:\.(?:0|[1-9][0-9]*))+")
-# A date without a time has no zone: it may start up to 14 hours either side of UTC.
+# A date without a time has no zone: its day may begin up to 14 hours either side of UTC.
 _ZONE_SLACK = timedelta(hours=14)
 
 
@@ -65,10 +65,11 @@ def period_violation(period: Mapping[str, Any]) -> Violation:
     start, end = period.get("start"), period.get("end")
     if not isinstance(start, str) or not isinstance(end, str):
         return None
+    # Two dates compare as calendar days; a date against a time of day, with slack.
+    slack = _ZONE_SLACK if ("T" in start) != ("T" in end) else timedelta(0)
     try:
-        earliest_start = parse_range(start)[0] - (_ZONE_SLACK if "T" not in start
-                                                  else timedelta(0))
-        latest_end = parse_range(end)[1] + (_ZONE_SLACK if "T" not in end else timedelta(0))
+        earliest_start = parse_range(start)[0] - slack
+        latest_end = parse_range(end)[1] + slack
     except (ValueError, OverflowError):
         return None  # the model has judged the format; an unbounded year is not ours to fault
     if earliest_start >= latest_end:
