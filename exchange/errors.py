@@ -32,9 +32,32 @@ class InvalidSearch(ExchangeError):
 
 
 class InvalidResource(ExchangeError):
+    """Refused on the way in: the resource's shape, or a rule of this exchange (its
+    resident unknown to the caller, a consent without a rule)."""
+
     status = 422
     issue_type = "invalid"
     code = "invalid-resource"
+
+
+class InvalidCode(InvalidResource):
+    """A code outside the value set a required binding of the R4 specification names.
+
+    400, not 422: R4 answers 400 for a resource that fails "basic FHIR validation rules",
+    and 422 for profiles and business rules; a base required binding is the former."""
+
+    status = 400
+    issue_type = "code-invalid"
+    code = "invalid-code"
+
+
+class BrokenInvariant(InvalidResource):
+    """A base-specification invariant that matters for safety is broken (a reference's
+    format, a Quantity without a value, a Period that ends before it starts): 400 too."""
+
+    status = 400
+    issue_type = "invariant"
+    code = "invariant"
 
 
 class NotAuthenticated(ExchangeError):

@@ -1,4 +1,5 @@
-"""Validate incoming resources with the release's models; name the failing element."""
+"""Validate incoming resources with the release's models, then against the specification's
+required bindings and safety invariants; name the failing element."""
 
 from typing import Any
 
@@ -6,6 +7,7 @@ import orjson
 from pydantic import ValidationError
 
 from exchange.errors import InvalidRequest, InvalidResource
+from exchange.fhir.conformance import check_conformance
 from exchange.fhir.release import model_class
 
 
@@ -29,10 +31,13 @@ def element_path(prefix: str, loc: tuple[int | str, ...]) -> str:
 
 def validate_resource(resource: Any, *, where: str | None = None,
                       expected_type: str | None = None) -> dict[str, Any]:
-    """Check ``resource`` against its FHIR model and return it unchanged.
+    """Check ``resource`` against its FHIR model, then its codes and invariants, and return
+    it unchanged.
 
-    ``where`` prefixes element paths in errors (for bundle entries). Error text names the
-    element and the rule, never the offending value: values may be patient data.
+    A wrong shape is ``InvalidResource`` (422); a code outside a required binding is
+    ``InvalidCode`` and a broken invariant ``BrokenInvariant`` (both 400). ``where``
+    prefixes element paths in errors (for bundle entries). Error text names the element
+    and the rule, never the offending value: values may be patient data.
     """
     if not isinstance(resource, dict):
         raise InvalidResource("A resource must be a JSON object.",
@@ -58,6 +63,7 @@ def validate_resource(resource: Any, *, where: str | None = None,
         first = errors[0]
         raise InvalidResource(
             f"Invalid element {paths[0]}: {_safe_message(first)}", expression=paths) from None
+    check_conformance(resource, prefix)
     return resource
 
 

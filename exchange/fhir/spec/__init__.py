@@ -1,1 +1,1 @@
-"""What is generated from HL7's own R4 definitions, and the generators that make it."""
+"""What is generated from HL7's own R4 definitions (search parameters, required bindings), and the generators that make it."""
