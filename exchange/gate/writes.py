@@ -45,6 +45,11 @@ class Writes:
             what["if_none_exist"] = if_none_exist
         with self._recording(ctx, who, "create", what) as draft:
             check_type(rtype)
+            if ctx.query:
+                # Some clients send conditional criteria as a query on POST, which R4
+                # does not define: ignoring them would create the duplicate they avoid.
+                raise InvalidRequest("A create takes no query parameters; send search "
+                                     "criteria in If-None-Exist.")
             if if_none_exist is not None:
                 existing = self._match(draft, who, "create", rtype, if_none_exist)
                 if existing is not None:

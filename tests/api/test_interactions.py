@@ -65,6 +65,11 @@ def test_conditional_create_none_one_many(community: Community) -> None:
     bad = community.http.post("/fhir/Observation", json=obs,
                               headers={**h, "If-None-Exist": "nonsense=1"})
     assert bad.status_code == 400  # an unknown criterion is never ignored
+    # Criteria sent as a query on POST (not R4) are refused, not ignored into a duplicate.
+    query = community.http.post("/fhir/Observation?identifier=urn:example:obs|alice-8867-4",
+                                json=obs, headers=h)
+    assert query.status_code == 400
+    assert count(community, "Observation?identifier=urn:example:obs|alice-8867-4") == 1
 
 
 def test_conditional_create_does_not_see_a_hidden_match(community: Community) -> None:
