@@ -172,6 +172,8 @@ def test_json_patch_is_an_update(community: Community) -> None:
                              headers={**h, "If-Match": 'W/"1"'})
     assert r.status_code == 200, r.text
     assert r.json()["valueQuantity"]["value"] == 6.6 and r.json()["meta"]["versionId"] == "2"
+    entry = community.services.ledger.read(community.services.ledger.size())
+    assert entry is not None and entry["action"] == "patch" and entry["residents"] == ["alice"]
     stale = community.http.patch("/fhir/Observation/alice-glu-0", json=ops,
                                  headers={**h, "If-Match": 'W/"1"'})
     assert stale.status_code == 412
