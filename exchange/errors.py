@@ -97,6 +97,21 @@ class Conflict(ExchangeError):
     code = "conflict"
 
 
+class PreconditionFailed(ExchangeError):
+    """A condition the request set does not hold: a stale ``If-Match`` (R4: 412)."""
+
+    status = 412
+    issue_type = "conflict"
+    code = "precondition-failed"
+
+
+class MultipleMatches(PreconditionFailed):
+    """A conditional interaction whose criteria match more than one visible resource."""
+
+    issue_type = "multiple-matches"
+    code = "multiple-matches"
+
+
 class UnsupportedMedia(ExchangeError):
     status = 415
     issue_type = "not-supported"

@@ -14,6 +14,7 @@ ACTIONS = {
     "search": ("查询了", "searched"), "history": ("查看了历史版本", "viewed the history of"),
     "everything": ("调阅了完整档案", "retrieved the whole record of"),
     "create": ("新增了", "added"), "update": ("修改了", "changed"),
+    "patch": ("修改了", "changed"),
     "delete": ("删除了", "deleted"), "transaction": ("写入了", "wrote"),
     "batch": ("写入了", "wrote"), "audit-read": ("查看了访问记录", "read the access log of"),
 }

@@ -122,11 +122,12 @@ class Community:
         return data + (wal.read_bytes() if wal.exists() else b"")
 
 
-def build_community(tmp: Path, **settings: Any) -> Community:
+def build_community(tmp: Path, base_url: str = "http://testserver",
+                    **settings: Any) -> Community:
     clock = FixedClock(datetime.now(UTC).replace(microsecond=0))
     monotonic = ManualMonotonic()  # moved by tests, never by waiting
-    services = build_services(Settings(data_dir=tmp, base_url="http://testserver",
-                                       **settings), clock=clock, monotonic=monotonic)
+    services = build_services(Settings(data_dir=tmp, base_url=base_url, **settings),
+                              clock=clock, monotonic=monotonic)
     http = TestClient(create_app(services=services), raise_server_exceptions=False)
     community = Community(services, http, clock, monotonic)
     for client_id, kind, alg, purposes, scopes in (

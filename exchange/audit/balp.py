@@ -24,6 +24,7 @@ _INTERACTIONS = {
     "read": ("read", "R"), "vread": ("vread", "R"), "search": ("search-type", "E"),
     "history": ("history-instance", "R"), "everything": ("operation", "E"),
     "create": ("create", "C"), "update": ("update", "U"), "delete": ("delete", "D"),
+    "patch": ("patch", "U"),
     "transaction": ("transaction", "E"), "batch": ("batch", "E"),
     "audit-read": ("search-type", "E"),
 }

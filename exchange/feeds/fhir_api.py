@@ -1,6 +1,7 @@
 """The clinic FHIR REST API at ``/fhir``. Each route hands one call to the gate."""
 
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Annotated
 
 import orjson
@@ -13,22 +14,46 @@ from exchange.fhir.capability import capability_statement
 from exchange.fhir.ids import parse_version
 from exchange.fhir.release import ACCEPTED_MIMES, FHIR_MIME
 from exchange.fhir.validation import parse_json
-from exchange.gate import Disclosure
+from exchange.gate import Disclosure, ReadConditions, as_preferred
 
 router = APIRouter(prefix="/fhir")
+JSON_PATCH = "application/json-patch+json"
+
+Prefer = Annotated[str | None, Header()]
+IfMatch = Annotated[str | None, Header()]
 
 
-def _respond(disclosure: Disclosure) -> Response:
-    return Response(disclosure.body, status_code=disclosure.status,
+def _respond(disclosure: Disclosure, head: bool = False) -> Response:
+    return Response(b"" if head else disclosure.body, status_code=disclosure.status,
                     media_type=FHIR_MIME if disclosure.body else None,
                     headers=disclosure.headers)
 
 
+def _mime(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
 async def _body(request: Request) -> object:
-    mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if mime not in ACCEPTED_MIMES:
+    if _mime(request) not in ACCEPTED_MIMES:
         raise UnsupportedMedia("Send application/fhir+json.")
     return parse_json(await request.body())
+
+
+def _conditions(request: Request) -> ReadConditions | None:
+    """A conditional read's headers; an If-Modified-Since that is no HTTP date is
+    ignored, as HTTP says."""
+    if_none_match = request.headers.get("if-none-match")
+    since = None
+    if raw := request.headers.get("if-modified-since"):
+        try:
+            since = parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            since = None
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+    if if_none_match is None and since is None:
+        return None
+    return ReadConditions(if_none_match, since)
 
 
 @router.get("/metadata")
@@ -50,6 +75,15 @@ async def post_bundle(request: Request, gate: GateDep, ctx: ContextDep,
 def everything(rid: str, gate: GateDep, ctx: ContextDep,
                who: IdentityDep) -> Response:
     return _respond(gate.everything(ctx, who, rid))
+
+
+@router.post("/Patient/{rid}/$everything")
+async def everything_post(rid: str, request: Request, gate: GateDep, ctx: ContextDep,
+                          who: IdentityDep) -> Response:
+    """The operation invoked by POST (R4 operations.html): a body, if any, is a
+    Parameters resource naming none, since $everything here takes no parameters yet."""
+    parameters = await _body(request) if await request.body() else None
+    return _respond(await run_in_threadpool(gate.everything, ctx, who, rid, parameters))
 
 
 @router.get("/Consent/{rid}/$receipt")
@@ -81,9 +115,16 @@ def instance_history(rtype: str, rid: str, request: Request, gate: GateDep,
 
 
 @router.get("/{rtype}/{rid}/_history/{vid}")
-def vread(rtype: str, rid: str, vid: str, gate: GateDep, ctx: ContextDep,
+def vread(rtype: str, rid: str, vid: str, request: Request, gate: GateDep, ctx: ContextDep,
           who: IdentityDep) -> Response:
-    return _respond(gate.read(ctx, who, rtype, rid, parse_version(vid)))
+    return _respond(gate.read(ctx, who, rtype, rid, parse_version(vid), _conditions(request)))
+
+
+@router.head("/{rtype}/{rid}/_history/{vid}")
+def vread_head(rtype: str, rid: str, vid: str, request: Request, gate: GateDep,
+               ctx: ContextDep, who: IdentityDep) -> Response:
+    return _respond(gate.read(ctx, who, rtype, rid, parse_version(vid), _conditions(request)),
+                    head=True)
 
 
 @router.get("/{rtype}")
@@ -103,25 +144,60 @@ async def search_post(rtype: str, request: Request, gate: GateDep, ctx: ContextD
 
 
 @router.get("/{rtype}/{rid}")
-def read(rtype: str, rid: str, gate: GateDep, ctx: ContextDep,
+def read(rtype: str, rid: str, request: Request, gate: GateDep, ctx: ContextDep,
          who: IdentityDep) -> Response:
-    return _respond(gate.read(ctx, who, rtype, rid))
+    return _respond(gate.read(ctx, who, rtype, rid, None, _conditions(request)))
+
+
+@router.head("/{rtype}/{rid}")
+def read_head(rtype: str, rid: str, request: Request, gate: GateDep, ctx: ContextDep,
+              who: IdentityDep) -> Response:
+    return _respond(gate.read(ctx, who, rtype, rid, None, _conditions(request)), head=True)
 
 
 @router.post("/{rtype}")
 async def create(rtype: str, request: Request, gate: GateDep, ctx: ContextDep,
-                 who: IdentityDep) -> Response:
+                 who: IdentityDep, prefer: Prefer = None,
+                 if_none_exist: Annotated[str | None, Header()] = None) -> Response:
     body = await _body(request)
-    return _respond(await run_in_threadpool(gate.create, ctx, who, rtype, body))
+    answer = await run_in_threadpool(gate.create, ctx, who, rtype, body, if_none_exist)
+    return _respond(as_preferred(answer, prefer))
+
+
+@router.put("/{rtype}")
+async def conditional_update(rtype: str, request: Request, gate: GateDep, ctx: ContextDep,
+                             who: IdentityDep, prefer: Prefer = None,
+                             if_match: IfMatch = None) -> Response:
+    body = await _body(request)
+    answer = await run_in_threadpool(gate.conditional_update, ctx, who, rtype,
+                                     request.url.query, body, if_match)
+    return _respond(as_preferred(answer, prefer))
 
 
 @router.put("/{rtype}/{rid}")
 async def update(rtype: str, rid: str, request: Request, gate: GateDep,
-                 ctx: ContextDep, who: IdentityDep,
-                 if_match: Annotated[str | None, Header()] = None) -> Response:
+                 ctx: ContextDep, who: IdentityDep, prefer: Prefer = None,
+                 if_match: IfMatch = None) -> Response:
     body = await _body(request)
-    return _respond(await run_in_threadpool(gate.update, ctx, who, rtype, rid, body,
-                                            if_match))
+    answer = await run_in_threadpool(gate.update, ctx, who, rtype, rid, body, if_match)
+    return _respond(as_preferred(answer, prefer))
+
+
+@router.patch("/{rtype}/{rid}")
+async def patch(rtype: str, rid: str, request: Request, gate: GateDep,
+                ctx: ContextDep, who: IdentityDep, prefer: Prefer = None,
+                if_match: IfMatch = None) -> Response:
+    if _mime(request) != JSON_PATCH:
+        raise UnsupportedMedia(f"Send a JSON Patch as {JSON_PATCH}.")
+    operations = parse_json(await request.body())
+    answer = await run_in_threadpool(gate.patch, ctx, who, rtype, rid, operations, if_match)
+    return _respond(as_preferred(answer, prefer))
+
+
+@router.delete("/{rtype}")
+def conditional_delete(rtype: str, request: Request, gate: GateDep, ctx: ContextDep,
+                       who: IdentityDep) -> Response:
+    return _respond(gate.conditional_delete(ctx, who, rtype, request.url.query))
 
 
 @router.delete("/{rtype}/{rid}")

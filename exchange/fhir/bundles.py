@@ -2,11 +2,49 @@
 resolved to the ids the server assigns."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from exchange.errors import InvalidResource
+from exchange.fhir.ids import check_id, parse_version
 
-Planned = tuple[str, str, str, str, Any]  # where, action, type, id, resource
+# where, action, type, id, resource; a GET entry is (where, "get", "", "", its url)
+Planned = tuple[str, str, str, str, Any]
+
+# Conditions an entry may set that the exchange does not honour in a Bundle: refused
+# rather than ignored, since ignoring one would write what the client meant to avoid.
+_UNHONOURED = ("ifNoneExist", "ifNoneMatch", "ifModifiedSince")
+
+
+@dataclass(frozen=True)
+class ReadTarget:
+    """What a GET entry asks: a read, a vread or a search."""
+
+    kind: str  # "read", "vread" or "search"
+    resource_type: str
+    resource_id: str = ""
+    version: int | None = None
+    pairs: tuple[tuple[str, str], ...] = ()
+
+
+def read_target(url: str, where: str) -> ReadTarget:
+    """``Type/id``, ``Type/id/_history/vid``, ``Type?query`` or ``Type``; else a 422
+    naming the entry (other reads, such as history or operations, are not answered in a
+    Bundle)."""
+    path, _, query = url.strip("/").partition("?")
+    parts = path.split("/")
+    if len(parts) == 1 and parts[0]:
+        return ReadTarget("search", parts[0],
+                          pairs=tuple(parse_qsl(query, keep_blank_values=True)))
+    if not query and len(parts) == 2:
+        check_id(parts[1])
+        return ReadTarget("read", parts[0], parts[1])
+    if not query and len(parts) == 4 and parts[2] == "_history":
+        check_id(parts[1])
+        return ReadTarget("vread", parts[0], parts[1], parse_version(parts[3]))
+    raise InvalidResource("A GET entry reads Type/id, Type/id/_history/vid or searches "
+                          "Type?query.", expression=[where])
 
 
 def plan_entries(entries: list[Any], new_id: Callable[[], str],
@@ -21,7 +59,14 @@ def plan_entries(entries: list[Any], new_id: Callable[[], str],
         method = entry["request"].get("method")
         url = str(entry["request"].get("url") or "")
         resource = entry.get("resource")
-        if method == "POST":
+        for condition in _UNHONOURED:
+            if entry["request"].get(condition) is not None:
+                raise InvalidResource(f"request.{condition} is not supported in a Bundle; "
+                                      "send the entry as its own request.",
+                                      expression=[f"{where}.request.{condition}"])
+        if method == "GET":
+            planned.append((f"{where}.request.url", "get", "", "", url))
+        elif method == "POST":
             rtype = url.strip("/").split("?")[0]
             rid = new_id()
             full_url = entry.get("fullUrl")
@@ -37,7 +82,7 @@ def plan_entries(entries: list[Any], new_id: Callable[[], str],
             planned.append((f"{where}.resource", action, parts[0], parts[1],
                             resource if method == "PUT" else None))
         else:
-            raise InvalidResource("Entries may POST, PUT or DELETE.",
+            raise InvalidResource("Entries may GET, POST, PUT or DELETE.",
                                   expression=[f"{where}.request.method"])
     if ids:
         planned = [(w, a, t, i, resolve_references(r, ids)) for w, a, t, i, r in planned]

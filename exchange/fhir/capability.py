@@ -13,13 +13,16 @@ def capability_statement(fhir_base: str, token_url: str, software_version: str,
     resources = []
     for rtype, params in sorted(PARAMS.items()):
         interactions = ["read", "vread", "search-type", "history-instance", "history-type",
-                        "create", "update", "delete"]
+                        "create", "update", "patch", "delete"]
         resources.append({
             "type": rtype,
-            "versioning": "versioned",
+            "versioning": "versioned-update",
             "readHistory": True,
             "updateCreate": False,
-            "conditionalCreate": False,
+            "conditionalCreate": True,
+            "conditionalRead": "full-support",
+            "conditionalUpdate": True,
+            "conditionalDelete": "single",
             "interaction": [{"code": code} for code in interactions],
             "searchParam": [
                 {"name": "_id", "type": "token"},
@@ -64,6 +67,16 @@ def capability_statement(fhir_base: str, token_url: str, software_version: str,
 
 
 def smart_configuration(token_url: str, jwks_url: str) -> dict[str, Any]:
+    """SMART App Launch 2 discovery for a server that offers Backend Services only.
+
+    What SMART requires of every server (``token_endpoint``, ``grant_types_supported``,
+    ``capabilities``) and what Backend Services clients look for (private_key_jwt with
+    RS384/ES384, system scopes). Nothing about launches, authorization codes, PKCE or
+    OpenID Connect is listed, since none is offered: ``authorization_endpoint``,
+    ``code_challenge_methods_supported`` and ``issuer`` are the authorization-code and
+    OpenID flows' fields, and naming them would send a client down a road that is not
+    there. ``jwks_uri`` publishes the key the exchange signs access tokens with.
+    """
     return {
         "token_endpoint": token_url,
         "jwks_uri": jwks_url,
@@ -71,6 +84,8 @@ def smart_configuration(token_url: str, jwks_url: str) -> dict[str, Any]:
         "token_endpoint_auth_methods_supported": ["private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
         "scopes_supported": ["system/*.rs", "system/*.cruds", "system/*.read"],
-        "capabilities": ["client-confidential-asymmetric", "permission-v2"],
+        # v2 scopes (system/Observation.rs) and v1 ones (system/Observation.read) alike.
+        "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],
+        # The exchange's own: a client registered for one purpose need not send it.
         "purpose_of_use_supported": ["TREAT", "ETREAT", "HPAYMT", "CAREMGT", "HRESCH"],
     }

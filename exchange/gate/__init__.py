@@ -5,7 +5,9 @@ Everything else in this package is the road's inside; the import contracts keep 
 
 from exchange.gate.context import Disclosure, RequestContext, request_id, was_recorded
 from exchange.gate.gate import Gate, GateParts
+from exchange.gate.preference import as_preferred
+from exchange.gate.reads import ReadConditions
 from exchange.gate.tokens import TokenAnswer, TokenRequest
 
-__all__ = ["Disclosure", "Gate", "GateParts", "RequestContext", "TokenAnswer",
-           "TokenRequest", "request_id", "was_recorded"]
+__all__ = ["Disclosure", "Gate", "GateParts", "ReadConditions", "RequestContext",
+           "TokenAnswer", "TokenRequest", "as_preferred", "request_id", "was_recorded"]

@@ -44,6 +44,9 @@ class AuditDraft:
     details: dict[str, Any] = field(default_factory=dict)
     context: dict[str, str] = field(default_factory=dict)  # extra policy input
     started: float = 0.0  # on the road's monotonic clock, set when recording starts
+    # An operation whose action is not one of the disclosing ones that discloses all the
+    # same (a Bundle of reads): checked against consents changed in flight like a read.
+    discloses: bool = False
 
 
 def check_type(rtype: str) -> None:
@@ -71,7 +74,7 @@ def note_attempt(draft: AuditDraft, resident: str | None) -> None:
 def outcome_of(exc: ExchangeError) -> str:
     if exc.status >= 500:
         return "error"
-    return "refused" if exc.status in (400, 401, 403, 409, 415, 422) else "not-found"
+    return "refused" if exc.status in (400, 401, 403, 409, 412, 415, 422) else "not-found"
 
 
 def version_headers(row: StoredResource) -> dict[str, str]:

@@ -2,10 +2,11 @@
 
 ``Gate`` is the only way routes and pages reach the data. It composes one module per kind
 of operation (reads, searches, history, writes, the trail, compliance, re-identification,
-consent preview, tokens), and each of those composes the same phases (``Road``): the
-recorder starts an operation's audit entry and completes it, on success or failure, before
-the answer leaves; the decider is asked before content is read; the shape phase applies the
-decision's obligations. Nothing is inherited: an operation sees only the phases it is given.
+consent preview, tokens; Bundles compose reads, searches and the write step), and each of
+those composes the same phases (``Road``): the recorder starts an operation's audit entry
+and completes it, on success or failure, before the answer leaves; the decider is asked
+before content is read; the shape phase applies the decision's obligations. Nothing is
+inherited: an operation sees only the phases it is given.
 """
 
 from collections.abc import Mapping
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from exchange.audit.ledger import AuditLedger
 from exchange.decisions.decide import Decider
 from exchange.decisions.replay import Replayer
+from exchange.gate.bundles import Bundles
 from exchange.gate.compliance import Compliance
 from exchange.gate.consent_preview import ConsentPreview
 from exchange.gate.deciding import Deciding
@@ -27,6 +29,7 @@ from exchange.gate.shaping import Shaping
 from exchange.gate.tokens import TokenGrants
 from exchange.gate.trail import Trail
 from exchange.gate.writes import Writes
+from exchange.gate.writing import Writer
 from exchange.identity.registry import ClientRegistry
 from exchange.identity.tokens import TokenService
 from exchange.ports import Clock, KeyProvider, Monotonic
@@ -62,6 +65,7 @@ class Gate:
                          parts.clock, fhir_base, parts.ledger.sign, default_count, max_count)
         reads, searches, history = Reads(self.road), Searches(self.road), History(self.road)
         writes = Writes(self.road)
+        bundles = Bundles(self.road, Writer(self.road), reads, searches)
         trail = Trail(self.road, parts.ledger, parts.registry, dict(parts.reasons))
         compliance = Compliance(self.road, parts.ledger, parts.replayer)
         self.tokens = TokenGrants(recorder, parts.decider, parts.tokens)
@@ -75,8 +79,11 @@ class Gate:
         self.history = history.history
         self.create = writes.create
         self.update = writes.update
+        self.conditional_update = writes.conditional_update
+        self.patch = writes.patch
         self.delete = writes.delete
-        self.bundle = writes.bundle
+        self.conditional_delete = writes.conditional_delete
+        self.bundle = bundles.bundle
         self.audit_events = trail.audit_events
         self.access_history = trail.access_history
         self.summary = compliance.summary

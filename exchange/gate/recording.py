@@ -66,6 +66,11 @@ class Recorder:
                 mark_recorded(exc)  # a late denial is recorded as such before it leaves
                 raise
 
+    def hold_not_found(self, started: float) -> None:
+        """Hold one "not found" within a larger answer (a Bundle's entry) until the floor
+        after ``started`` (``time.perf_counter()``), as a whole answer would be held."""
+        _wait_until(started + self._not_found_floor)
+
     def start(self, ctx: RequestContext, action: str, what: dict[str, Any]) -> AuditDraft:
         draft = AuditDraft(action, what, started=self._monotonic.seconds())
         if ctx.break_glass_reason:
@@ -100,7 +105,7 @@ class Recorder:
     def _check_in_flight(self, draft: AuditDraft) -> None:
         """Revocation reaches work already under way: a disclosure that took longer than
         the consent cache's refresh is checked against the consents as they are now."""
-        if draft.action not in DISCLOSING or \
+        if (draft.action not in DISCLOSING and not draft.discloses) or \
                 self._monotonic.seconds() - draft.started < self._decider.STAMP_SECONDS:
             return
         for decision in draft.decisions:

@@ -59,8 +59,7 @@ class TokenGrants:
                 raise TokenRefused("invalid_scope", "Ask for SMART system scopes such as "
                                    "system/Observation.rs.", client_id=client_id)
             if not purpose:
-                raise TokenRefused("invalid_request", "purpose_of_use is required (for "
-                                   "example TREAT or HPAYMT).", client_id=client_id)
+                purpose = _registered_purpose(asserted.client, client_id)
             allowed, scopes, reasons = self._decider.grant_token(
                 asserted.client.policy_view(), purpose, [s.policy_view() for s in requested])
             if not allowed:
@@ -122,3 +121,17 @@ class TokenGrants:
         if not self._still_granted[key]:
             raise NotAuthenticated("The access token carries more than the client's "
                                    "registration grants now.")
+
+
+def _registered_purpose(client: Client, client_id: str) -> str:
+    """The purpose of a client that sent none: its one registered purpose, so that a
+    SMART Backend Services client that knows nothing of purposes works unmodified. With
+    several, choosing one would be the exchange's guess at why the client asks: refused,
+    naming the choices."""
+    registered = sorted(client.purposes)
+    if len(registered) == 1:
+        return registered[0]
+    choices = ", ".join(registered) or "none"
+    raise TokenRefused("invalid_request", "purpose_of_use is required: this client is "
+                       f"registered for several purposes ({choices}); send one of them.",
+                       client_id=client_id)

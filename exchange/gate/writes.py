@@ -1,223 +1,204 @@
-"""The write half of the road: create, update, delete, transaction and batch Bundles.
+"""The write half of the road: create (also conditional, ``If-None-Exist``), update (also
+conditional, ``PUT [type]?criteria``, and by JSON Patch), delete (also conditional).
 
-Each write is validated, labelled by the policies, decided for every resident it touches
-and applied atomically; a consent write drops the decisions derived from the old consents.
+Every conditional interaction matches through the search machinery, within the caller's
+decisions (``matching``): a resource the caller may not see is no match. So a hidden
+record is never returned, never changed and never deleted by a condition, and a condition
+never answers differently because of one.
 """
 
-from collections.abc import Sequence
 from typing import Any
 
+import jsonpatch
 import orjson
 
-from consent.model import check_consent
-from exchange.decisions.decide import Decision
-from exchange.decisions.labels import label
-from exchange.errors import Conflict, ExchangeError, InvalidResource, NotFound
-from exchange.fhir.bundles import plan_entries
-from exchange.fhir.dates import to_instant
-from exchange.fhir.outcome import operation_outcome
-from exchange.fhir.search_params import DIRECTORY_TYPES, RESIDENT_TYPES
-from exchange.fhir.validation import validate_resource
+from exchange.errors import InvalidRequest, InvalidResource, MultipleMatches, NotFound
 from exchange.gate.context import (
-    UNKNOWN_RESIDENT,
     AuditDraft,
     Disclosure,
     RequestContext,
     check_target,
     check_type,
     note_resident,
-    outcome_of,
     version_headers,
 )
+from exchange.gate.matching import conditional_query, find
 from exchange.gate.road import Road
+from exchange.gate.writing import Writer, check_if_match
 from exchange.identity.model import Identity
-from exchange.store.indexing import compartment_of, names_a_resident
-from exchange.store.repository import (
-    StoredResource,
-    Write,
-    new_id,
-)
+from exchange.store.repository import StoredResource, new_id
+
+# A patch may not rewrite what names the resource: R4 says it patches one resource.
+_FIXED = ("/resourceType", "/id")
 
 
 class Writes:
     def __init__(self, road: Road) -> None:
         self._road = road
-        self._repository = road.repository
-        self._decider = road.deciding.decider
+        self._writer = Writer(road)
         self._recording = road.recorder.recording
 
-    def create(self, ctx: RequestContext, who: Identity, rtype: str,
-               resource: Any) -> Disclosure:
-        with self._recording(ctx, who, "create", {"type": rtype}) as draft:
+    def create(self, ctx: RequestContext, who: Identity, rtype: str, resource: Any,
+               if_none_exist: str | None = None) -> Disclosure:
+        what: dict[str, Any] = {"type": rtype}
+        if if_none_exist is not None:
+            what["if_none_exist"] = if_none_exist
+        with self._recording(ctx, who, "create", what) as draft:
             check_type(rtype)
-            write = self._prepare(draft, who, "create", rtype, new_id(), resource)
-            (stored,) = self._apply([write])
-            draft.what["id"] = stored.resource_id
-            draft.status = 201
-            note_resident(draft, stored)
-            headers = version_headers(stored)
-            headers["Location"] = f"{self._road.fhir_base}/{rtype}/{stored.resource_id}/_history/" \
-                                  f"{stored.version_id}"
-            return Disclosure(201, stored.body, headers)
+            if ctx.query:
+                # Some clients send conditional criteria as a query on POST, which R4
+                # does not define: ignoring them would create the duplicate they avoid.
+                raise InvalidRequest("A create takes no query parameters; send search "
+                                     "criteria in If-None-Exist.")
+            if if_none_exist is not None:
+                existing = self._match(draft, who, "create", rtype, if_none_exist)
+                if existing is not None:
+                    # R4: one match is answered with it, and nothing is created.
+                    row, shaped = existing
+                    draft.what["id"] = row.resource_id
+                    draft.details["conditional"] = "matched"
+                    return Disclosure(200, orjson.dumps(shaped), version_headers(row))
+            write = self._writer.prepare(draft, who, "create", rtype, new_id(), resource)
+            (stored,) = self._writer.apply([write])
+            return self._created(draft, stored)
 
     def update(self, ctx: RequestContext, who: Identity, rtype: str, rid: str,
                resource: Any, if_match: str | None = None) -> Disclosure:
         with self._recording(ctx, who, "update", {"type": rtype, "id": rid}) as draft:
             check_target(rtype, rid)
-            if isinstance(resource, dict) and resource.get("id") not in (None, rid):
-                raise InvalidResource("The resource id does not match the URL.",
-                                      expression=[f"{rtype}.id"])
-            write = self._prepare(draft, who, "update", rtype, rid, resource)
-            _check_if_match(if_match, self._repository.current(rtype, rid))
-            (stored,) = self._apply([write])
-            note_resident(draft, stored)
-            return Disclosure(200, stored.body, version_headers(stored))
+            return self._update(draft, who, rtype, rid, resource, if_match)
+
+    def conditional_update(self, ctx: RequestContext, who: Identity, rtype: str,
+                           criteria: str, resource: Any,
+                           if_match: str | None = None) -> Disclosure:
+        """``PUT [type]?criteria``: one visible match is updated; none creates the resource
+        if it names no id (an id names a resource: updating it as a create would tell a
+        hidden one from a missing one, so that is answered as for a missing id); more
+        than one is 412."""
+        with self._recording(ctx, who, "update", {"type": rtype,
+                                                  "query": criteria}) as draft:
+            check_type(rtype)
+            given = resource.get("id") if isinstance(resource, dict) else None
+            existing = self._match(draft, who, "update", rtype, criteria)
+            if existing is None:
+                if given is not None:
+                    raise NotFound()
+                write = self._writer.prepare(draft, who, "create", rtype, new_id(), resource)
+                (stored,) = self._writer.apply([write])
+                return self._created(draft, stored)
+            row, _ = existing
+            if given not in (None, row.resource_id):
+                raise InvalidResource("The resource id is not that of the one resource the "
+                                      "criteria match.", expression=[f"{rtype}.id"])
+            draft.what["id"] = row.resource_id
+            return self._update(draft, who, rtype, row.resource_id, resource, if_match)
+
+    def patch(self, ctx: RequestContext, who: Identity, rtype: str, rid: str,
+              operations: Any, if_match: str | None = None) -> Disclosure:
+        """JSON Patch (RFC 6902) on the resource as stored, then validated and decided
+        exactly as an update of the result, on the resident before and after.
+
+        Only a caller that sees the whole resource may patch it: the operations would
+        otherwise act on (``test``, ``copy``, ``move``) what its disclosure withholds."""
+        with self._recording(ctx, who, "patch", {"type": rtype, "id": rid}) as draft:
+            check_target(rtype, rid)
+            self._writer.check_scope(draft, who, "update", rtype)
+            row, decision = self._writer.require_readable(draft, who, rtype, rid)
+            check_if_match(if_match, self._road.repository.current(rtype, rid))
+            current: dict[str, Any] = orjson.loads(row.body)
+            if self._road.shaping.shape(row, decision, who) != current:
+                raise InvalidRequest("This resource is disclosed to you in part; send the "
+                                     "whole resource with PUT instead of a patch.")
+            patched = _apply_patch(current, operations)
+            return self._update(draft, who, rtype, rid, patched, None)
 
     def delete(self, ctx: RequestContext, who: Identity, rtype: str, rid: str) -> Disclosure:
         with self._recording(ctx, who, "delete", {"type": rtype, "id": rid}) as draft:
             check_target(rtype, rid)
-            write = self._prepare(draft, who, "delete", rtype, rid, None)
-            self._apply([write])
+            write = self._writer.prepare(draft, who, "delete", rtype, rid, None)
+            self._writer.apply([write])
             draft.status = 204
             return Disclosure(204, b"")
 
-    def bundle(self, ctx: RequestContext, who: Identity, body: Any) -> Disclosure:
-        kind = body.get("type") if isinstance(body, dict) else None
-        with self._recording(ctx, who, str(kind or "bundle"), {"type": "Bundle"}) as draft:
-            if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
-                raise InvalidResource("Expected a Bundle.", expression=["Bundle.resourceType"])
-            if kind not in ("transaction", "batch"):
-                raise InvalidResource("Only transaction and batch Bundles can be posted.",
-                                      expression=["Bundle.type"])
-            entries = body.get("entry") or []
-            if not isinstance(entries, list):
-                raise InvalidResource("Bundle.entry must be a list.", expression=["Bundle.entry"])
-            if kind == "transaction":
-                return self._transaction(draft, who, entries)
-            return self._batch(draft, who, entries)
+    def conditional_delete(self, ctx: RequestContext, who: Identity, rtype: str,
+                           criteria: str) -> Disclosure:
+        """``DELETE [type]?criteria``: one visible match is deleted, none is 204 with
+        nothing deleted (R4 "does nothing"; a 404 would differ only for a hidden match,
+        so nothing differs), more than one is 412."""
+        with self._recording(ctx, who, "delete", {"type": rtype,
+                                                  "query": criteria}) as draft:
+            check_type(rtype)
+            existing = self._match(draft, who, "delete", rtype, criteria)
+            draft.status = 204
+            if existing is None:
+                draft.details["conditional"] = "no match"
+                return Disclosure(204, b"")
+            row, _ = existing
+            draft.what["id"] = row.resource_id
+            write = self._writer.prepare(draft, who, "delete", rtype, row.resource_id, None)
+            self._writer.apply([write])
+            return Disclosure(204, b"")
 
-    def _transaction(self, draft: AuditDraft, who: Identity,
-                     entries: list[Any]) -> Disclosure:
-        planned = plan_entries(entries, new_id)
-        seen: set[tuple[str, str]] = set()
-        for where, _action, rtype, rid, _resource in planned:
-            if (rtype, rid) in seen:
-                raise InvalidResource("A transaction may change a resource only once.",
-                                      expression=[where])
-            seen.add((rtype, rid))
-        memo: dict[tuple[str, str, str | None], Decision] = {}
-        writes = [self._prepare(draft, who, action, rtype, rid, resource, where=where,
-                                memo=memo)
-                  for where, action, rtype, rid, resource in planned]
-        stored = self._apply(writes)
-        for row in stored:
-            note_resident(draft, row)
-        draft.details["entries"] = len(stored)
-        response = {"resourceType": "Bundle", "type": "transaction-response",
-                    "entry": [_response_entry(row, w.action) for row, w in zip(stored, writes,
-                                                                               strict=True)]}
-        return Disclosure(200, orjson.dumps(response))
+    def _update(self, draft: AuditDraft, who: Identity, rtype: str, rid: str,
+                resource: Any, if_match: str | None) -> Disclosure:
+        if isinstance(resource, dict) and resource.get("id") not in (None, rid):
+            raise InvalidResource("The resource id does not match the URL.",
+                                  expression=[f"{rtype}.id"])
+        write = self._writer.prepare(draft, who, "update", rtype, rid, resource)
+        check_if_match(if_match, self._road.repository.current(rtype, rid))
+        (stored,) = self._writer.apply([write])
+        note_resident(draft, stored)
+        return Disclosure(200, stored.body, version_headers(stored))
 
-    def _batch(self, draft: AuditDraft, who: Identity, entries: list[Any]) -> Disclosure:
-        out = []
-        outcomes = []
-        for index, entry in enumerate(entries):
-            try:
-                ((where, action, rtype, rid, resource),) = plan_entries([entry], new_id,
-                                                                        offset=index)
-                write = self._prepare(draft, who, action, rtype, rid, resource, where=where)
-                (row,) = self._apply([write])
+    def _created(self, draft: AuditDraft, stored: StoredResource) -> Disclosure:
+        draft.what["id"] = stored.resource_id
+        draft.status = 201
+        note_resident(draft, stored)
+        headers = version_headers(stored)
+        headers["Location"] = f"{self._road.fhir_base}/{stored.resource_type}/" \
+                              f"{stored.resource_id}/_history/{stored.version_id}"
+        return Disclosure(201, stored.body, headers)
+
+    def _match(self, draft: AuditDraft, who: Identity, action: str, rtype: str,
+               criteria: str) -> tuple[StoredResource, dict[str, Any]] | None:
+        """The one resource the criteria match among those the caller may see (None for
+        none); 412 for more than one. The token must cover the write and the search."""
+        self._writer.check_scope(draft, who, action, rtype)
+        self._writer.check_scope(draft, who, "search", rtype)
+        query = conditional_query(self._road, rtype, criteria)
+        found = find(self._road, draft, who, rtype, query)
+        if found.total > 1:
+            raise MultipleMatches("The criteria match more than one resource; make them "
+                                  "more selective.")
+        for row in found.rows:
+            shaped = self._road.shaping.shape(row, found.decisions[row.patient_id], who,
+                                              None, found.shapers)
+            if shaped is not None:
                 note_resident(draft, row)
-                out.append(_response_entry(row, action))
-                outcomes.append("success")
-            except ExchangeError as exc:
-                out.append({"response": {
-                    "status": f"{exc.status}",
-                    "outcome": operation_outcome("error", exc.issue_type, exc.message,
-                                                 code=exc.code, expression=exc.expression)}})
-                outcomes.append(outcome_of(exc))
-        draft.details["entries"] = outcomes
-        return Disclosure(200, orjson.dumps({"resourceType": "Bundle",
-                                             "type": "batch-response", "entry": out}))
-
-    def _prepare(self, draft: AuditDraft, who: Identity, action: str, rtype: str, rid: str,
-                 resource: Any, where: str | None = None,
-                 memo: dict[tuple[str, str, str | None], Decision] | None = None) -> Write:
-        """Validate a write and decide it for every resident it touches.
-
-        ``memo`` shares decisions between the entries of one transaction: the same client,
-        action, type and resident get the same answer within one request.
-        """
-        check_target(rtype, rid)
-        if action == "delete":
-            self._require_readable(draft, who, rtype, rid)
-            self._road.deciding.decide_existing(draft, who, "delete", rtype, rid, live=True)
-            return Write("delete", rtype, rid)
-        body = validate_resource(resource, where=where, expected_type=rtype)
-        if rtype == "Consent":
-            check_consent(body)
-        body = label(self._decider, {**body, "id": rid})
-        resident = compartment_of(body)
-        if rtype in RESIDENT_TYPES and resident is None:
-            raise InvalidResource("The resource must name the resident it belongs to.",
-                                  expression=[where or rtype])
-        if rtype in DIRECTORY_TYPES and names_a_resident(body):
-            # Every client reads the directory: a Device implanted in a resident would tell
-            # them all who carries it. Such a record belongs in the resident's own record.
-            raise InvalidResource("A directory record names no resident.",
-                                  expression=[where or rtype])
-        if action == "update":  # decided for the resident it belongs to now, too
-            self._require_readable(draft, who, rtype, rid)
-            self._road.deciding.decide_existing(draft, who, "update", rtype, rid, live=True)
-        key = (action, rtype, resident)
-        if memo is not None and key in memo:
-            decision = memo[key]
-        else:
-            if rtype != "Patient" and resident is not None:
-                patient = self._repository.current("Patient", resident)
-                if patient is None or patient.deleted:
-                    raise InvalidResource(UNKNOWN_RESIDENT, expression=[where or rtype])
-            decision = self._road.deciding.decide(draft, who, action, [rtype], resident)
-            if memo is not None:
-                memo[key] = decision
-        if not decision.allows(rtype):
-            draft.outcome = "denied"
-            raise InvalidResource(UNKNOWN_RESIDENT, expression=[where or rtype])
-        return Write(action, rtype, rid, body)  # type: ignore[arg-type]
-
-    def _require_readable(self, draft: AuditDraft, who: Identity, rtype: str,
-                          rid: str) -> None:
-        """A write is a disclosure too: what the caller could not read (another resident,
-        a withheld label, an unconsented category), it cannot change or delete, and it
-        learns no more than a missing id would tell."""
-        _, decision = self._road.deciding.decide_existing(draft, who, "read", rtype, rid,
-                                                          live=True)
-        row = self._repository.read(rtype, rid)
-        if row is None or row.deleted or not self._road.shaping.visible(row, decision):
-            draft.outcome = "denied"
-            raise NotFound()
-
-    def _apply(self, writes: Sequence[Write]) -> list[StoredResource]:
-        stored = self._repository.apply(writes)
-        for row in stored:
-            if row.resource_type == "Consent" and row.patient_id is not None:
-                self._decider.invalidate(row.patient_id)
-        return stored
+                return row, shaped
+        return None
 
 
-def _check_if_match(if_match: str | None, state: Any) -> None:
-    if if_match is None or state is None:
-        return
-    expected = if_match.removeprefix("W/").strip('"')
-    if expected != str(state.version_id):
-        raise Conflict("The resource has changed since that version (If-Match).")
-
-
-def _response_entry(row: StoredResource, action: str) -> dict[str, Any]:
-    status = {"create": "201 Created", "update": "200 OK", "delete": "204 No Content"}[action]
-    response: dict[str, Any] = {"status": status, "etag": f'W/"{row.version_id}"',
-                                "lastModified": to_instant(row.last_updated)}
-    if action != "delete":
-        response["location"] = f"{row.resource_type}/{row.resource_id}/_history/" \
-                               f"{row.version_id}"
-    return {"response": response}
+def _apply_patch(resource: dict[str, Any], operations: Any) -> dict[str, Any]:
+    if not isinstance(operations, list) or not all(isinstance(o, dict) for o in operations):
+        raise InvalidRequest("A JSON Patch is an array of operations.")
+    for op in operations:
+        path = op.get("path")
+        if isinstance(path, str) and any(path == f or path.startswith(f + "/")
+                                         for f in _FIXED):
+            raise InvalidRequest("A patch may not change resourceType or id.")
+        if op.get("op") in ("move", "copy") and op.get("from") in _FIXED:
+            raise InvalidRequest("A patch may not move resourceType or id.")
+    # Never the library's messages: they may quote the resource's values.
+    try:
+        patched = jsonpatch.apply_patch(resource, operations)
+    except jsonpatch.InvalidJsonPatch:
+        raise InvalidRequest("The JSON Patch has a malformed operation.") from None
+    except jsonpatch.JsonPatchTestFailed:
+        raise InvalidResource("A test operation of the patch failed.") from None
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError,
+            ValueError, KeyError, IndexError):
+        raise InvalidResource("The JSON Patch cannot be applied to this resource.") from None
+    if not isinstance(patched, dict):
+        raise InvalidRequest("The JSON Patch must leave a resource.")
+    return dict(patched)

@@ -13,7 +13,8 @@ CASES = [
     ("get", "/fhir/Observation/alice-glu-0/_history/abc", None, 400),
     ("get", "/compliance/replay/abc", None, 400),
     ("get", "/compliance/summary?days=100000", None, 400),
-    ("patch", "/fhir/Observation/alice-glu-0", None, 405),
+    ("post", "/fhir/Observation/alice-glu-0", None, 405),
+    ("patch", "/fhir/Observation/alice-glu-0", None, 415),  # not a JSON Patch
     ("post", "/fhir/Observation", "text/plain", 415),
     ("get", "/fhir/Observation/no-such", None, 404),       # refused on the road
     ("get", "/fhir/Nonsense/1", None, 404),                # refused on the road

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.community import Community
+from tests.community import Community, RegisteredClient, generate_key
 
 FHIR = "application/fhir+json"
 SNOMED = "http://snomed.info/sct"
@@ -127,9 +127,24 @@ def test_the_directory_is_shared_and_names_no_resident(community: Community) -> 
         assert [e["resource"]["id"] for e in found["entry"]] == ["health-hut"]
     implant = {"resourceType": "Device", "status": "active",
                "patient": {"reference": "Patient/alice"}}
-    r = _post(community, "clinic-a", implant)
+    # A clinic's system/*.cruds opens residents' records, never the shared directory.
+    assert _post(community, "clinic-a", implant).status_code == 403
+    # A registrar whose scopes name the directory's types keeps it, but no record of it
+    # names a resident: every client reads the directory.
+    pem, jwk = generate_key("ES384", "registrar-1")
+    community.services.registry.add("registrar", "registrar", "Organization/clinic-a",
+                                    "clinic", {"keys": [jwk]}, ["TREAT"],
+                                    "system/Device.cu system/Location.cu")
+    community.clients["registrar"] = RegisteredClient("registrar", "ES384", jwk["kid"], pem)
+    h = {**community.headers("registrar", "TREAT", "system/Device.cu system/Location.cu"),
+         "Content-Type": FHIR}
+    assert community.http.post("/fhir/Location", json={
+        "resourceType": "Location", "name": "Day-care centre"}, headers=h).status_code == 201
+    r = community.http.post("/fhir/Device", json=implant, headers=h)
     assert r.status_code == 422
     assert "names no resident" in r.json()["issue"][0]["diagnostics"]
+    plain = {"resourceType": "Device", "status": "active", "manufacturer": "Acme"}
+    assert community.http.post("/fhir/Device", json=plain, headers=h).status_code == 201
 
 
 def test_types_outside_the_record_are_a_clear_404(community: Community) -> None:

@@ -28,7 +28,8 @@ def test_create_update_vread_delete(community: Community) -> None:
     assert updated.status_code == 200 and updated.json()["meta"]["versionId"] == "2"
     stale = community.http.put(f"/fhir/Observation/{oid}", json=obs,
                                headers={**h, "If-Match": 'W/"1"'})
-    assert stale.status_code == 409
+    assert stale.status_code == 412  # R4: a stale If-Match is a failed precondition
+    assert stale.json()["issue"][0]["code"] == "conflict"
     v1 = community.http.get(f"/fhir/Observation/{oid}/_history/1", headers=h).json()
     assert v1["valueQuantity"]["value"] == 72
     history = community.http.get(f"/fhir/Observation/{oid}/_history", headers=h).json()
@@ -40,10 +41,23 @@ def test_create_update_vread_delete(community: Community) -> None:
 
 
 def test_read_only_scope_cannot_write(community: Community) -> None:
+    """The missing scope is named, and the answer is the same whatever the target: a
+    visible record, a hidden one or none at all."""
     h = community.headers("clinic-a", scope="system/*.rs")
     obs = observation("x1", "alice", "8867-4", "2025-01-01", 72, "/min")
     r = community.http.post("/fhir/Observation", json=obs, headers=h)
-    assert r.status_code == 422
+    assert r.status_code == 403
+    assert "system/Observation.c" in r.json()["issue"][0]["diagnostics"]
+    answers = set()
+    for oid in ("alice-glu-0", "carol-glu-0", "no-such"):
+        obs["id"] = oid
+        put = community.http.put(f"/fhir/Observation/{oid}", json=obs, headers=h)
+        assert put.status_code == 403 and "system/Observation.u" in put.text
+        gone = community.http.delete(f"/fhir/Observation/{oid}", headers=h)
+        assert gone.status_code == 403 and "system/Observation.d" in gone.text
+        answers.add((put.json()["issue"][0]["diagnostics"],
+                     gone.json()["issue"][0]["diagnostics"]))
+    assert len(answers) == 1
 
 
 def test_clinic_cannot_write_into_a_record_it_may_not_see(community: Community) -> None:

@@ -1,1 +1,2 @@
-"""What is generated from HL7's own R4 definitions (search parameters, required bindings), and the generators that make it."""
+"""Data generated from HL7's R4 package (search parameters, required bindings), and
+the generators that write it."""

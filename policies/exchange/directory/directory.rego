@@ -20,6 +20,24 @@ types contains t if {
 }
 
 # METADATA
+# title: directory_write
+# description: >-
+#   A client changes the directory only with a scope that names the directory type itself
+#   (system/Practitioner.cu): system/*.cruds, a clinic's usual scope, opens residents'
+#   records under their consent, never the shared directory.
+types contains t if {
+	data.exchange.request.client
+	input.resident == null
+	data.exchange.request.writing
+	input.action in data.exchange.purposes.rules.actions
+	some t in data.exchange.request.requested
+	t in data.exchange.static.directory_types
+	some s in input.requester.scopes
+	s.resource_type == t
+	contains(s.interactions, data.exchange.request.interaction)
+}
+
+# METADATA
 # title: directory
 # description: The community directory is open to every registered organization.
 # custom:

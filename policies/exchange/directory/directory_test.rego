@@ -20,3 +20,11 @@ test_the_directory_is_only_organizations if {
 	asked := object.union(fixtures.input_of(fixtures.clinic_b, "search", ["Organization", "Patient"], []), {"resident": null})
 	directory.types == {"Organization"} with input as asked
 }
+
+test_a_scope_naming_the_directory_type_writes_it if {
+	registrar := object.union(fixtures.clinic_b, {"scopes": [{"text": "system/Practitioner.cu", "context": "system", "resource_type": "Practitioner", "interactions": "cu"}]})
+	asked := object.union(fixtures.input_of(registrar, "create", ["Practitioner"], []), {"resident": null})
+	directory.types == {"Practitioner"} with input as asked
+	deleting := object.union(fixtures.input_of(registrar, "delete", ["Practitioner"], []), {"resident": null})
+	directory.types == set() with input as deleting
+}

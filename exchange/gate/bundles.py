@@ -1,0 +1,174 @@
+"""Transaction and batch Bundles: one operation, one audit entry, whose entries write
+through the write step and read through the very read and search operations a single
+request uses (their ``*_in`` forms, which record into the Bundle's entry).
+
+A Bundle composes the operations, as the gate does, so it is not one of the independent
+operations itself. R4 processes a transaction's reads after its writes: here the writes
+are applied atomically first, then each GET entry is answered in its place; a read that
+fails is that entry's error, since the writes it followed are already committed.
+"""
+
+import time
+from typing import Any
+
+import orjson
+
+from exchange.decisions.decide import Decision
+from exchange.errors import ExchangeError, InvalidResource, NotFound
+from exchange.fhir.bundles import Planned, plan_entries, read_target
+from exchange.fhir.dates import to_instant
+from exchange.fhir.outcome import operation_outcome
+from exchange.gate.context import (
+    AuditDraft,
+    Disclosure,
+    RequestContext,
+    note_resident,
+    outcome_of,
+)
+from exchange.gate.reads import Reads
+from exchange.gate.road import Road
+from exchange.gate.searches import Searches
+from exchange.gate.writing import Writer, check_if_match
+from exchange.identity.model import Identity
+from exchange.store.repository import StoredResource, Write, new_id
+
+
+class Bundles:
+    def __init__(self, road: Road, writer: Writer, reads: Reads, searches: Searches) -> None:
+        self._road = road
+        self._writer = writer
+        self._reads = reads
+        self._searches = searches
+
+    def bundle(self, ctx: RequestContext, who: Identity, body: Any) -> Disclosure:
+        kind = body.get("type") if isinstance(body, dict) else None
+        with self._road.recorder.recording(ctx, who, str(kind or "bundle"),
+                                           {"type": "Bundle"}) as draft:
+            if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+                raise InvalidResource("Expected a Bundle.", expression=["Bundle.resourceType"])
+            if kind not in ("transaction", "batch"):
+                raise InvalidResource("Only transaction and batch Bundles can be posted.",
+                                      expression=["Bundle.type"])
+            entries = body.get("entry") or []
+            if not isinstance(entries, list):
+                raise InvalidResource("Bundle.entry must be a list.", expression=["Bundle.entry"])
+            if kind == "transaction":
+                out = self._transaction(draft, who, entries)
+            else:
+                out = self._batch(draft, who, entries)
+            response: dict[str, Any] = {"resourceType": "Bundle", "type": f"{kind}-response"}
+            if out:  # an empty transaction is answered with an empty response (R4)
+                response["entry"] = out
+            return Disclosure(200, orjson.dumps(response))
+
+    def _transaction(self, draft: AuditDraft, who: Identity,
+                     entries: list[Any]) -> list[dict[str, Any]]:
+        planned = plan_entries(entries, new_id)
+        seen: set[tuple[str, str]] = set()
+        for where, action, rtype, rid, _resource in planned:
+            if action != "get" and (rtype, rid) in seen:
+                raise InvalidResource("A transaction may change a resource only once.",
+                                      expression=[where])
+            seen.add((rtype, rid))
+        draft.discloses = all(p[1] == "get" for p in planned)
+        memo: dict[tuple[str, str, str | None], Decision] = {}
+        writes = {index: self._write(draft, who, entries[index], item, memo)
+                  for index, item in enumerate(planned) if item[1] != "get"}
+        stored = dict(zip(writes, self._writer.apply(list(writes.values())), strict=True))
+        out: list[dict[str, Any]] = []
+        reads: list[str] = []
+        for index, (where, action, _, _, url) in enumerate(planned):
+            if action == "get":
+                entry, outcome = self._answer_get(draft, who, where, url)
+                out.append(entry)
+                reads.append(outcome)
+            else:
+                out.append(_response_entry(stored[index], action))
+                note_resident(draft, stored[index])
+        draft.details["entries"] = len(out)
+        if reads:
+            draft.details["reads"] = reads
+        return out
+
+    def _batch(self, draft: AuditDraft, who: Identity,
+               entries: list[Any]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        outcomes: list[str] = []
+        reads_only = True
+        for index, entry in enumerate(entries):
+            started = time.perf_counter()
+            try:
+                (item,) = plan_entries([entry], new_id, offset=index)
+                where, action, _, _, url = item
+                if action == "get":
+                    answered, outcome = self._answer_get(draft, who, where, url)
+                    out.append(answered)
+                    outcomes.append(outcome)
+                    continue
+                reads_only = False
+                (row,) = self._writer.apply([self._write(draft, who, entry, item)])
+                note_resident(draft, row)
+                out.append(_response_entry(row, action))
+                outcomes.append("success")
+            except ExchangeError as exc:
+                self._hold_not_found(exc, started)
+                out.append(_error_entry(exc))
+                outcomes.append(outcome_of(exc))
+        draft.discloses = reads_only
+        draft.details["entries"] = outcomes
+        return out
+
+    def _write(self, draft: AuditDraft, who: Identity, entry: dict[str, Any], item: Planned,
+               memo: dict[tuple[str, str, str | None], Decision] | None = None) -> Write:
+        where, action, rtype, rid, resource = item
+        write = self._writer.prepare(draft, who, action, rtype, rid, resource, where=where,
+                                     memo=memo)
+        if_match = entry["request"].get("ifMatch")
+        if action != "create" and isinstance(if_match, str):
+            check_if_match(if_match, self._road.repository.current(rtype, rid))
+        return write
+
+    def _answer_get(self, draft: AuditDraft, who: Identity, where: str,
+                    url: str) -> tuple[dict[str, Any], str]:
+        """One GET entry, answered as the same request alone would be (a hidden id is
+        the same 404 as a missing one, and takes as long)."""
+        started = time.perf_counter()
+        try:
+            target = read_target(url, where)
+            if target.kind == "search":
+                found = self._searches.search_in(draft, who, target.resource_type,
+                                                 list(target.pairs))
+                draft.details.pop("total", None)
+                draft.details.pop("k_anonymity", None)
+                return {"resource": found, "response": {"status": "200 OK"}}, "success"
+            version = target.version if target.kind == "vread" else None
+            row, resource = self._reads.read_in(draft, who, target.resource_type,
+                                                target.resource_id, version)
+            return {"fullUrl": f"{self._road.fhir_base}/{row.reference}",
+                    "resource": resource,
+                    "response": {"status": "200 OK", "etag": f'W/"{row.version_id}"',
+                                 "lastModified": to_instant(row.last_updated)}}, "success"
+        except ExchangeError as exc:
+            self._hold_not_found(exc, started)
+            return _error_entry(exc), outcome_of(exc)
+
+    def _hold_not_found(self, exc: ExchangeError, started: float) -> None:
+        if isinstance(exc, NotFound):
+            self._road.recorder.hold_not_found(started)
+
+
+def _error_entry(exc: ExchangeError) -> dict[str, Any]:
+    return {"response": {"status": f"{exc.status}",
+                         "outcome": operation_outcome("error", exc.issue_type, exc.message,
+                                                      code=exc.code,
+                                                      expression=exc.expression)}}
+
+
+def _response_entry(row: StoredResource, action: str) -> dict[str, Any]:
+    status = {"create": "201 Created", "update": "200 OK", "delete": "204 No Content"}[action]
+    response: dict[str, Any] = {"status": status, "etag": f'W/"{row.version_id}"',
+                                "lastModified": to_instant(row.last_updated)}
+    if action != "delete":
+        response["location"] = f"{row.resource_type}/{row.resource_id}/_history/" \
+                               f"{row.version_id}"
+    return {"response": response}

@@ -1,0 +1,73 @@
+"""The road's find step, shared by searches and the conditional interactions: decide for
+every resident a query could reach, then match in SQL among what those decisions allow,
+before counting and paging. A conditional create, update or delete therefore matches
+exactly what a search by the same caller would find: a resource it may not see is no
+match, never a conflict that would tell it exists."""
+
+from dataclasses import dataclass, field, replace
+from urllib.parse import parse_qsl
+
+from exchange.decisions.decide import Decision
+from exchange.errors import InvalidRequest
+from exchange.fhir.search import SearchQuery, parse_search
+from exchange.fhir.search_params import DIRECTORY_TYPES
+from exchange.gate.context import AuditDraft
+from exchange.gate.road import Road
+from exchange.gate.shaping import Shapers, union_labels
+from exchange.identity.model import Identity
+from exchange.privacy.disclosure import searchable
+from exchange.store.repository import StoredResource
+
+
+@dataclass
+class Found:
+    total: int
+    rows: list[StoredResource]
+    decisions: dict[str | None, Decision]
+    shapers: Shapers = field(default_factory=dict)
+
+
+def find(road: Road, draft: AuditDraft, who: Identity, rtype: str,
+         query: SearchQuery) -> Found:
+    shaping = road.shaping
+    decisions = road.deciding.decide_residents(draft, who, rtype, query)
+    allowed = {r for r, d in decisions.items() if r is not None and d.allows(rtype)}
+    shapers: Shapers = {}
+    # A resident disclosed under a profile never matches on what it hides (a name, a
+    # birth date, an unshifted date): not an error, which would tell.
+    allowed = {r for r in allowed if searchable(
+        query, shaping.disclosure(who, decisions[r], shapers).profile)}
+    if rtype in DIRECTORY_TYPES:
+        directory = decisions.get(None)
+        if directory is None or not directory.allows(rtype):
+            return Found(0, [], decisions, shapers)
+        total, rows = road.repository.search(query, None, directory.withhold_labels)
+        return Found(total, rows, decisions, shapers)
+    labels = union_labels(d for r, d in decisions.items() if r in allowed)
+    classes = {r: decisions[r].categories[rtype] for r in allowed
+               if rtype in decisions[r].categories}
+    in_play = {shaping.disclosure(who, decisions[r], shapers).profile.name for r in allowed}
+    neutral = any(not shapers[p].profile.passes_through for p in in_play)
+    if rtype == "Patient" and any(shapers[p].guarded for p in in_play):
+        total, rows = shaping.guarded_search(who, query, allowed, labels, classes,
+                                             decisions, shapers)
+    else:
+        total, rows = road.repository.search(query, allowed, labels, classes, neutral)
+    return Found(total, rows, decisions, shapers)
+
+
+def conditional_query(road: Road, rtype: str, criteria: str) -> SearchQuery:
+    """The search a conditional interaction's criteria (``identifier=…&…``) name, parsed
+    by the same parser as any search: an unknown parameter is a 400, never ignored (an
+    ignored criterion would match, and change, more than the caller meant)."""
+    pairs = parse_qsl(criteria, keep_blank_values=True)
+    if not pairs:
+        raise InvalidRequest("A conditional interaction needs search criteria.")
+    query = parse_search(rtype, pairs, default_count=road.default_count,
+                         max_count=road.max_count)
+    if not query.clauses:
+        raise InvalidRequest("A conditional interaction needs search criteria, not only "
+                             "controls such as _count.")
+    # Two rows tell none, one and many apart; the total counts them all.
+    return replace(query, count=2, offset=0, includes=[], revincludes=[],
+                   summary_count=False, elements=None, sort=[])

@@ -1,0 +1,137 @@
+"""The road's write step, shared by every operation that changes records (single writes,
+conditional ones, patches and Bundle entries): check the token's scopes, validate, label,
+decide for every resident the change touches, and apply atomically.
+
+A consent write drops the decisions derived from the old consents.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+from consent.model import check_consent
+from exchange.decisions.decide import Decision
+from exchange.decisions.labels import label
+from exchange.errors import Forbidden, InvalidResource, NotFound, PreconditionFailed
+from exchange.fhir.search_params import DIRECTORY_TYPES, RESIDENT_TYPES
+from exchange.fhir.validation import validate_resource
+from exchange.gate.context import UNKNOWN_RESIDENT, AuditDraft, check_target
+from exchange.gate.road import Road
+from exchange.identity.model import Identity
+from exchange.store.indexing import compartment_of, names_a_resident
+from exchange.store.repository import CurrentState, StoredResource, Write
+
+# The SMART v2 permission letter of each action, to name the scope a refusal lacks.
+SCOPE_LETTERS = {"read": "r", "create": "c", "update": "u", "delete": "d", "search": "s"}
+
+Memo = dict[tuple[str, str, str | None], Decision]
+
+
+class Writer:
+    def __init__(self, road: Road) -> None:
+        self._road = road
+        self._repository = road.repository
+        self._decider = road.deciding.decider
+
+    def check_scope(self, draft: AuditDraft, who: Identity, action: str, rtype: str,
+                    where: str | None = None) -> None:
+        """Refuse what the token itself cannot do, before any resident is looked at: the
+        caller knows its own scopes, so a 403 that names the one missing tells nothing of
+        any record, and is the same whether the target exists, is hidden or is missing.
+
+        Asked of the policies (their ``scope_missing`` reason) with no resident, so that
+        no Python re-implements what a scope covers. A directory type (a shared record of
+        no resident) that the policies do not open for this write is a 403 too: there is
+        no resident whose existence it could reveal.
+        """
+        decision = self._decider.decide(who, action, [rtype], None, draft.context or None)
+        expression = [where] if where else None
+        if "scope_missing" in decision.reasons:
+            draft.decisions.append(decision)
+            draft.outcome = "denied"
+            letter = SCOPE_LETTERS[action]
+            raise Forbidden(f"The access token's scopes do not allow {action} on {rtype}: "
+                            f"ask for system/{rtype}.{letter} (or system/*.{letter}).",
+                            expression=expression)
+        if rtype in DIRECTORY_TYPES and not decision.allows(rtype):
+            draft.decisions.append(decision)
+            draft.outcome = "denied"
+            raise Forbidden(f"{rtype} is part of the community directory, which belongs to "
+                            f"no resident; this client has no permission to {action} it.",
+                            expression=expression)
+
+    def prepare(self, draft: AuditDraft, who: Identity, action: str, rtype: str, rid: str,
+                resource: Any, where: str | None = None, memo: Memo | None = None) -> Write:
+        """Validate a write and decide it for every resident it touches.
+
+        ``memo`` shares decisions between the entries of one transaction: the same client,
+        action, type and resident get the same answer within one request.
+        """
+        check_target(rtype, rid)
+        self.check_scope(draft, who, action, rtype, where)
+        if action == "delete":
+            self.require_readable(draft, who, rtype, rid)
+            self._road.deciding.decide_existing(draft, who, "delete", rtype, rid, live=True)
+            return Write("delete", rtype, rid)
+        body = validate_resource(resource, where=where, expected_type=rtype)
+        if rtype == "Consent":
+            check_consent(body)
+        body = label(self._decider, {**body, "id": rid})
+        resident = compartment_of(body)
+        if rtype in RESIDENT_TYPES and resident is None:
+            raise InvalidResource("The resource must name the resident it belongs to.",
+                                  expression=[where or rtype])
+        if rtype in DIRECTORY_TYPES and names_a_resident(body):
+            # Every client reads the directory: a Device implanted in a resident would tell
+            # them all who carries it. Such a record belongs in the resident's own record.
+            raise InvalidResource("A directory record names no resident.",
+                                  expression=[where or rtype])
+        if action == "update":  # decided for the resident it belongs to now, too
+            self.require_readable(draft, who, rtype, rid)
+            self._road.deciding.decide_existing(draft, who, "update", rtype, rid, live=True)
+        key = (action, rtype, resident)
+        if memo is not None and key in memo:
+            decision = memo[key]
+        else:
+            if rtype != "Patient" and resident is not None:
+                patient = self._repository.current("Patient", resident)
+                if patient is None or patient.deleted:
+                    raise InvalidResource(UNKNOWN_RESIDENT, expression=[where or rtype])
+            decision = self._road.deciding.decide(draft, who, action, [rtype], resident)
+            if memo is not None:
+                memo[key] = decision
+        if not decision.allows(rtype):
+            draft.outcome = "denied"
+            raise InvalidResource(UNKNOWN_RESIDENT, expression=[where or rtype])
+        return Write(action, rtype, rid, body)  # type: ignore[arg-type]
+
+    def require_readable(self, draft: AuditDraft, who: Identity, rtype: str,
+                         rid: str) -> tuple[StoredResource, Decision]:
+        """A write is a disclosure too: what the caller could not read (another resident,
+        a withheld label, an unconsented category), it cannot change or delete, and it
+        learns no more than a missing id would tell. Returns the current version and the
+        read decision on it."""
+        _, decision = self._road.deciding.decide_existing(draft, who, "read", rtype, rid,
+                                                          live=True)
+        row = self._repository.read(rtype, rid)
+        if row is None or row.deleted or not self._road.shaping.visible(row, decision):
+            draft.outcome = "denied"
+            raise NotFound()
+        return row, decision
+
+    def apply(self, writes: Sequence[Write]) -> list[StoredResource]:
+        if not writes:
+            return []
+        stored = self._repository.apply(writes)
+        for row in stored:
+            if row.resource_type == "Consent" and row.patient_id is not None:
+                self._decider.invalidate(row.patient_id)
+        return stored
+
+
+def check_if_match(if_match: str | None, state: CurrentState | None) -> None:
+    """A version-aware update (R4 http.html#concurrency): a stale ``If-Match`` is 412."""
+    if if_match is None or state is None:
+        return
+    expected = if_match.strip().removeprefix("W/").strip('"')
+    if expected != str(state.version_id):
+        raise PreconditionFailed("The resource has changed since that version (If-Match).")
