@@ -130,17 +130,26 @@ class Recorder:
             **({"details": draft.details} if draft.details else {}),
         }
         residents = sorted(draft.residents)
-        if len(residents) <= 1:
-            self._ledger.append_many([{**base, "residents": residents,
+        if not residents:
+            self._ledger.append_many([{**base, "residents": [],
                                        "decisions": _merge_decisions(draft.decisions)}])
-        else:
-            # Each resident's entry holds the decisions about them (and those about no
-            # one), never another resident's consents: their history is theirs alone.
-            self._ledger.append_many([
-                {**base, "residents": [r], "part_of": len(residents),
-                 "decisions": _merge_decisions([d for d in draft.decisions
-                                                if d.input.get("resident") in (r, None)])}
-                for r in residents])
+            return
+        # Each resident's entry holds the decisions about them (and those about no one),
+        # never another resident's consents: their history is theirs alone. Decisions about
+        # residents the call decided on but disclosed nothing of (a search that found none
+        # of their records) go in one entry of no resident, for the compliance officer.
+        about_others = [d for d in draft.decisions
+                        if d.input.get("resident") not in (None, *residents)]
+        parts = len(residents) + bool(about_others)
+        entries = [{**base, "residents": [r],
+                    **({"part_of": parts} if parts > 1 else {}),
+                    "decisions": _merge_decisions([d for d in draft.decisions
+                                                   if d.input.get("resident") in (r, None)])}
+                   for r in residents]
+        if about_others:
+            entries.append({**base, "residents": [], "part_of": parts,
+                            "decisions": _merge_decisions(about_others)})
+        self._ledger.append_many(entries)
 
 
 def _merge_decisions(decisions: list[Decision]) -> list[dict[str, Any]]:

@@ -284,3 +284,31 @@ def test_verify_from_a_trusted_checkpoint(community: Community) -> None:
     # Stored subtrees doctored under the trusted checkpoint: starting there is refused.
     _tamper(community, "UPDATE audit_node SET hash = '" + "22" * 32 + "' WHERE \"index\" = 0")
     assert not ledger.verify(start=witness).ok
+
+
+def test_a_residents_entry_names_no_other_residents_consents(community: Community) -> None:
+    """A page that shows one resident's records was decided for every resident it could
+    reach: those other decisions, and their consents, are kept for the compliance officer
+    in an entry of no resident, never in the one resident's own history."""
+    community.http.post("/fhir/Consent", json=build_consent("carol", "Organization/clinic-a",
+                                                            ["TREAT"]),
+                        headers=community.resident_headers("carol"))
+    before = community.services.ledger.size()
+    page = community.http.get("/fhir/Observation?_count=1&_sort=_id",
+                              headers=community.headers("clinic-a")).json()
+    shown = page["entry"][0]["resource"]["subject"]["reference"].split("/")[1]
+    other = ({"alice", "carol"} - {shown}).pop()
+    recorded = entries(community)[before + 1:]  # the token issue comes first
+    mine = [e for e in recorded if e["residents"] == [shown]]
+    assert len(mine) == 1
+    named = {c for d in mine[0]["decisions"] for c in d["consents"]}
+    assert named and all(c.startswith(f"Consent/{shown}-") or shown in c for c in named)
+    kept = [e for e in recorded if e["residents"] == []]
+    assert any(d["input"]["resident"] == other for e in kept for d in e["decisions"])
+    history = community.http.get("/resident/access-history",
+                                 headers=community.resident_headers(shown)).json()
+    for item in history["items"]:
+        assert all(shown in c for c in item["consents"]), item["consents"]
+    events = community.http.get("/fhir/AuditEvent?_count=500",
+                                headers=community.resident_headers(shown)).text
+    assert other not in events
