@@ -17,6 +17,7 @@ DATE_PREFIXES = ("eq", "ne", "lt", "le", "gt", "ge")
 CONTROL_PARAMS = frozenset({"_count", "_offset", "_sort", "_include", "_revinclude",
                             "_summary", "_elements", "_format", "_total"})
 _ELEMENT = re.compile(r"[a-z][A-Za-z0-9]*\Z")
+_PARAM_NAME = re.compile(r"_?[a-z][a-z0-9-]{0,63}\Z")
 
 # ASCII digits only: str.isdigit() also accepts "¹" and "٣".
 DIGITS = re.compile(r"[0-9]{1,9}\Z")
@@ -120,7 +121,8 @@ def parse_search(resource_type: str, pairs: Iterable[tuple[str, str]], *,
             query.clauses.append(Clause(name, param, _values(param, raw_name, modifier,
                                                             raw_value)))
         else:
-            raise InvalidSearch(f"Unknown search parameter {raw_name} for {resource_type}.")
+            raise InvalidSearch(f"Unknown search parameter {_named(raw_name)} for "
+                                f"{resource_type}.")
     return query
 
 
@@ -240,7 +242,8 @@ def _sort_key(resource_type: str, key: str) -> tuple[str, bool]:
         return name, descending
     param = PARAMS[resource_type].get(name)
     if param is None or param.kind != "date":
-        raise InvalidSearch(f"Sorting by {name} is not supported.")
+        # a parameter's name is echoed to help; anything else might be data, and is not
+        raise InvalidSearch(f"Sorting by {_named(name)} is not supported.")
     return name, descending
 
 
@@ -256,6 +259,12 @@ def _include(value: str) -> Include:
     if target is not None and target not in param.targets:
         raise InvalidSearch("The include's target type does not fit its parameter.")
     return Include(source, param, target)
+
+
+def _named(raw: str) -> str:
+    """A parameter's name, echoed to help the caller; anything that does not look like one
+    might be data a client put in the wrong place, and is not echoed."""
+    return raw if _PARAM_NAME.match(raw.partition(":")[0]) and len(raw) <= 80 else "(not shown)"
 
 
 def _no_modifier(raw_name: str, modifier: str) -> None:

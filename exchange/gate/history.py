@@ -35,6 +35,9 @@ class History:
             count, since = _history_params(pairs, road.default_count, road.max_count)
             if rid is not None:
                 state, decision = road.deciding.decide_existing(draft, who, "read", rtype, rid)
+                if road.shaping.hides_current(rtype, rid, decision):
+                    draft.outcome = "denied"
+                    raise NotFound()
                 decisions: dict[str | None, Decision] = {state.patient_id: decision}
                 rows = road.repository.history(rtype, rid, None, count, since)
             else:
@@ -47,6 +50,8 @@ class History:
                     directory = decisions.get(None)
                     allowed = None if directory and directory.allows(rtype) else set()
                 rows = road.repository.history(rtype, None, allowed, count, since)
+            if rid is None:
+                rows = self._of_visible_resources(rtype, rows, decisions)
             entries = []
             for row in rows:
                 version_decision = decisions.get(row.patient_id)
@@ -65,6 +70,19 @@ class History:
                       "link": [{"relation": "self", "url": road.url(path, pairs)}],
                       "entry": entries}
             return Disclosure(200, orjson.dumps(bundle))
+
+    def _of_visible_resources(self, rtype: str, rows: Sequence[StoredResource],
+                              decisions: dict[str | None, Decision]) -> list[StoredResource]:
+        """The versions of resources the caller may see as they are now: type history names
+        no id that a read, a vread or the instance history would answer as missing."""
+        hidden: dict[str, bool] = {}
+        for row in rows:
+            if row.resource_id not in hidden:
+                current = self._road.repository.current(rtype, row.resource_id)
+                owner = current.patient_id if current is not None else row.patient_id
+                hidden[row.resource_id] = self._road.shaping.hides_current(
+                    rtype, row.resource_id, decisions.get(owner))
+        return [row for row in rows if not hidden[row.resource_id]]
 
     def _entry(self, row: StoredResource, decision: Decision,
                who: Identity) -> dict[str, Any] | None:

@@ -72,6 +72,9 @@ class Reads:
         road = self._road
         check_target(rtype, rid)
         state, decision = road.deciding.decide_existing(draft, who, "read", rtype, rid)
+        if version is not None and road.shaping.hides_current(rtype, rid, decision):
+            draft.outcome = "denied"
+            raise NotFound()
         row = road.repository.read(rtype, rid, version)
         if row is None:
             raise NotFound()

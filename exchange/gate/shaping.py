@@ -53,6 +53,17 @@ class Shaping:
         return decision.allows(row.resource_type) and not withheld(
             resource, decision.withhold_labels) and decision.admits(resource)
 
+    def hides_current(self, rtype: str, rid: str, decision: Decision | None) -> bool:
+        """Whether the resource as it is now is hidden from the caller (``decision`` is the
+        one on its current resident). Then none of its versions is shown either: an old,
+        unlabelled version of a record since labelled, or moved to someone the caller may
+        not see, would prove the hidden record exists. A deletion hides nothing here; it is
+        disclosed as its own version is."""
+        current = self._repository.read(rtype, rid)
+        if current is None or current.deleted:
+            return False
+        return decision is None or not self.visible(current, decision)
+
     def disclosure(self, who: Identity, decision: Decision, shapers: Shapers) -> Shaper:
         """The shaper of the decision's profile in this recipient's pseudonym domain."""
         if decision.profile not in shapers:

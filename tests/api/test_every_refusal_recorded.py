@@ -94,3 +94,13 @@ def test_an_id_out_of_format_is_refused_in_writes_and_bundle_entries(
     assert "id" in r.json()["issue"][0]["diagnostics"]
     assert stored() == observations  # the transaction stored nothing
     assert ledger.size() == before + 3  # the PUT, the Bundle and the count
+
+
+def test_a_refusal_does_not_echo_what_may_be_data(community: Community) -> None:
+    h = community.headers("clinic-a")
+    for query in ("_sort=王秀英", "王秀英=1", "13912345678=x"):
+        r = community.http.get(f"/fhir/Patient?{query}", headers=h)
+        assert r.status_code == 400
+        assert "王秀英" not in r.text and "13912345678" not in r.text
+    r = community.http.get("/fhir/Patient?colour=red", headers=h)
+    assert "colour" in r.json()["issue"][0]["diagnostics"]  # a name is echoed, to help

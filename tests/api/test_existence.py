@@ -4,6 +4,7 @@ not see answers exactly as an id that does not exist (status, body, headers and 
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
 from exchange.store.repository import Write
@@ -63,3 +64,29 @@ def test_hidden_and_missing_take_the_same_time(tmp_path: Path) -> None:
     started = time.perf_counter()
     assert community.http.get("/fhir/Observation/alice-glu-0", headers=h).status_code == 200
     assert time.perf_counter() - started < floor
+
+
+@pytest.mark.parametrize("change", ["moved to another resident", "labelled since"])
+def test_no_version_of_a_record_hidden_now_is_shown(community: Community, change: str) -> None:
+    """A record the caller could see once and may not see now (moved to a resident who did
+    not consent to it, or labelled sensitive since) is missing in every view: its old
+    versions would prove it exists."""
+    repo = community.services.repository
+    row = repo.read("Observation", "alice-glu-2")
+    assert row is not None
+    body = orjson.loads(row.body)
+    if change == "moved to another resident":
+        body["subject"] = {"reference": "Patient/bob"}
+    else:
+        body["meta"] = {"security": [{"system": "http://terminology.hl7.org/CodeSystem/"
+                                                "v3-ActCode", "code": "PSY"}]}
+    repo.apply([Write("update", "Observation", "alice-glu-2", body)])
+    h = {**community.headers("clinic-a"), "X-Request-ID": "same-request"}
+    for path in ("", "/_history", "/_history/1", "/_history/2"):
+        hidden = community.http.get(f"/fhir/Observation/alice-glu-2{path}", headers=h)
+        missing = community.http.get(f"/fhir/Observation/no-such{path}", headers=h)
+        assert hidden.status_code == missing.status_code == 404, path
+        assert hidden.content == missing.content
+    history = community.http.get("/fhir/Observation/_history?_count=500", headers=h).json()
+    assert not any("alice-glu-2" in e["fullUrl"] for e in history["entry"])
+    assert any("alice-glu-1" in e["fullUrl"] for e in history["entry"])
