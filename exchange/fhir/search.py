@@ -47,7 +47,12 @@ class ReferenceValue:
     target: str  # "Patient/123"
 
 
-Value = TokenValue | DateValue | StringValue | ReferenceValue | str
+@dataclass(frozen=True)
+class MissingValue:
+    missing: bool  # ``:missing=true``: the resource has no value for the parameter
+
+
+Value = TokenValue | DateValue | StringValue | ReferenceValue | MissingValue | str
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,8 @@ class Clause:
     param: SearchParam | None
     values: tuple[Value, ...]
     chain: Chain | None = None
+    modifier: str = ""  # not, text, of-type, contains, exact, above, below, identifier,
+    # missing; a reference's target type is folded into its values
 
 
 @dataclass(frozen=True)
@@ -118,34 +125,60 @@ def parse_search(resource_type: str, pairs: Iterable[tuple[str, str]], *,
                 _date_value(raw_name, v) for v in _split(raw_value))))
         elif name in known:
             param = known[name]
-            query.clauses.append(Clause(name, param, _values(param, raw_name, modifier,
-                                                            raw_value)))
+            values = _values(param, raw_name, modifier, raw_value)
+            kept = "" if param.kind == "reference" and modifier in param.targets else modifier
+            query.clauses.append(Clause(name, param, values, modifier=kept))
         else:
             raise InvalidSearch(f"Unknown search parameter {_named(raw_name)} for "
                                 f"{resource_type}.")
     return query
 
 
+MODIFIERS: dict[str, frozenset[str]] = {
+    "token": frozenset({"not", "text", "of-type"}),
+    "uri": frozenset({"below", "above"}),
+    "string": frozenset({"exact", "contains"}),
+    "date": frozenset(),
+    "reference": frozenset({"identifier"}),
+}
+CONTAINS_LENGTH = 16  # the longest piece of a word the index keeps for :contains
+
+
 def _values(param: SearchParam, raw_name: str, modifier: str,
             raw_value: str) -> tuple[Value, ...]:
-    values = _split(raw_value)
-    if param.kind in ("token", "uri"):
-        _no_modifier(raw_name, modifier)
-        if param.kind == "uri":
-            return tuple(TokenValue(None, v) for v in values)
-        return tuple(_token_value(v) for v in values)
-    if param.kind == "date":
-        _no_modifier(raw_name, modifier)
-        return tuple(_date_value(raw_name, v) for v in values)
-    if param.kind == "string":
-        if modifier not in ("", "exact"):
-            raise InvalidSearch(f"Modifier :{modifier} is not supported on {param.name}.")
-        return tuple(StringValue(v, modifier == "exact") for v in values)
     if param.kind not in SEARCHABLE_KINDS:
         raise InvalidSearch(f"Searching by {param.name} ({param.kind}) is not supported: "
                             "numeric values are not indexed.")
-    if modifier and modifier not in param.targets:
-        raise InvalidSearch(f"Modifier :{modifier} is not supported on {param.name}.")
+    if modifier == "missing":
+        if raw_value not in ("true", "false"):
+            raise InvalidSearch(f"Parameter {param.name}:missing is true or false.")
+        return (MissingValue(raw_value == "true"),)
+    allowed = MODIFIERS[param.kind] | (set(param.targets) if param.kind == "reference"
+                                       else set())
+    if modifier and modifier not in allowed:
+        hint = " (it needs a terminology server)" if modifier in ("above", "below") else ""
+        raise InvalidSearch(f"Modifier :{modifier} is not supported on {param.name}{hint}.")
+    values = _split(raw_value)
+    if param.kind == "token":
+        if modifier == "text":
+            return tuple(StringValue(v, False) for v in values)
+        if modifier == "of-type":
+            if not all(v.count("|") == 2 and all(v.split("|")) for v in values):
+                raise InvalidSearch(f"{param.name}:of-type is system|code|value.")
+            return tuple(values)
+        return tuple(_token_value(v) for v in values)
+    if param.kind == "uri":
+        return tuple(TokenValue(None, v) for v in values)
+    if param.kind == "date":
+        return tuple(_date_value(raw_name, v) for v in values)
+    if param.kind == "string":
+        if modifier == "contains" and any(len(w) > CONTAINS_LENGTH
+                                          for v in values for w in v.split()):
+            raise InvalidSearch(f"{param.name}:contains finds pieces of words of at most "
+                                f"{CONTAINS_LENGTH} characters.")
+        return tuple(StringValue(v, modifier == "exact") for v in values)
+    if modifier == "identifier":
+        return tuple(_token_value(v) for v in values)
     return tuple(r for v in values for r in _reference_values(param, modifier, v))
 
 

@@ -44,23 +44,39 @@ class SearchParam:
     def paths(self) -> tuple[str, ...]:
         return tuple(s.path for s in self.steps)
 
+    @property
+    def roots(self) -> frozenset[str]:
+        """The top-level elements it reads: a search by it may match only where the
+        decision keeps them all (a payer that is not shown an address cannot find
+        residents by it). An expression without steps is read for its first element."""
+        if self.steps:
+            return frozenset(s.path.split(".", 1)[0] for s in self.steps)
+        head = self.expression.split(".", 2)
+        return frozenset({head[1].split("(")[0].split(" ")[0]} if len(head) > 1 else ())
+
 
 Params = dict[str, dict[str, SearchParam]]
 
 
+def _param(name: str, entry: dict[str, Any], stored: set[str]) -> SearchParam | None:
+    steps = tuple(Step(s["path"], tuple(s["where"]) if "where" in s else None,
+                       s.get("target")) for s in entry.get("steps", ()))
+    targets = tuple(t for t in entry.get("targets", ()) if t in stored)
+    if entry["type"] == "reference" and not targets:
+        return None  # it can only point at what this exchange does not store
+    return SearchParam(name, entry["type"], steps, entry["expression"], targets)
+
+
 def _load(spec: dict[str, Any]) -> tuple[Params, dict[str, tuple[str, ...]]]:
     stored = set(spec["record_types"]) | set(spec["directory_types"])
+    common = {name: _param(name, entry, stored) for name, entry in spec["common"].items()}
     params: Params = {}
     for rtype, defined in spec["parameters"].items():
-        params[rtype] = {}
+        params[rtype] = {n: p for n, p in common.items() if p is not None}
         for name, entry in sorted(defined.items()):
-            steps = tuple(Step(s["path"], tuple(s["where"]) if "where" in s else None,
-                               s.get("target")) for s in entry.get("steps", ()))
-            targets = tuple(t for t in entry.get("targets", ()) if t in stored)
-            if entry["type"] == "reference" and not targets:
-                continue  # it can only point at what this exchange does not store
-            params[rtype][name] = SearchParam(name, entry["type"], steps,
-                                              entry["expression"], targets)
+            param = _param(name, entry, stored)
+            if param is not None:
+                params[rtype][name] = param
     compartment = {t: tuple(p) for t, p in spec["compartment"].items()}
     return params, compartment
 

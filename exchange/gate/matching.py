@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 from exchange.decisions.decide import Decision
 from exchange.errors import InvalidRequest
 from exchange.fhir.search import SearchQuery, parse_search
-from exchange.fhir.search_params import DIRECTORY_TYPES
+from exchange.fhir.search_params import DIRECTORY_TYPES, PARAMS
 from exchange.gate.context import AuditDraft
 from exchange.gate.road import Road
 from exchange.gate.shaping import Shapers, union_labels
@@ -35,11 +35,14 @@ def find(road: Road, draft: AuditDraft, who: Identity, rtype: str,
     shapers: Shapers = {}
     # A resident disclosed under a profile never matches on what it hides (a name, a
     # birth date, an unshifted date): not an error, which would tell.
+    # Nor on what minimization keeps from it (a payer shown no address finds no one by it).
     allowed = {r for r in allowed if searchable(
-        query, shaping.disclosure(who, decisions[r], shapers).profile)}
+        query, shaping.disclosure(who, decisions[r], shapers).profile)
+        and kept_by(query, decisions[r], rtype)}
     if rtype in DIRECTORY_TYPES:
         directory = decisions.get(None)
-        if directory is None or not directory.allows(rtype):
+        if directory is None or not directory.allows(rtype) \
+                or not kept_by(query, directory, rtype):
             return Found(0, [], decisions, shapers)
         total, rows = road.repository.search(query, None, directory.withhold_labels)
         return Found(total, rows, decisions, shapers)
@@ -54,6 +57,19 @@ def find(road: Road, draft: AuditDraft, who: Identity, rtype: str,
     else:
         total, rows = road.repository.search(query, allowed, labels, classes, neutral)
     return Found(total, rows, decisions, shapers)
+
+
+def kept_by(query: SearchQuery, decision: Decision, rtype: str) -> bool:
+    """Whether every parameter the query filters or sorts by reads only elements that the
+    decision keeps of the type: a modifier, a chain or a sort never reaches further than
+    what the caller would be shown."""
+    fields = decision.types.get(rtype) or []
+    if "*" in fields:
+        return True
+    kept = set(fields)
+    params = [c.param for c in query.clauses if c.param is not None]
+    params += [PARAMS[rtype][key] for key, _ in query.sort if key in PARAMS[rtype]]
+    return all(p.roots <= kept for p in params)
 
 
 def conditional_query(road: Road, rtype: str, criteria: str) -> SearchQuery:

@@ -7,6 +7,7 @@ from typing import Any
 
 from exchange.fhir.dates import parse_range, period_range
 from exchange.fhir.fhirpath import evaluate
+from exchange.fhir.search import CONTAINS_LENGTH
 from exchange.fhir.search_params import COMPARTMENT, PARAMS, SEARCHABLE_KINDS, SearchParam
 from exchange.privacy.blind_index import BlindIndex, normalize_text
 
@@ -128,15 +129,9 @@ def index_entries(resource: dict[str, Any], blind: BlindIndex) -> IndexEntries:
         if param.kind not in SEARCHABLE_KINDS:
             continue
         for value in param_values(resource, param):
-            if param.kind in ("token", "uri"):
-                for system, code in token_pairs(value):
-                    entries.terms.extend((name, blind.term(name, t))
-                                         for t in token_terms(name, system, code))
-            elif param.kind == "string":
-                for text in strings_of(value):
-                    entries.terms.extend((name, blind.term(name, t))
-                                         for t in string_terms(text))
-            elif param.kind == "date":
+            for key, term in _terms(param, value):
+                entries.terms.append((key, blind.term(key, term)))
+            if param.kind == "date":
                 span = _date_span(value)
                 if span is not None:
                     entries.dates.append((name, *span))
@@ -152,6 +147,79 @@ def index_entries(resource: dict[str, Any], blind: BlindIndex) -> IndexEntries:
     entries.references = sorted(set(entries.references))  # a union names each once
     entries.dates = sorted(set(entries.dates))
     return entries
+
+
+# The index keys of the modifiers, beside a parameter's own: ``code:text`` holds the words
+# of a code's display and text, ``name:contains`` every piece of a name's words,
+# ``identifier:of-type`` an identifier's type with its value, ``subject:identifier`` the
+# identifier a reference carries. A uri's own key also holds its path prefixes (``:below``).
+
+
+def modifier_key(param: str, modifier: str) -> str:
+    return f"{param}:{modifier}"
+
+
+def _terms(param: SearchParam, value: Any) -> Iterator[tuple[str, str]]:
+    """(index key, term) pairs a value gives: its own and its modifiers'."""
+    name = param.name
+    if param.kind in ("token", "uri"):
+        for system, code in token_pairs(value):
+            for term in token_terms(name, system, code):
+                yield name, term
+            if param.kind == "uri":
+                for prefix in uri_prefixes(code):
+                    yield name, "b^" + prefix
+        if param.kind == "token" and isinstance(value, dict):
+            for text in display_texts(value):
+                for term in string_terms(text):
+                    yield modifier_key(name, "text"), term
+            kind = value.get("type")
+            if isinstance(kind, dict) and isinstance(value.get("value"), str):
+                for system, code in token_pairs(kind):
+                    yield modifier_key(name, "of-type"), f"{system}|{code}|{value['value']}"
+    elif param.kind == "string":
+        for text in strings_of(value):
+            for term in string_terms(text):
+                yield name, term
+            for piece in contained_pieces(text):
+                yield modifier_key(name, "contains"), "~" + piece
+    elif param.kind == "reference" and isinstance(value, dict):
+        identifier = value.get("identifier")
+        for system, code in token_pairs(identifier) if isinstance(identifier, dict) else ():
+            for term in token_terms(name, system, code):
+                yield modifier_key(name, "identifier"), term
+
+
+def display_texts(value: dict[str, Any]) -> Iterator[str]:
+    """The human words of a code: a CodeableConcept's text, each Coding's display."""
+    if isinstance(value.get("text"), str):
+        yield value["text"]
+    if isinstance(value.get("display"), str):
+        yield value["display"]
+    for coding in value.get("coding") or []:
+        if isinstance(coding, dict) and isinstance(coding.get("display"), str):
+            yield coding["display"]
+
+
+def uri_prefixes(uri: str) -> list[str]:
+    """``http://a.org/fhir/x`` -> ``http://a.org``, ``http://a.org/fhir``, the whole: what
+    ``:below`` and ``:above`` compare, path segment by path segment."""
+    head, sep, path = uri.partition("://")
+    if not sep:
+        return [uri]
+    parts = path.split("/")
+    return [f"{head}://{'/'.join(parts[:i])}" for i in range(1, len(parts) + 1)]
+
+
+def contained_pieces(text: str) -> set[str]:
+    """Every piece of every word, up to ``CONTAINS_LENGTH`` characters: what ``:contains``
+    finds (within a word; a query of several words needs each in the text)."""
+    pieces = set()
+    for word in normalize_text(text).split():
+        for start in range(len(word)):
+            for end in range(start + 1, min(len(word), start + CONTAINS_LENGTH) + 1):
+                pieces.add(word[start:end])
+    return pieces
 
 
 def strings_of(value: Any) -> Iterator[str]:

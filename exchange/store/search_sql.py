@@ -19,6 +19,7 @@ from exchange.fhir.search import (
     Clause,
     DateValue,
     Include,
+    MissingValue,
     ReferenceValue,
     SearchQuery,
     StringValue,
@@ -26,7 +27,7 @@ from exchange.fhir.search import (
 )
 from exchange.fhir.search_params import SearchParam
 from exchange.privacy.blind_index import BlindIndex, normalize_text
-from exchange.store.indexing import MAX_PREFIX, SECURITY
+from exchange.store.indexing import MAX_PREFIX, SECURITY, modifier_key, uri_prefixes
 from exchange.store.resources import (
     RESOURCES,
     Allowed,
@@ -176,14 +177,54 @@ class ResourceSearch:
         if clause.chain is not None:
             return R.resource_id.in_(self._chain_ids(rtype, clause.param, clause.chain,
                                                      clause.values))
-        return R.resource_id.in_(self._matching_ids(rtype, clause.param, clause.values))
+        param, modifier = clause.param, clause.modifier
+        if modifier == "missing":
+            present = R.resource_id.in_(self._present_ids(rtype, param))
+            missing = any(isinstance(v, MissingValue) and v.missing for v in clause.values)
+            return ~present if missing else present
+        if modifier == "not":  # no value among these; no value at all matches too
+            return ~R.resource_id.in_(self._matching_ids(rtype, param, clause.values))
+        if modifier == "contains":  # every word of one value, each within a stored word
+            key = modifier_key(param.name, "contains")
+            alternatives = []
+            for v in clause.values:
+                words = normalize_text(v.text).split() if isinstance(v, StringValue) else []
+                alternatives.append(and_(*(R.resource_id.in_(self._term_ids(
+                    rtype, key, ["~" + w])) for w in words)) if words else literal(False))
+            return or_(literal(False), *alternatives)
+        if modifier in ("text", "of-type", "identifier"):
+            key = modifier_key(param.name, modifier)
+            terms = [str(v) for v in clause.values] if modifier == "of-type" else \
+                _search_terms(param, clause.values)
+            return R.resource_id.in_(self._term_ids(rtype, key, terms))
+        if modifier in ("below", "above"):
+            terms = [f"b^{v.code}" for v in clause.values if isinstance(v, TokenValue)] \
+                if modifier == "below" else \
+                [f"*|{p}" for v in clause.values if isinstance(v, TokenValue) and v.code
+                 for p in uri_prefixes(v.code)]
+            return R.resource_id.in_(self._term_ids(rtype, param.name, terms))
+        return R.resource_id.in_(self._matching_ids(rtype, param, clause.values))
+
+    def _term_ids(self, rtype: str, key: str, terms: Sequence[str]) -> Any:
+        return select(T.resource_id).where(
+            T.resource_type == rtype, T.param == key,
+            T.term.in_([self._blind.term(key, t) for t in terms]))
+
+    def _present_ids(self, rtype: str, param: SearchParam) -> Any:
+        """Resources with any indexed value for ``param``."""
+        table = {"date": D, "reference": F}.get(param.kind, T)
+        present = select(table.resource_id).where(table.resource_type == rtype,
+                                                  table.param == param.name)
+        if param.kind != "reference":
+            return present
+        # a reference by identifier alone is a value too
+        return present.union(select(T.resource_id).where(
+            T.resource_type == rtype, T.param == modifier_key(param.name, "identifier")))
 
     def _matching_ids(self, rtype: str, param: SearchParam, values: Sequence[Any]) -> Any:
         name = param.name
         if param.kind in ("token", "uri", "string"):
-            terms = [self._blind.term(name, t) for t in _search_terms(param, values)]
-            return select(T.resource_id).where(
-                T.resource_type == rtype, T.param == name, T.term.in_(terms))
+            return self._term_ids(rtype, name, _search_terms(param, values))
         if param.kind == "date":
             return select(D.resource_id).where(
                 D.resource_type == rtype, D.param == name,

@@ -40,7 +40,8 @@ def test_compiled_steps_find_what_the_expressions_find(hl7_examples: Path) -> No
         for param in PARAMS[resource["resourceType"]].values():
             if not param.steps:
                 continue
-            expected = evaluate(resource, _without_resolve(param.expression))
+            expression = param.expression.replace("Resource.", resource["resourceType"] + ".")
+            expected = evaluate(resource, _without_resolve(expression))
             assert _canonical(list(param_values(resource, param))) == _canonical(expected), (
                 resource["resourceType"], resource.get("id"), param.name)
             compared += bool(expected)

@@ -210,6 +210,8 @@ def generate(source: Path) -> dict[str, Any]:
     in_compartment = {i["code"] for i in patient["resource"] if i.get("param")}
     record = in_compartment - LEFT_OUT
     types = record | set(DIRECTORY_TYPES)
+    parameters = parameters_of(definitions, types | {"Resource"}, choice_elements(structures))
+    common = parameters.pop("Resource")
     return {
         "provenance": {**provenance, "generator": "exchange.fhir.spec.search_generation",
                        "from": ["SearchParameter/*", "CompartmentDefinition/patient",
@@ -217,7 +219,11 @@ def generate(source: Path) -> dict[str, Any]:
         "record_types": sorted(record),
         "directory_types": sorted(DIRECTORY_TYPES),
         "compartment": compartment_of(patient, record),
-        "parameters": parameters_of(definitions, types, choice_elements(structures)),
+        "parameters": parameters,
+        # Every type's: meta.tag, meta.security, meta.profile, meta.source. _id and
+        # _lastUpdated are columns of the store, not indexed values.
+        "common": {name: p for name, p in common.items()
+                   if name not in ("_id", "_lastUpdated")},
     }
 
 
