@@ -31,6 +31,12 @@ class InvalidSearch(ExchangeError):
     code = "invalid-search"
 
 
+class UnsupportedSearch(InvalidSearch):
+    """A parameter or modifier this server does not know: a 400 by default (a filter
+    ignored would release more than was asked), ignored and said so under
+    ``Prefer: handling=lenient``. A malformed value is never ignored."""
+
+
 class InvalidResource(ExchangeError):
     """Refused on the way in: the resource's shape, or a rule of this exchange (its
     resident unknown to the caller, a consent without a rule)."""

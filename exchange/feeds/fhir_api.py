@@ -14,7 +14,7 @@ from exchange.fhir.capability import capability_statement
 from exchange.fhir.ids import parse_version
 from exchange.fhir.release import ACCEPTED_MIMES, FHIR_MIME
 from exchange.fhir.validation import parse_json
-from exchange.gate import Disclosure, ReadConditions, as_preferred
+from exchange.gate import Disclosure, ReadConditions, as_preferred, handling_lenient
 
 router = APIRouter(prefix="/fhir")
 JSON_PATCH = "application/json-patch+json"
@@ -127,20 +127,28 @@ def vread_head(rtype: str, rid: str, vid: str, request: Request, gate: GateDep,
                     head=True)
 
 
+@router.get("/Patient/{pid}/{rtype}")
+def compartment_search(pid: str, rtype: str, request: Request, gate: GateDep,
+                       ctx: ContextDep, who: IdentityDep, prefer: Prefer = None) -> Response:
+    pairs = list(request.query_params.multi_items())
+    return _respond(gate.search(ctx, who, rtype, pairs, handling_lenient(prefer), pid))
+
+
 @router.get("/{rtype}")
 def search(rtype: str, request: Request, gate: GateDep, ctx: ContextDep,
-           who: IdentityDep) -> Response:
+           who: IdentityDep, prefer: Prefer = None) -> Response:
     pairs = list(request.query_params.multi_items())
-    return _respond(gate.search(ctx, who, rtype, pairs))
+    return _respond(gate.search(ctx, who, rtype, pairs, handling_lenient(prefer)))
 
 
 @router.post("/{rtype}/_search")
 async def search_post(rtype: str, request: Request, gate: GateDep, ctx: ContextDep,
-                      who: IdentityDep) -> Response:
+                      who: IdentityDep, prefer: Prefer = None) -> Response:
     form = await request.form()
     pairs = [*request.query_params.multi_items(),
              *((k, str(v)) for k, v in form.multi_items())]
-    return _respond(await run_in_threadpool(gate.search, ctx, who, rtype, pairs))
+    return _respond(await run_in_threadpool(gate.search, ctx, who, rtype, pairs,
+                                            handling_lenient(prefer)))
 
 
 @router.get("/{rtype}/{rid}")

@@ -8,14 +8,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from exchange.errors import InvalidSearch
+from exchange.errors import InvalidSearch, UnsupportedSearch
 from exchange.fhir.dates import parse_range
 from exchange.fhir.ids import ID
 from exchange.fhir.search_params import PARAMS, SEARCHABLE_KINDS, SearchParam
 
 DATE_PREFIXES = ("eq", "ne", "lt", "le", "gt", "ge")
 CONTROL_PARAMS = frozenset({"_count", "_offset", "_sort", "_include", "_revinclude",
-                            "_summary", "_elements", "_format", "_total"})
+                            "_summary", "_elements", "_format", "_total", "_pretty"})
+SUMMARIES = ("true", "text", "data", "count", "false")
+# The clause a compartment search (``Patient/{id}/{type}``) adds: within that resident's
+# record. Not a parameter a query can name (it starts with what no parameter does).
+COMPARTMENT_CLAUSE = "@compartment"
 _ELEMENT = re.compile(r"[a-z][A-Za-z0-9]*\Z")
 _PARAM_NAME = re.compile(r"_?[a-z][a-z0-9-]{0,63}\Z")
 
@@ -90,48 +94,64 @@ class SearchQuery:
     includes: list[Include] = field(default_factory=list)
     revincludes: list[Include] = field(default_factory=list)
     summary_count: bool = False
+    summary: str | None = None  # true, text or data: which elements each match keeps
     elements: tuple[str, ...] | None = None
+    pretty: bool = False
+    ignored: list[str] = field(default_factory=list)  # under handling=lenient
 
 
 def parse_search(resource_type: str, pairs: Iterable[tuple[str, str]], *,
-                 default_count: int = 50, max_count: int = 500) -> SearchQuery:
+                 default_count: int = 50, max_count: int = 500,
+                 lenient: bool = False) -> SearchQuery:
+    """A query; an unknown parameter or modifier is a 400, or under ``lenient`` ignored
+    and listed in ``ignored`` (the Bundle says so). A malformed value is always a 400."""
     if resource_type not in PARAMS:
         raise InvalidSearch(f"Searching {resource_type} is not supported.")
     query = SearchQuery(resource_type, count=default_count)
-    known = PARAMS[resource_type]
     for raw_name, raw_value in pairs:
-        if "." in raw_name and not raw_name.startswith("_"):
-            if raw_value == "":
-                raise InvalidSearch(f"Parameter {raw_name} has no value.")
-            query.clauses.append(_parse_chain(resource_type, raw_name, raw_value))
-            continue
-        name, _, modifier = raw_name.partition(":")
-        if name in CONTROL_PARAMS:
-            if modifier and name not in ("_include", "_revinclude"):
-                raise InvalidSearch(f"Parameter {name} takes no modifier.")
-            _apply_control(query, raw_name, raw_value, max_count)
-            continue
+        try:
+            _parse_pair(query, raw_name, raw_value, max_count)
+        except UnsupportedSearch:
+            if not lenient:
+                raise
+            query.ignored.append(_named(raw_name))
+    return query
+
+
+def _parse_pair(query: SearchQuery, raw_name: str, raw_value: str, max_count: int) -> None:
+    resource_type = query.resource_type
+    known = PARAMS[resource_type]
+    if "." in raw_name and not raw_name.startswith("_"):
         if raw_value == "":
             raise InvalidSearch(f"Parameter {raw_name} has no value.")
-        if name == "_id":
-            _no_modifier(raw_name, modifier)
-            ids = _split(raw_value)
-            if not all(ID.match(i) for i in ids):
-                raise InvalidSearch("Parameter _id has a malformed id.")
-            query.clauses.append(Clause("_id", None, tuple(ids)))
-        elif name == "_lastUpdated":
-            _no_modifier(raw_name, modifier)
-            query.clauses.append(Clause("_lastUpdated", None, tuple(
-                _date_value(raw_name, v) for v in _split(raw_value))))
-        elif name in known:
-            param = known[name]
-            values = _values(param, raw_name, modifier, raw_value)
-            kept = "" if param.kind == "reference" and modifier in param.targets else modifier
-            query.clauses.append(Clause(name, param, values, modifier=kept))
-        else:
-            raise InvalidSearch(f"Unknown search parameter {_named(raw_name)} for "
+        query.clauses.append(_parse_chain(resource_type, raw_name, raw_value))
+        return
+    name, _, modifier = raw_name.partition(":")
+    if name in CONTROL_PARAMS:
+        if modifier and name not in ("_include", "_revinclude"):
+            raise InvalidSearch(f"Parameter {name} takes no modifier.")
+        _apply_control(query, raw_name, raw_value, max_count)
+        return
+    if raw_value == "":
+        raise InvalidSearch(f"Parameter {raw_name} has no value.")
+    if name == "_id":
+        _no_modifier(raw_name, modifier)
+        ids = _split(raw_value)
+        if not all(ID.match(i) for i in ids):
+            raise InvalidSearch("Parameter _id has a malformed id.")
+        query.clauses.append(Clause("_id", None, tuple(ids)))
+    elif name == "_lastUpdated":
+        _no_modifier(raw_name, modifier)
+        query.clauses.append(Clause("_lastUpdated", None, tuple(
+            _date_value(raw_name, v) for v in _split(raw_value))))
+    elif name in known:
+        param = known[name]
+        values = _values(param, raw_name, modifier, raw_value)
+        kept = "" if param.kind == "reference" and modifier in param.targets else modifier
+        query.clauses.append(Clause(name, param, values, modifier=kept))
+    else:
+        raise UnsupportedSearch(f"Unknown search parameter {_named(raw_name)} for "
                                 f"{resource_type}.")
-    return query
 
 
 MODIFIERS: dict[str, frozenset[str]] = {
@@ -147,8 +167,8 @@ CONTAINS_LENGTH = 16  # the longest piece of a word the index keeps for :contain
 def _values(param: SearchParam, raw_name: str, modifier: str,
             raw_value: str) -> tuple[Value, ...]:
     if param.kind not in SEARCHABLE_KINDS:
-        raise InvalidSearch(f"Searching by {param.name} ({param.kind}) is not supported: "
-                            "numeric values are not indexed.")
+        raise UnsupportedSearch(f"Searching by {param.name} ({param.kind}) is not "
+                                "supported: numeric values are not indexed.")
     if modifier == "missing":
         if raw_value not in ("true", "false"):
             raise InvalidSearch(f"Parameter {param.name}:missing is true or false.")
@@ -157,7 +177,8 @@ def _values(param: SearchParam, raw_name: str, modifier: str,
                                        else set())
     if modifier and modifier not in allowed:
         hint = " (it needs a terminology server)" if modifier in ("above", "below") else ""
-        raise InvalidSearch(f"Modifier :{modifier} is not supported on {param.name}{hint}.")
+        raise UnsupportedSearch(f"Modifier :{modifier} is not supported on "
+                                f"{param.name}{hint}.")
     values = _split(raw_value)
     if param.kind == "token":
         if modifier == "text":
@@ -253,9 +274,14 @@ def _apply_control(query: SearchQuery, raw_name: str, value: str, max_count: int
             raise InvalidSearch("_include must start from the searched type.")
         (query.includes if name == "_include" else query.revincludes).append(include)
     elif name == "_summary":
-        if value not in ("count", "false"):
-            raise InvalidSearch("Only _summary=count and _summary=false are supported.")
+        if value not in SUMMARIES:
+            raise InvalidSearch("Parameter _summary is true, text, data, count or false.")
         query.summary_count = value == "count"
+        query.summary = value if value in ("true", "text", "data") else None
+    elif name == "_pretty":
+        if value not in ("true", "false"):
+            raise InvalidSearch("Parameter _pretty is true or false.")
+        query.pretty = value == "true"
     elif name == "_elements":
         elements = tuple(_split(value))
         if not all(_ELEMENT.match(e) for e in elements):

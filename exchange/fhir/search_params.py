@@ -95,3 +95,10 @@ DIRECTORY_TYPES = frozenset(_SPEC["directory_types"])
 RESIDENT_TYPES = frozenset(_SPEC["record_types"])
 SUPPORTED_TYPES = RESIDENT_TYPES | DIRECTORY_TYPES
 PROVENANCE: dict[str, Any] = _SPEC["provenance"]
+
+# Per type, the top-level elements R4 marks as summary (``_summary=true``) and those it
+# requires (kept by ``_summary=text``), from the same StructureDefinitions.
+SUMMARY: dict[str, frozenset[str]] = {
+    t: frozenset(e["summary"]) for t, e in _SPEC["elements"].items()}
+MANDATORY: dict[str, frozenset[str]] = {
+    t: frozenset(e["mandatory"]) for t, e in _SPEC["elements"].items()}

@@ -5,9 +5,10 @@ Everything else in this package is the road's inside; the import contracts keep 
 
 from exchange.gate.context import Disclosure, RequestContext, request_id, was_recorded
 from exchange.gate.gate import Gate, GateParts
-from exchange.gate.preference import as_preferred
+from exchange.gate.preference import as_preferred, handling_lenient
 from exchange.gate.reads import ReadConditions
 from exchange.gate.tokens import TokenAnswer, TokenRequest
 
 __all__ = ["Disclosure", "Gate", "GateParts", "ReadConditions", "RequestContext",
-           "TokenAnswer", "TokenRequest", "as_preferred", "request_id", "was_recorded"]
+           "TokenAnswer", "TokenRequest", "as_preferred", "handling_lenient", "request_id",
+           "was_recorded"]

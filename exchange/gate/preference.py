@@ -1,6 +1,7 @@
-"""What a client prefers a write to answer with (R4 http.html#ops, RFC 7240 ``Prefer:
-return=minimal|representation|OperationOutcome``): the status and headers never change,
-only the body does. Representation is the default."""
+"""What a client prefers (RFC 7240 ``Prefer``): a search's ``handling`` (strict or
+lenient), and a write's answer (R4 http.html#ops, ``return=minimal|representation|
+OperationOutcome``), where the status and headers never change, only the body does.
+Representation is the default."""
 
 from dataclasses import replace
 
@@ -21,6 +22,13 @@ def preferred_return(prefer: str | None) -> str:
             if value in ("minimal", "representation", "OperationOutcome"):
                 return value
     return "representation"
+
+
+def handling_lenient(prefer: str | None) -> bool:
+    """Whether a Prefer header asks a search for ``handling=lenient``. Strict is the
+    default: a filter ignored would release more than the caller asked for."""
+    return any(part.strip().replace(" ", "") == "handling=lenient"
+               for part in (prefer or "").replace(",", ";").split(";"))
 
 
 def as_preferred(disclosure: Disclosure, prefer: str | None) -> Disclosure:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from exchange.errors import DependencyUnavailable
 from exchange.fhir.data_classes import ClassRule
 from exchange.fhir.search import (
+    COMPARTMENT_CLAUSE,
     Chain,
     Clause,
     DateValue,
@@ -170,6 +171,8 @@ class ResourceSearch:
     def _clause(self, rtype: str, clause: Clause) -> ColumnElement[bool]:
         if clause.name == "_id":
             return R.resource_id.in_([str(v) for v in clause.values])
+        if clause.name == COMPARTMENT_CLAUSE:
+            return R.patient_id.in_([str(v) for v in clause.values])
         if clause.name == "_lastUpdated":
             return or_(*(_instant_condition(v, R.last_updated)
                          for v in clause.values if isinstance(v, DateValue)))

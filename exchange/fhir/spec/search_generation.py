@@ -118,6 +118,33 @@ def choice_elements(structures: list[dict[str, Any]]) -> dict[str, list[str]]:
     return out
 
 
+def summary_elements(structures: list[dict[str, Any]],
+                     types: set[str]) -> dict[str, dict[str, list[str]]]:
+    """Per type, its top-level elements that R4 marks ``isSummary`` (``_summary=true``)
+    and those it requires (``min >= 1``, kept by ``_summary=text``), as JSON names:
+    ``effective[x]`` is every ``effective…`` its types allow."""
+    choices = choice_elements(structures)
+    out: dict[str, dict[str, list[str]]] = {}
+    for sd in structures:
+        rtype = sd.get("type")
+        if rtype not in types:
+            continue
+        summary, mandatory = set(), set()
+        for element in (sd.get("snapshot") or {}).get("element", []):
+            path = element.get("path", "")
+            if path.count(".") != 1:
+                continue
+            name = path.split(".", 1)[1]
+            names = ([name[:-3] + k for k in choices.get(path[:-3], [])]
+                     if name.endswith("[x]") else [name])
+            if element.get("isSummary"):
+                summary.update(names)
+            if element.get("min", 0) >= 1:
+                mandatory.update(names)
+        out[rtype] = {"summary": sorted(summary), "mandatory": sorted(mandatory)}
+    return out
+
+
 def expand_choices(rtype: str, step: dict[str, Any],
                    choices: dict[str, list[str]]) -> list[dict[str, Any]]:
     """One step per JSON name: ``effective`` is stored as ``effectiveDateTime``,
@@ -215,10 +242,11 @@ def generate(source: Path) -> dict[str, Any]:
     return {
         "provenance": {**provenance, "generator": "exchange.fhir.spec.search_generation",
                        "from": ["SearchParameter/*", "CompartmentDefinition/patient",
-                                "StructureDefinition/* (choice elements)"]},
+                                "StructureDefinition/* (choice and summary elements)"]},
         "record_types": sorted(record),
         "directory_types": sorted(DIRECTORY_TYPES),
         "compartment": compartment_of(patient, record),
+        "elements": summary_elements(structures, types),
         "parameters": parameters,
         # Every type's: meta.tag, meta.security, meta.profile, meta.source. _id and
         # _lastUpdated are columns of the store, not indexed values.
