@@ -9,6 +9,7 @@ from typing import Any
 
 from exchange.cli.client_files import write_client
 from exchange.decisions.labels import label
+from exchange.demo.care import DIRECTORY, care_record
 from exchange.demo.people import make_person
 from exchange.demo.records import consents, patient, record
 from exchange.fhir.validation import validate_resource
@@ -76,12 +77,14 @@ def seed_demo(services: Services, residents: int = 300, seed: int = 20261128,
     today = today or services.clock.now().date()
     clients = register_clients(services)
     services.repository.ingest([validate_resource(organization(c)) for c in CLIENTS])
-    total, consent_count = len(CLIENTS), 0
+    services.repository.ingest([validate_resource(r) for r in DIRECTORY])
+    total, consent_count = len(CLIENTS) + len(DIRECTORY), 0
     for index in range(residents):
         person = make_person(rng, index)
         pid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         granted = consents(rng, pid, person, today)
-        resources = [patient(pid, person), *record(rng, pid, person, today), *granted]
+        resources = [patient(pid, person), *record(rng, pid, person, today),
+                     *care_record(pid, today), *granted]
         services.repository.ingest([label(services.decider, validate_resource(r))
                                     for r in resources])
         total += len(resources)

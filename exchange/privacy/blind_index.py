@@ -8,9 +8,13 @@ import unicodedata
 class BlindIndex:
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
+        # The keyed state is set up once and copied per term: the same HMAC-SHA256, at
+        # less than half the cost of keying it afresh for each of a resource's terms.
+        self._keyed = hmac.new(secret, digestmod=hashlib.sha256)
 
     def term(self, param: str, value: str) -> str:
-        digest = hmac.new(self._secret, f"{param}\x00{value}".encode(), hashlib.sha256)
+        digest = self._keyed.copy()
+        digest.update(f"{param}\x00{value}".encode())
         return digest.hexdigest()[:32]
 
 

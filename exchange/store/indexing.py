@@ -40,7 +40,9 @@ def param_values(resource: dict[str, Any], param: SearchParam) -> Iterator[Any]:
     """The values a search parameter finds in a resource: by its compiled steps, or by
     evaluating its FHIRPath expression when it has none."""
     if not param.steps:
-        yield from evaluate(resource, param.expression)
+        # FHIRPath is slow; most resources lack the element it would read at all
+        if any(key.startswith(root) for key in resource for root in param.roots):
+            yield from evaluate(resource, param.expression)
         return
     for step in param.steps:
         for value in values_at(resource, step.path):
@@ -51,7 +53,16 @@ def param_values(resource: dict[str, Any], param: SearchParam) -> Iterator[Any]:
                 ref = relative_reference(value)
                 if ref is None or not ref.startswith(step.target + "/"):
                     continue
-            yield value
+            yield extension_value(value) if step.where and step.where[0] == "url" else value
+
+
+def extension_value(extension: Any) -> Any:
+    """An Extension's ``value[x]``: what a parameter defined on an extension searches."""
+    if isinstance(extension, dict):
+        for key, value in extension.items():
+            if key.startswith("value"):
+                return value
+    return extension
 
 
 def relative_reference(value: Any) -> str | None:
@@ -171,7 +182,7 @@ def _terms(param: SearchParam, value: Any) -> Iterator[tuple[str, str]]:
                     yield name, "b^" + prefix
         if param.kind == "token" and isinstance(value, dict):
             for text in display_texts(value):
-                for term in string_terms(text):
+                for term in word_terms(text):
                     yield modifier_key(name, "text"), term
             kind = value.get("type")
             if isinstance(kind, dict) and isinstance(value.get("value"), str):
@@ -188,6 +199,14 @@ def _terms(param: SearchParam, value: Any) -> Iterator[tuple[str, str]]:
         for system, code in token_pairs(identifier) if isinstance(identifier, dict) else ():
             for term in token_terms(name, system, code):
                 yield modifier_key(name, "identifier"), term
+
+
+def word_terms(text: str) -> set[str]:
+    """A code's text as ``:text`` finds it: the whole text and each whole word. Not every
+    prefix, as a string parameter keeps: a code's display is a label, not a name typed
+    letter by letter, and its prefixes were four in five of all the terms indexed."""
+    normalized = normalize_text(text)
+    return {"=" + normalized, *("^" + word[:MAX_PREFIX] for word in normalized.split())}
 
 
 def display_texts(value: dict[str, Any]) -> Iterator[str]:

@@ -52,6 +52,7 @@ _PLAIN = re.compile(rf"({_TYPE})({_STEPS})")
 _AS = re.compile(rf"({_TYPE})({_STEPS})(?: as |\.as\()([A-Za-z]+)\)?")
 _RESOLVE = re.compile(rf"({_TYPE})({_STEPS})\.where\(resolve\(\) is ({_TYPE})\)")
 _WHERE = re.compile(rf"({_TYPE})({_STEPS})\.where\(([a-z][A-Za-z]*)='([^']*)'\)")
+_EXTENSION = re.compile(rf"({_TYPE})((?:\.[a-z][A-Za-z0-9]*)*)\.extension\('([^']+)'\)")
 
 
 def split_union(expression: str) -> list[str]:
@@ -101,6 +102,9 @@ def compile_part(part: str) -> tuple[str, dict[str, Any] | None]:
         return m[1], {"path": m[2][1:], "target": m[3]}
     if m := _WHERE.fullmatch(part):
         return m[1], {"path": m[2][1:], "where": [m[3], m[4]]}
+    if m := _EXTENSION.fullmatch(part):  # the extensions with that url (their values)
+        path = f"{m[2][1:]}.extension" if m[2] else "extension"
+        return m[1], {"path": path, "where": ["url", m[3]]}
     head = re.match(_TYPE, part)
     return (head[0] if head else ""), None
 
