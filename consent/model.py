@@ -21,16 +21,48 @@ ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 TYPE_SYSTEMS = (RESOURCE_TYPES, None)  # a class coding without a system names a type
 
 
+# R4 (Consent.provision.type): the root rule's action may be left out; the base policy
+# then says it. Only the two v3 codes that are exactly "permit" and "deny" are read: any
+# other base policy (a URL, OPTINR, OPTOUTE) leaves the rule's action unknown.
+BASE_POLICY_TYPES = {"OPTIN": "permit", "OPTOUT": "deny"}
+
+
+def root_type(resource: dict[str, Any]) -> Any:
+    """The action of a Consent's root provision: its own ``type``, else the one its
+    ``policyRule`` (OPTIN, OPTOUT of v3 ActCode) means; None when neither says."""
+    provision = resource.get("provision")
+    if isinstance(provision, dict) and provision.get("type") is not None:
+        return provision["type"]
+    codings = (resource.get("policyRule") or {}).get("coding") or []
+    meant = {BASE_POLICY_TYPES.get(str(c.get("code"))) for c in codings
+             if isinstance(c, dict) and c.get("system") == ACT_CODE}
+    # Two base policies that disagree say nothing.
+    return meant.pop() if len(meant) == 1 else None
+
+
 def check_consent(resource: dict[str, Any]) -> None:
-    """What the exchange needs of a Consent beyond FHIR validity: whose it is, and a rule."""
+    """What the exchange needs of a Consent beyond FHIR validity: whose it is, and a rule
+    whose every provision says whether it permits or denies."""
     patient = (resource.get("patient") or {}).get("reference", "")
     if not isinstance(patient, str) or not patient.startswith("Patient/"):
         raise InvalidResource("A Consent must name its resident.",
                               expression=["Consent.patient"])
     provision = resource.get("provision")
-    if not isinstance(provision, dict) or provision.get("type") not in ("permit", "deny"):
-        raise InvalidResource("A Consent must have a provision of type permit or deny.",
+    if not isinstance(provision, dict) or root_type(resource) not in ("permit", "deny"):
+        raise InvalidResource("A Consent must have a provision of type permit or deny, or "
+                              "a policyRule of OPTIN or OPTOUT that says which.",
                               expression=["Consent.provision.type"])
+    _check_nested(provision.get("provision"), "Consent.provision.provision")
+
+
+def _check_nested(provisions: Any, where: str) -> None:
+    # R4 requires the type of every nested rule; one without it would be read as no
+    # exception at all, which for an intended deny would widen the consent.
+    for p in provisions or []:
+        if not isinstance(p, dict) or p.get("type") not in ("permit", "deny"):
+            raise InvalidResource("Every nested provision of a Consent must have a type of "
+                                  "permit or deny.", expression=[f"{where}.type"])
+        _check_nested(p.get("provision"), f"{where}.provision")
 
 
 def policy_view(resource: dict[str, Any], version_id: int) -> dict[str, Any]:
@@ -39,7 +71,8 @@ def policy_view(resource: dict[str, Any], version_id: int) -> dict[str, Any]:
         "version": str(version_id),
         "status": resource.get("status"),
         "period": {"start": None, "end": None},
-        "provision": _provision(resource.get("provision") or {}),
+        "provision": {**_provision(resource.get("provision") or {}),
+                      "type": root_type(resource)},
     }
 
 

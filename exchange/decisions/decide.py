@@ -170,7 +170,8 @@ class Decider:
     def labels_for(self, resource: dict[str, Any]) -> list[dict[str, str]]:
         """Security labels the policies give a resource on its way in."""
         unique = {(c["system"], c["code"]): c for c in codings(resource)}
-        result = self._point.decide(LABELS, {"codes": [unique[k] for k in sorted(unique)]})
+        result = self._point.decide(LABELS, {"resource_type": resource.get("resourceType"),
+                                             "codes": [unique[k] for k in sorted(unique)]})
         labels = result.get("labels")
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             raise PolicyUnavailable("The labelling policy answered in an unexpected shape.")

@@ -147,6 +147,27 @@ def test_the_directory_is_shared_and_names_no_resident(community: Community) -> 
     assert community.http.post("/fhir/Device", json=plain, headers=h).status_code == 201
 
 
+def test_a_directory_record_with_a_sensitive_code_stays_readable(
+        community: Community) -> None:
+    """A psychotherapy service names no resident: labelling it PSY would withhold it from
+    every reader, its own registrar included."""
+    pem, jwk = generate_key("ES384", "registrar-1")
+    community.services.registry.add("registrar", "registrar", "Organization/clinic-a",
+                                    "clinic", {"keys": [jwk]}, ["TREAT"],
+                                    "system/HealthcareService.cru")
+    community.clients["registrar"] = RegisteredClient("registrar", "ES384", jwk["kid"], pem)
+    h = community.headers("registrar", "TREAT", "system/HealthcareService.cru")
+    service = {"resourceType": "HealthcareService", "name": "Talking therapies",
+               "specialty": [{"coding": [{"system": SNOMED, "code": "394587001"}]}]}
+    r = community.http.post("/fhir/HealthcareService", json=service,
+                            headers={**h, "Content-Type": FHIR})
+    assert r.status_code == 201
+    assert "security" not in (r.json().get("meta") or {})
+    for headers in (h, community.headers("clinic-b")):
+        got = community.http.get(f"/fhir/HealthcareService/{r.json()['id']}", headers=headers)
+        assert got.status_code == 200
+
+
 def test_types_outside_the_record_are_a_clear_404(community: Community) -> None:
     r = community.http.get("/fhir/StructureDefinition/x", headers=community.headers("clinic-a"))
     assert r.status_code == 404

@@ -1,7 +1,14 @@
 """Writes: create, update, delete, transaction and batch Bundles, consents via the API."""
 
 from consent.model import build_consent
-from tests.community import Community, observation
+from tests.community import (
+    Community,
+    RegisteredClient,
+    claim,
+    condition,
+    generate_key,
+    observation,
+)
 
 
 def count_rows(community: Community) -> int:
@@ -197,3 +204,22 @@ def test_clinic_registers_a_new_resident(community: Community) -> None:
     assert r.status_code == 201
     # Registered, but not visible until the resident consents.
     assert community.http.get(f"/fhir/Patient/{r.json()['id']}", headers=h).status_code == 404
+
+
+def test_a_clinic_bills_only_what_payment_sees_whole(community: Community) -> None:
+    """Payment writes claims where the resident consented to the clinic for payment, and
+    never a Condition, which payment is shown only in part."""
+    pem, jwk = generate_key("ES384", "billing-1")
+    community.services.registry.add("billing", "billing", "Organization/clinic-a", "clinic",
+                                    {"keys": [jwk]}, ["TREAT", "HPAYMT"], "system/*.cruds")
+    community.clients["billing"] = RegisteredClient("billing", "ES384", jwk["kid"], pem)
+    h = community.headers("billing", "HPAYMT", "system/*.cruds")
+    bill = {k: v for k, v in claim("x", "alice", "2025-01-02").items() if k != "id"}
+    assert community.http.post("/fhir/Claim", json=bill, headers=h).status_code == 422
+    consent = build_consent("alice", "Organization/clinic-a", ["HPAYMT"])
+    assert community.http.post("/fhir/Consent", json=consent,
+                               headers=community.resident_headers("alice")).status_code == 201
+    assert community.http.post("/fhir/Claim", json=bill, headers=h).status_code == 201
+    diagnosis = condition("y", "alice", "I10", "2024-01-01")
+    del diagnosis["id"]
+    assert community.http.post("/fhir/Condition", json=diagnosis, headers=h).status_code == 422

@@ -29,6 +29,7 @@ permitted contains [i, t] if {
 	some t in data.exchange.request.requested
 	data.exchange.request.scope_allows(t)
 	data.exchange.purposes.rules.fields[t]
+	data.exchange.purposes.writable(t)
 	not t in data.exchange.static.audit_types
 	input.action in data.exchange.purposes.rules.actions
 	not resident_managed_write(t)

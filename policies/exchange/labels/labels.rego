@@ -2,8 +2,8 @@
 # title: Sensitivity labels on the way in
 # description: >-
 #   Which FHIR security labels a resource gets when it is written, from the code lists in
-#   data.exchange.static.sensitive_codes. Input: {"codes": [{"system", "code"}]}, every
-#   coding the resource carries in its clinical elements.
+#   data.exchange.static.sensitive_codes. Input: {"resource_type", "codes": [{"system",
+#   "code"}]}, every coding the resource carries in its clinical elements.
 package exchange.labels
 
 import rego.v1
@@ -22,7 +22,11 @@ by_system[system] := [entry | some entry in lists; entry.system == system] if {
 	system := listed.system
 }
 
+# A directory record (a service, a practitioner, a medication) names no resident, so it
+# tells nothing sensitive about anyone: a psychotherapy service labelled PSY would be
+# withheld from every reader, for no resident's sake.
 found contains entry.label if {
+	not input.resource_type in data.exchange.static.directory_types
 	some coding in input.codes
 	some entry in by_system[coding.system]
 	some prefix in entry.prefixes

@@ -25,3 +25,8 @@ test_hypertension_is_not_sensitive if {
 test_same_code_in_another_system_is_not_matched if {
 	labels.decision.labels == [] with input as {"codes": [{"system": "urn:other", "code": "F32.9"}]}
 }
+
+test_a_directory_record_is_not_labelled if {
+	labels.decision.labels == [] with input as {"resource_type": "HealthcareService", "codes": [icd("F32.9")]}
+	labels.decision.labels == ["PSY"] with input as {"resource_type": "Condition", "codes": [icd("F32.9")]}
+}

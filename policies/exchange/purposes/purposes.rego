@@ -27,6 +27,16 @@ fields(t) := ["*"] if {
 
 whole_record if data.exchange.resident.self_access
 
+# A client writes only the types its purpose keeps whole: one that is shown part of a
+# resource (payment sees a Condition's code, not its notes) would, by writing it,
+# overwrite what it was never shown. Billing writes claims, not diagnoses.
+writable(_) if not data.exchange.request.writing
+
+writable(t) if {
+	data.exchange.request.writing
+	rules.fields[t] == ["*"]
+}
+
 whole_record if data.exchange.proxy.reading
 
 # METADATA
@@ -67,4 +77,19 @@ refusals contains "purpose_excludes_type" if {
 	some t in data.exchange.request.requested
 	rules
 	not rules.fields[t]
+}
+
+# METADATA
+# title: purpose_sees_part
+# description: The purpose is shown only part of this type, so it may not write it.
+# custom:
+#   reason: purpose_sees_part
+#   en: The purpose is shown only part of this kind of data, so it may not change it.
+#   zh: 该使用目的只能看到这类数据的一部分，因此不能修改。
+refusals contains "purpose_sees_part" if {
+	data.exchange.request.client
+	data.exchange.request.writing
+	some t in data.exchange.request.requested
+	rules.fields[t]
+	not writable(t)
 }

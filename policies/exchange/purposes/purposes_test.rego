@@ -37,7 +37,36 @@ test_unknown_purpose_refused if {
 }
 
 test_purpose_forbids_action if {
-	d := fixtures.ask(fixtures.insurer, "create", ["Claim"], [fixtures.pay_insurer])
+	emergency := object.union(fixtures.clinic_a, {"purpose": "ETREAT"})
+	d := fixtures.ask(emergency, "create", ["Observation"], [fixtures.treat_a])
 	not d.allow
 	"purpose_forbids_action" in d.reasons
+}
+
+billing := object.union(fixtures.clinic_a, {"purpose": "HPAYMT"})
+
+bills_a := object.union(fixtures.pay_insurer, {"provision": object.union(
+	fixtures.pay_insurer.provision,
+	{"actors": ["Organization/clinic-a"]},
+)})
+
+test_a_billing_clinic_writes_the_claims_it_sees_whole if {
+	d := fixtures.ask(billing, "create", ["Claim"], [bills_a])
+	d.allow
+	u := fixtures.ask(billing, "update", ["Claim"], [bills_a])
+	u.allow
+}
+
+test_payment_writes_nothing_it_is_shown_in_part if {
+	d := fixtures.ask(billing, "create", ["Condition"], [bills_a])
+	not d.allow
+	"purpose_sees_part" in d.reasons
+	r := fixtures.ask(billing, "read", ["Condition"], [bills_a])
+	r.allow
+}
+
+test_the_insurers_read_only_scopes_still_write_nothing if {
+	d := fixtures.ask(fixtures.insurer, "create", ["Claim"], [fixtures.pay_insurer])
+	not d.allow
+	"scope_missing" in d.reasons
 }
