@@ -52,7 +52,23 @@ def check_consent(resource: dict[str, Any]) -> None:
         raise InvalidResource("A Consent must have a provision of type permit or deny, or "
                               "a policyRule of OPTIN or OPTOUT that says which.",
                               expression=["Consent.provision.type"])
+    _check_honoured(provision, "Consent.provision")
     _check_nested(provision.get("provision"), "Consent.provision.provision")
+
+
+# Provision elements the policies do not read. A permit narrowed by one of them (to some
+# codes, some records, a period of the data, some actions) would be read as wider than
+# the resident wrote: refused, saying which, rather than honoured in part.
+UNHONOURED = ("code", "data", "dataPeriod", "action")
+
+
+def _check_honoured(provision: dict[str, Any], where: str) -> None:
+    for element in UNHONOURED:
+        if provision.get(element):
+            raise InvalidResource(
+                f"This exchange cannot honour {where}.{element}: a consent narrowed by it "
+                "would be read as wider than written. Narrow it by class or period instead.",
+                expression=[f"{where}.{element}"])
 
 
 def _check_nested(provisions: Any, where: str) -> None:
@@ -62,6 +78,7 @@ def _check_nested(provisions: Any, where: str) -> None:
         if not isinstance(p, dict) or p.get("type") not in ("permit", "deny"):
             raise InvalidResource("Every nested provision of a Consent must have a type of "
                                   "permit or deny.", expression=[f"{where}.type"])
+        _check_honoured(p, where)
         _check_nested(p.get("provision"), f"{where}.provision")
 
 

@@ -4,6 +4,8 @@ rather than guessed. Nested provisions must say their type, as R4 requires."""
 
 from typing import Any
 
+import pytest
+
 from consent.model import ACT_CODE, build_consent
 from tests.community import Community
 
@@ -62,3 +64,29 @@ def test_a_nested_provision_without_a_type_is_refused(community: Community) -> N
     del consent["provision"]["provision"][0]["type"]
     assert post(community, "carol", consent) == 422
     assert not sees_carol(community)
+
+
+@pytest.mark.parametrize("element", ["code", "data", "dataPeriod", "action"])
+@pytest.mark.parametrize("nested", [False, True])
+def test_a_narrowing_the_policies_cannot_read_is_refused(community: Community, element: str,
+                                                         nested: bool) -> None:
+    """A permit narrowed to some codes, some records, a period of the data or some actions
+    would otherwise be read as the whole permit: the resident is told, nothing stored."""
+    narrowing = {"code": [{"coding": [{"system": "http://loinc.org", "code": "15074-8"}]}],
+                 "data": [{"meaning": "instance",
+                           "reference": {"reference": "Observation/alice-glu-0"}}],
+                 "dataPeriod": {"start": "2024-01-01"},
+                 "action": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
+                                                   "consentaction", "code": "access"}]}]}
+    consent = build_consent("alice", "Organization/clinic-b", ["TREAT"])
+    if nested:
+        consent["provision"]["provision"] = [{"type": "deny", element: narrowing[element]}]
+    else:
+        consent["provision"][element] = narrowing[element]
+    r = community.http.post("/fhir/Consent", json=consent,
+                            headers=community.resident_headers("alice"))
+    assert r.status_code == 422, r.text
+    assert element in r.json()["issue"][0]["diagnostics"]
+    search = community.http.get("/fhir/Consent?patient=alice",
+                                headers=community.resident_headers("alice")).json()
+    assert search["total"] == 1  # only the consent alice had
