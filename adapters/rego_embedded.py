@@ -36,7 +36,7 @@ from typing import Any
 import orjson
 import regorus
 
-from exchange.decisions.bundle import ENTRY_POINTS, PolicyBundle, load_bundle
+from exchange.decisions.bundle import ENTRY_POINTS, BundleWatch, PolicyBundle, load_bundle
 from exchange.errors import PolicyUnavailable
 
 # The message regorus gives when the RVM's instruction budget runs out; the binding raises
@@ -49,8 +49,10 @@ class RegoDecisionPoint:
     # input goes to the worker at once, where the deadline holds.
     IN_PROCESS_BYTES = 1 << 20
 
-    def __init__(self, policy_dir: Path, timeout_seconds: float = 2.0) -> None:
+    def __init__(self, policy_dir: Path, timeout_seconds: float = 2.0,
+                 watch_seconds: float = 1.0) -> None:
         try:
+            self._watch = BundleWatch(policy_dir, watch_seconds)
             self._bundle = load_bundle(policy_dir)
             self._data_json = json.dumps(self._bundle.data)
             program = regorus.Program.compile_from_modules(
@@ -64,13 +66,22 @@ class RegoDecisionPoint:
 
     @property
     def revision(self) -> str:
+        # Every decision, cached ones too, is keyed by the revision: asking for it is where
+        # a bundle changed on disk stops them all.
+        self._intact()
         return self._bundle.revision
+
+    def _intact(self) -> None:
+        if not self._watch.check():
+            raise PolicyUnavailable("The policy files changed or became unreadable while "
+                                    "serving; restart the exchange to load them.")
 
     @property
     def bundle(self) -> PolicyBundle:
         return self._bundle
 
     def decide(self, entry_point: str, policy_input: dict[str, Any]) -> dict[str, Any]:
+        self._intact()
         input_json = orjson.dumps(policy_input).decode()
         try:
             try:

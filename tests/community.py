@@ -14,6 +14,7 @@ from exchange.app import build_services, create_app
 from exchange.clock import FixedClock, ManualMonotonic
 from exchange.config import Settings
 from exchange.identity.assertion import generate_key, make_assertion
+from exchange.ports import DecisionPoint
 from exchange.services import Services
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -123,11 +124,13 @@ class Community:
 
 
 def build_community(tmp: Path, base_url: str = "http://testserver",
+                    point: DecisionPoint | None = None,
                     **settings: Any) -> Community:
     clock = FixedClock(datetime.now(UTC).replace(microsecond=0))
     monotonic = ManualMonotonic()  # moved by tests, never by waiting
     services = build_services(Settings(data_dir=tmp, base_url=base_url, **settings),
-                              clock=clock, monotonic=monotonic)
+                              clock=clock, monotonic=monotonic,
+                              decision_point=point)
     http = TestClient(create_app(services=services), raise_server_exceptions=False)
     community = Community(services, http, clock, monotonic)
     for client_id, kind, alg, purposes, scopes in (

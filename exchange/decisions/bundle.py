@@ -12,6 +12,7 @@ to a rule or a list moves it.
 import hashlib
 import json
 import re
+import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,48 @@ def reason_catalogue(sources: Any) -> dict[str, dict[str, str]]:
                 catalogue[custom["reason"]] = {"en": str(custom.get("en", "")),
                                                "zh": str(custom.get("zh", ""))}
     return catalogue
+
+
+def bundle_files(root: Path) -> list[Path]:
+    """The files a bundle is made of: its rules, their data, the de-identification
+    profiles. Tests and schemas are not policy."""
+    return [path for path in sorted(root.rglob("*"))
+            if path.is_file() and (
+                (path.suffix == ".rego" and not path.stem.endswith("_test"))
+                or path.name == "data.json"
+                or (path.suffix == ".json" and path.parent.name == "profiles"))]
+
+
+class BundleWatch:
+    """Whether the bundle on disk is still the one loaded. Files that change, vanish or
+    appear while the exchange serves mean the rules it decides with are no longer the
+    ones deployed: decisions fail closed (503) until it is restarted and loads them, as
+    it refuses to start without them. Checked at most every ``every`` seconds: a stat of
+    each file, not a read."""
+
+    def __init__(self, root: Path, every: float = 1.0) -> None:
+        self._root = root
+        self._every = every
+        self._seen = self._state()
+        self._checked = time.monotonic()
+        self.intact = True
+
+    def _state(self) -> dict[str, tuple[int, int]]:
+        state = {}
+        for path in bundle_files(self._root):
+            stat = path.stat()
+            state[path.relative_to(self._root).as_posix()] = (stat.st_mtime_ns, stat.st_size)
+        return state
+
+    def check(self) -> bool:
+        now = time.monotonic()
+        if self.intact and now - self._checked >= self._every:
+            self._checked = now
+            try:
+                self.intact = self._state() == self._seen
+            except OSError:
+                self.intact = False
+        return self.intact
 
 
 def load_bundle(root: Path) -> PolicyBundle:
