@@ -8,6 +8,7 @@ fetch, shape) fill the draft. If the entry cannot be appended, the ledger's erro
 """
 
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -29,6 +30,7 @@ class Recorder:
                  monotonic: Monotonic, not_found_floor: float = 0.0) -> None:
         self._ledger = ledger
         self._not_found_floor = not_found_floor
+        self._not_found_took: deque[float] = deque(maxlen=128)
         self._decider = decider
         self._clock = clock
         self._monotonic = monotonic
@@ -52,7 +54,7 @@ class Recorder:
             self.complete_failure(ctx, who, draft, exc.status, outcome_of(exc))
             mark_recorded(exc)
             if isinstance(exc, NotFound):
-                _wait_until(started + self._not_found_floor)
+                _wait_until(started + self._floor(time.perf_counter() - started))
             raise
         except Exception as exc:
             draft.outcome = "error"  # whatever the draft said, the operation broke
@@ -70,6 +72,18 @@ class Recorder:
         """Hold one "not found" within a larger answer (a Bundle's entry) until the floor
         after ``started`` (``time.perf_counter()``), as a whole answer would be held."""
         _wait_until(started + self._not_found_floor)
+
+    def _floor(self, took: float) -> float:
+        """How long a "not found" takes at least: the configured floor, or, when the
+        exchange is busy and refusals take longer than that, nine in ten of the recent
+        ones' time (at most ten times the floor). Under load a fixed floor would be passed
+        by every answer, and what the hidden ones cost more would show again."""
+        if not self._not_found_floor:
+            return 0.0
+        self._not_found_took.append(took)
+        recent = sorted(self._not_found_took)
+        busy = recent[int(len(recent) * 0.9)] if len(recent) >= 16 else 0.0
+        return min(max(self._not_found_floor, busy), 10 * self._not_found_floor)
 
     def start(self, ctx: RequestContext, action: str, what: dict[str, Any]) -> AuditDraft:
         draft = AuditDraft(action, what, started=self._monotonic.seconds())
