@@ -64,6 +64,13 @@ def metadata(published: PublicationDep) -> Response:
     return Response(orjson.dumps(statement), media_type=FHIR_MIME)
 
 
+@router.get("")
+def system_search(request: Request, gate: GateDep, ctx: ContextDep, who: IdentityDep,
+                  prefer: Prefer = None) -> Response:
+    pairs = list(request.query_params.multi_items())
+    return _respond(gate.system_search(ctx, who, pairs, handling_lenient(prefer)))
+
+
 @router.post("")
 async def post_bundle(request: Request, gate: GateDep, ctx: ContextDep,
                       who: IdentityDep) -> Response:

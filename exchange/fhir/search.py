@@ -114,7 +114,7 @@ def parse_search(resource_type: str, pairs: Iterable[tuple[str, str]], *,
         except UnsupportedSearch:
             if not lenient:
                 raise
-            query.ignored.append(_named(raw_name))
+            query.ignored.append(named(raw_name))
     return query
 
 
@@ -150,7 +150,7 @@ def _parse_pair(query: SearchQuery, raw_name: str, raw_value: str, max_count: in
         kept = "" if param.kind == "reference" and modifier in param.targets else modifier
         query.clauses.append(Clause(name, param, values, modifier=kept))
     else:
-        raise UnsupportedSearch(f"Unknown search parameter {_named(raw_name)} for "
+        raise UnsupportedSearch(f"Unknown search parameter {named(raw_name)} for "
                                 f"{resource_type}.")
 
 
@@ -302,7 +302,7 @@ def _sort_key(resource_type: str, key: str) -> tuple[str, bool]:
     param = PARAMS[resource_type].get(name)
     if param is None or param.kind != "date":
         # a parameter's name is echoed to help; anything else might be data, and is not
-        raise InvalidSearch(f"Sorting by {_named(name)} is not supported.")
+        raise InvalidSearch(f"Sorting by {named(name)} is not supported.")
     return name, descending
 
 
@@ -320,7 +320,7 @@ def _include(value: str) -> Include:
     return Include(source, param, target)
 
 
-def _named(raw: str) -> str:
+def named(raw: str) -> str:
     """A parameter's name, echoed to help the caller; anything that does not look like one
     might be data a client put in the wrong place, and is not echoed."""
     return raw if _PARAM_NAME.match(raw.partition(":")[0]) and len(raw) <= 80 else "(not shown)"

@@ -24,7 +24,7 @@ from exchange.gate.reads import Reads
 from exchange.gate.recording import Recorder
 from exchange.gate.reidentification import Reidentification
 from exchange.gate.road import Road
-from exchange.gate.searches import Searches
+from exchange.gate.searches import Searches, SystemSearches
 from exchange.gate.shaping import Shaping
 from exchange.gate.tokens import TokenGrants
 from exchange.gate.trail import Trail
@@ -76,6 +76,7 @@ class Gate:
         self.consent_receipt = reads.consent_receipt
         self.everything = reads.everything
         self.search = searches.search
+        self.system_search = SystemSearches(self.road, searches).search
         self.history = history.history
         self.create = writes.create
         self.update = writes.update

@@ -9,7 +9,14 @@ import orjson
 from exchange.errors import InvalidSearch
 from exchange.fhir.ids import check_id
 from exchange.fhir.outcome import operation_outcome
-from exchange.fhir.search import COMPARTMENT_CLAUSE, Clause, SearchQuery, parse_search
+from exchange.fhir.search import (
+    COMPARTMENT_CLAUSE,
+    DIGITS,
+    Clause,
+    SearchQuery,
+    named,
+    parse_search,
+)
 from exchange.fhir.search_params import RESIDENT_TYPES
 from exchange.fhir.summary import summarize
 from exchange.gate.context import AuditDraft, Disclosure, RequestContext, check_type, note_resident
@@ -114,3 +121,96 @@ class Searches:
             bundle["entry"] = entries
         return bundle
 
+
+
+# What a system-level search (``GET [base]?_type=…``) may filter and page by: the
+# parameters every type has. Anything else is a parameter of some types only.
+SYSTEM_PARAMS = frozenset({"_id", "_lastUpdated", "_tag", "_security", "_profile",
+                           "_source", "_count", "_offset", "_summary", "_elements",
+                           "_pretty", "_format", "_total"})
+
+
+class SystemSearches:
+    """``GET [base]?_type=A,B&…``: one search of each type, on the same road, in one
+    recording; the page runs across the types in the order asked. Each type is decided
+    for itself, so a type the caller may not see adds nothing, not even to the total."""
+
+    def __init__(self, road: Road, searches: Searches) -> None:
+        self._road = road
+        self._searches = searches
+
+    def search(self, ctx: RequestContext, who: Identity,
+               pairs: Sequence[tuple[str, str]], lenient: bool = False) -> Disclosure:
+        with self._road.recorder.recording(ctx, who, "search",
+                                           {"type": "*", "query": ctx.query}) as draft:
+            types, rest, count, offset, ignored = self._plan(pairs, lenient)
+            totals = {t: self._searches.search_in(
+                draft, who, t, [*rest, ("_summary", "count")], lenient)["total"]
+                for t in types}
+            entries: list[Any] = []
+            start = 0
+            only_count = ("_summary", "count") in rest
+            for rtype in types:  # the part of the page that falls in this type's matches
+                skip, take = max(0, offset - start), offset + count - max(start, offset)
+                start += totals[rtype]
+                if only_count or take <= 0 or skip >= totals[rtype]:
+                    continue
+                page = self._searches.search_in(
+                    draft, who, rtype, [*rest, ("_offset", str(skip)),
+                                        ("_count", str(min(take, count)))], lenient)
+                entries.extend(e for e in page.get("entry", [])
+                               if e["search"]["mode"] == "match")
+            total = sum(totals.values())
+            draft.details["total"] = total
+            url = self._road.url
+            links = [{"relation": "self", "url": url("", pairs)}]
+            base = [(k, v) for k, v in pairs if k != "_offset"]
+            if offset + count < total:
+                links.append({"relation": "next",
+                              "url": url("", [*base, ("_offset", str(offset + count))])})
+            bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset",
+                                      "total": total, "link": links}
+            entries = entries[:count]
+            if ignored:
+                draft.details["ignored"] = ignored
+                entries.append({"resource": operation_outcome(
+                    "warning", "not-supported", "Ignored (Prefer: handling=lenient; not "
+                    "every type has them): " + ", ".join(ignored) + "."),
+                    "search": {"mode": "outcome"}})
+            if entries:
+                bundle["entry"] = entries
+            pretty = ("_pretty", "true") in pairs
+            return Disclosure(200, orjson.dumps(
+                bundle, option=orjson.OPT_INDENT_2 if pretty else None))
+
+    def _plan(self, pairs: Sequence[tuple[str, str]], lenient: bool
+              ) -> tuple[list[str], list[tuple[str, str]], int, int, list[str]]:
+        road = self._road
+        asked = [v for k, v in pairs if k == "_type"]
+        if not asked:
+            raise InvalidSearch("A search of the whole server names its types (_type).")
+        types = list(dict.fromkeys(t for v in asked for t in v.split(",")))
+        for rtype in types:
+            check_type(rtype)
+        rest, ignored = [], []
+        for key, value in pairs:
+            if key == "_type":
+                continue
+            if key.partition(":")[0] not in SYSTEM_PARAMS:
+                if lenient:
+                    ignored.append(named(key))
+                    continue
+                raise InvalidSearch("A search of several types filters only by what every "
+                                    "type has (_id, _lastUpdated, _tag, _security, "
+                                    "_profile, _source).")
+            rest.append((key, value))
+        count, offset = road.default_count, 0
+        for key, value in rest:
+            if key in ("_count", "_offset") and not DIGITS.match(value):
+                raise InvalidSearch(f"Parameter {key} must be a non-negative integer.")
+            if key == "_count":
+                count = min(int(value), road.max_count)
+            elif key == "_offset":
+                offset = int(value)
+        rest = [(k, v) for k, v in rest if k not in ("_count", "_offset")]
+        return types, rest, count, offset, ignored

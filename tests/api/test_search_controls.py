@@ -75,3 +75,33 @@ def test_strict_by_default_lenient_when_asked_and_says_what_it_ignored(
     bad = community.http.get("/fhir/Observation?date=2023-13-01",
                              headers={**h, "Prefer": "handling=lenient"})
     assert bad.status_code == 400
+
+
+def test_a_search_of_several_types_pages_across_them(community: Community) -> None:
+    h = community.headers("clinic-a")
+    whole = community.http.get("/fhir?_type=Patient,Observation,Claim&_count=100",
+                               headers=h).json()
+    found = [(e["resource"]["resourceType"], e["resource"]["id"]) for e in whole["entry"]]
+    # alice's Patient and her three visible Observations; no Claim (treatment does not
+    # open it), nothing of bob or carol, nothing labelled.
+    assert found[0] == ("Patient", "alice")  # the types in the order asked
+    assert sorted(found[1:]) == [("Observation", "alice-glu-0"), ("Observation", "alice-glu-1"),
+                                 ("Observation", "alice-glu-2")]
+    assert whole["total"] == 4
+    pages = []
+    for offset in range(0, 4, 3):
+        page = community.http.get(f"/fhir?_type=Patient,Observation&_count=3&_offset={offset}",
+                                  headers=h).json()
+        pages.extend((e["resource"]["resourceType"], e["resource"]["id"])
+                     for e in page.get("entry", []))
+        assert page["total"] == 4
+    assert pages == found
+    assert community.http.get("/fhir?_type=Patient,Observation&code=15074-8",
+                              headers=h).status_code == 400  # not every type has code
+    assert community.http.get("/fhir?_count=2", headers=h).status_code == 400
+    lenient = community.http.get("/fhir?_type=Observation&code=15074-8",
+                                 headers={**h, "Prefer": "handling=lenient"})
+    assert lenient.status_code == 200
+    said = [e["resource"]["issue"][0]["diagnostics"] for e in lenient.json()["entry"]
+            if e["search"]["mode"] == "outcome"]
+    assert said and "code" in said[0]
