@@ -17,7 +17,7 @@ from exchange.fhir.search import (
     named,
     parse_search,
 )
-from exchange.fhir.search_params import RESIDENT_TYPES
+from exchange.fhir.search_params import PARAMS, RESIDENT_TYPES
 from exchange.fhir.summary import summarize
 from exchange.gate.context import AuditDraft, Disclosure, RequestContext, check_type, note_resident
 from exchange.gate.deciding import DecisionCache
@@ -26,10 +26,14 @@ from exchange.gate.road import Road
 from exchange.gate.shaping import Shapers
 from exchange.identity.model import Identity
 from exchange.privacy.k_anonymity import outcome_entry
+from exchange.store.indexing import param_values, relative_reference
 
 
 def _summarized(resource: dict[str, Any] | None, mode: str | None) -> dict[str, Any] | None:
     return None if resource is None else summarize(resource, mode)
+
+
+HAS_LIMIT = 1000  # the resources one reverse chain may rest on
 
 
 class Searches:
@@ -58,8 +62,12 @@ class Searches:
         road = self._road
         shaping = road.shaping
         check_type(rtype)
-        query = parse_search(rtype, pairs, default_count=road.default_count,
-                             max_count=road.max_count, lenient=lenient)
+        has = [(k, v) for k, v in pairs if k.startswith("_has:")]
+        query = parse_search(rtype, [(k, v) for k, v in pairs if not k.startswith("_has:")],
+                             default_count=road.default_count, max_count=road.max_count,
+                             lenient=lenient)
+        for key, value in has:
+            query.clauses.append(self._reverse_chain(draft, who, rtype, key, value))
         if compartment is not None:
             check_id(compartment)
             if rtype not in RESIDENT_TYPES or rtype == "Patient":
@@ -102,6 +110,34 @@ class Searches:
             note_resident(draft, row)
         draft.details["total"] = total
         return self._searchset(rtype, query, pairs, total, entries)
+
+    def _reverse_chain(self, draft: AuditDraft, who: Identity, rtype: str, key: str,
+                       value: str) -> Clause:
+        """``_has:Observation:patient:code=X``: the ``rtype`` resources that a matching
+        Observation points at through ``patient``. The Observations are found by the very
+        search the caller could make of them, on the road, decided and filtered: one it
+        may not see (another resident's, a withheld label, a type its purpose excludes)
+        never makes its target match, so the outer result cannot tell it exists."""
+        parts = key.split(":")
+        if len(parts) < 4 or parts[3] == "_has":
+            raise InvalidSearch("A reverse chain is _has:Type:reference:parameter; "
+                                "nested ones are not supported.")
+        inner_type, ref_name, inner_name = parts[1], parts[2], ":".join(parts[3:])
+        check_type(inner_type)
+        ref = PARAMS[inner_type].get(ref_name)
+        if ref is None or ref.kind != "reference" or rtype not in ref.targets:
+            raise InvalidSearch(f"{named(ref_name)} of {inner_type} does not point at "
+                                f"{rtype}.")
+        inner = parse_search(inner_type, [(inner_name, value)], default_count=HAS_LIMIT + 1,
+                             max_count=HAS_LIMIT + 1)
+        found = find(self._road, draft, who, inner_type, inner)
+        if found.total > HAS_LIMIT:
+            raise InvalidSearch(f"A reverse chain may rest on at most {HAS_LIMIT} "
+                                "resources; narrow it.")
+        ids = {r.split("/", 1)[1] for row in found.rows
+               for v in param_values(orjson.loads(row.body), ref)
+               if (r := relative_reference(v) or "").startswith(rtype + "/")}
+        return Clause("_id", None, tuple(sorted(ids)))
 
     def _searchset(self, rtype: str, query: SearchQuery, pairs: Sequence[tuple[str, str]],
                    total: int, entries: list[Any]) -> dict[str, Any]:

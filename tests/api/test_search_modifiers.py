@@ -89,3 +89,20 @@ def test_modifiers_that_need_a_terminology_are_refused_saying_so(community: Comm
                            headers=community.headers("clinic-a"))
     assert r.status_code == 400
     assert "terminology" in r.json()["issue"][0]["diagnostics"]
+
+
+def test_a_reverse_chain_rests_only_on_what_the_caller_may_see(community: Community) -> None:
+    """_has finds residents through records of theirs the caller could find itself: never
+    through a withheld label, another resident's record or a type its purpose excludes."""
+    glucose = "Patient?_has:Observation:patient:code=15074-8"
+    assert _ids(community, "clinic-a", glucose) == {"alice"}
+    assert _ids(community, "clinic-b", glucose) == {"bob"}
+    # alice-psy exists, with this code, and is withheld from clinic-a by its label.
+    assert _ids(community, "clinic-a", "Patient?_has:Observation:patient:code=44249-1") == set()
+    # payment does not open Observations: the insurer learns nothing through them.
+    assert _ids(community, "insurer", glucose, "HPAYMT") == set()
+    assert _ids(community, "clinic-a", "Patient?_has:Condition:patient:code=I10") == {"alice"}
+    h = community.headers("clinic-a")
+    for bad in ("Patient?_has:Observation:patient:_has:Observation:subject:code=1",
+                "Patient?_has:Observation:status:code=1", "Patient?_has:Observation=1"):
+        assert community.http.get(f"/fhir/{bad}", headers=h).status_code == 400, bad
