@@ -11,7 +11,8 @@ from datetime import datetime
 from exchange.errors import InvalidSearch, UnsupportedSearch
 from exchange.fhir.dates import parse_range
 from exchange.fhir.ids import ID
-from exchange.fhir.search_params import PARAMS, SEARCHABLE_KINDS, SearchParam
+from exchange.fhir.search_params import PARAMS, SEARCHABLE_KINDS, VALUE_KINDS, SearchParam
+from exchange.fhir.values import NumberValue, parse_number
 
 DATE_PREFIXES = ("eq", "ne", "lt", "le", "gt", "ge")
 CONTROL_PARAMS = frozenset({"_count", "_offset", "_sort", "_include", "_revinclude",
@@ -56,7 +57,8 @@ class MissingValue:
     missing: bool  # ``:missing=true``: the resource has no value for the parameter
 
 
-Value = TokenValue | DateValue | StringValue | ReferenceValue | MissingValue | str
+Value = (TokenValue | DateValue | StringValue | ReferenceValue | MissingValue | NumberValue
+         | str)
 
 
 @dataclass(frozen=True)
@@ -166,9 +168,14 @@ CONTAINS_LENGTH = 16  # the longest piece of a word the index keeps for :contain
 
 def _values(param: SearchParam, raw_name: str, modifier: str,
             raw_value: str) -> tuple[Value, ...]:
+    if param.kind in VALUE_KINDS:
+        if modifier:
+            raise UnsupportedSearch(f"Modifier :{modifier} is not supported on "
+                                    f"{param.name}.")
+        return tuple(parse_number(v, param.kind == "quantity") for v in _split(raw_value))
     if param.kind not in SEARCHABLE_KINDS:
         raise UnsupportedSearch(f"Searching by {param.name} ({param.kind}) is not "
-                                "supported: numeric values are not indexed.")
+                                "supported.")
     if modifier == "missing":
         if raw_value not in ("true", "false"):
             raise InvalidSearch(f"Parameter {param.name}:missing is true or false.")
@@ -249,6 +256,8 @@ def _parse_chain(resource_type: str, name: str, raw_value: str) -> Clause:
     if target_type not in ref_param.targets:
         raise InvalidSearch(f"Chained parameter {name} needs a target type.")
     target = PARAMS.get(target_type, {}).get(tail)
+    if target is not None and target.kind in VALUE_KINDS:
+        raise UnsupportedSearch(f"A chain does not end in a value ({named(tail)}).")
     if target is None or target.kind == "reference":
         raise InvalidSearch(f"Chained parameter {name} is not supported.")
     return Clause(name, ref_param, _values(target, name, "", raw_value),

@@ -15,10 +15,11 @@ Kind = Literal["token", "string", "date", "reference", "uri", "quantity", "numbe
 
 SPEC = Path(__file__).with_name("spec") / "search_parameters.json"
 
-# The kinds the store indexes and the parser accepts. Numbers and quantities are not
-# indexed: a measurement's value in clear at rest is a fingerprint (issue 15 decides how
-# dates and values are kept), so searching by them is refused, saying so.
+# The kinds the store indexes. Numbers and quantities are not indexed: a measurement's
+# value in clear at rest is a fingerprint (issue 15 decides how dates are kept).
 SEARCHABLE_KINDS = frozenset({"token", "uri", "string", "date", "reference"})
+# Searched on the decrypted resource, never indexed (fhir/values.py).
+VALUE_KINDS = frozenset({"number", "quantity"})
 
 
 @dataclass(frozen=True)

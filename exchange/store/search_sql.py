@@ -8,11 +8,12 @@ filtering happens here, before counting and paging.
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import ColumnElement, and_, func, literal, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from exchange.errors import DependencyUnavailable
+from exchange.errors import DependencyUnavailable, InvalidSearch
 from exchange.fhir.data_classes import ClassRule
 from exchange.fhir.search import (
     COMPARTMENT_CLAUSE,
@@ -26,9 +27,16 @@ from exchange.fhir.search import (
     StringValue,
     TokenValue,
 )
-from exchange.fhir.search_params import SearchParam
+from exchange.fhir.search_params import VALUE_KINDS, SearchParam
+from exchange.fhir.values import VALUE_LIMIT, NumberValue
 from exchange.privacy.blind_index import BlindIndex, normalize_text
-from exchange.store.indexing import MAX_PREFIX, SECURITY, modifier_key, uri_prefixes
+from exchange.store.indexing import (
+    MAX_PREFIX,
+    SECURITY,
+    modifier_key,
+    param_values,
+    uri_prefixes,
+)
 from exchange.store.resources import (
     RESOURCES,
     Allowed,
@@ -84,10 +92,40 @@ class ResourceSearch:
             where.append(R.resource_id.not_in(select(T.resource_id).where(
                 T.resource_type == query.resource_type, T.param == SECURITY,
                 T.term.in_(terms))))
+        by_value = [c for c in query.clauses if c.param is not None
+                    and c.param.kind in VALUE_KINDS and c.chain is None]
+        if by_value:
+            return self._by_value(query, where, by_value, neutral_order)
         count_stmt = select(func.count()).select_from(RESOURCES).where(*where)
         total = int(self._versions.first(count_stmt)[0])
         if query.summary_count or query.count == 0:
             return total, []
+        stmt = self._ordered(query, where, neutral_order)
+        return total, self._versions.fetch(stmt.offset(query.offset).limit(query.count))
+
+    def _by_value(self, query: SearchQuery, where: list[ColumnElement[bool]],
+                  clauses: list[Clause], neutral_order: bool) -> tuple[int, list[StoredResource]]:
+        """Narrowed in SQL by everything else, then compared on the decrypted values
+        (fhir/values.py says why no value is indexed); page and total after that."""
+        rows = self._versions.fetch(self._ordered(query, where, neutral_order)
+                                    .limit(VALUE_LIMIT + 1))
+        if len(rows) > VALUE_LIMIT:
+            raise InvalidSearch(f"A search by value compares at most {VALUE_LIMIT} "
+                                "resources; narrow it by code, patient or date.")
+        kept = []
+        for row in rows:
+            resource = orjson.loads(row.body)
+            if all(any(isinstance(v, NumberValue) and v.admits(found)
+                       for found in param_values(resource, clause.param)
+                       for v in clause.values)
+                   for clause in clauses if clause.param is not None):
+                kept.append(row)
+        if query.summary_count or query.count == 0:
+            return len(kept), []
+        return len(kept), kept[query.offset:query.offset + query.count]
+
+    def _ordered(self, query: SearchQuery, where: list[ColumnElement[bool]],
+                 neutral_order: bool) -> Any:
         stmt = select(RESOURCES).where(*where)
         order: list[Any] = []
         for key, descending in query.sort:
@@ -101,8 +139,7 @@ class ResourceSearch:
                     D.resource_id == R.resource_id).scalar_subquery())
             order.append(column.desc() if descending else column.asc())
         order.extend([R.resource_id] if neutral_order else [R.last_updated, R.resource_id])
-        stmt = stmt.order_by(*order).offset(query.offset).limit(query.count)
-        return total, self._versions.fetch(stmt)
+        return stmt.order_by(*order)
 
     def included(self, results: Sequence[StoredResource], includes: Sequence[Include],
                  revincludes: Sequence[Include], limit: int = 1000) -> list[StoredResource]:
@@ -177,6 +214,8 @@ class ResourceSearch:
             return or_(*(_instant_condition(v, R.last_updated)
                          for v in clause.values if isinstance(v, DateValue)))
         assert clause.param is not None
+        if clause.param.kind in VALUE_KINDS and clause.chain is None:
+            return literal(True)  # compared on the decrypted resource (search, _by_value)
         if clause.chain is not None:
             return R.resource_id.in_(self._chain_ids(rtype, clause.param, clause.chain,
                                                      clause.values))

@@ -174,11 +174,27 @@ def test_types_outside_the_record_are_a_clear_404(community: Community) -> None:
     assert "StructureDefinition" in r.json()["issue"][0]["diagnostics"]
 
 
-def test_searching_by_a_value_is_refused_saying_why(community: Community) -> None:
-    r = community.http.get("/fhir/Observation?value-quantity=gt5",
-                           headers=community.headers("clinic-a"))
-    assert r.status_code == 400
-    assert "not indexed" in r.json()["issue"][0]["diagnostics"]
+def test_searching_by_a_value_compares_decrypted_values(community: Community) -> None:
+    """alice's glucose readings are 5.4, 6.1 and 7.2 mmol/L; bob's are the same and hidden
+    from clinic-a. No value is indexed: the comparison is made on the decrypted record."""
+    h = community.headers("clinic-a")
+
+    def ids(query: str) -> set[str]:
+        r = community.http.get(f"/fhir/Observation?{query}", headers=h)
+        assert r.status_code == 200, r.text
+        return {e["resource"]["id"] for e in r.json().get("entry", [])}
+
+    assert ids("value-quantity=gt7") == {"alice-glu-2"}
+    assert ids("value-quantity=5.4") == {"alice-glu-0"}
+    assert ids("value-quantity=le6.1||mmol/L") == {"alice-glu-0", "alice-glu-1"}
+    assert ids("value-quantity=ap6") == {"alice-glu-0", "alice-glu-1"}
+    assert ids("value-quantity=gt5||kg") == set()
+    assert ids("value-quantity=gt5&_summary=count") == set()
+    total = community.http.get("/fhir/Observation?value-quantity=gt5&_summary=count",
+                               headers=h).json()["total"]
+    assert total == 3  # alice's three, none of bob's
+    assert community.http.get("/fhir/Observation?value-quantity=gtabc",
+                              headers=h).status_code == 400
 
 
 def test_the_policy_knows_the_stored_types_and_no_others() -> None:
