@@ -53,12 +53,17 @@ class ReferenceValue:
 
 
 @dataclass(frozen=True)
+class CompositeValue:
+    parts: tuple["Value", ...]  # one per component of the composite parameter
+
+
+@dataclass(frozen=True)
 class MissingValue:
     missing: bool  # ``:missing=true``: the resource has no value for the parameter
 
 
 Value = (TokenValue | DateValue | StringValue | ReferenceValue | MissingValue | NumberValue
-         | str)
+         | CompositeValue | str)
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,8 @@ def _values(param: SearchParam, raw_name: str, modifier: str,
         if modifier:
             raise UnsupportedSearch(f"Modifier :{modifier} is not supported on "
                                     f"{param.name}.")
+        if param.kind == "composite":
+            return tuple(_composite_value(param, raw_name, v) for v in _split(raw_value))
         return tuple(parse_number(v, param.kind == "quantity") for v in _split(raw_value))
     if param.kind not in SEARCHABLE_KINDS:
         raise UnsupportedSearch(f"Searching by {param.name} ({param.kind}) is not "
@@ -208,6 +215,28 @@ def _values(param: SearchParam, raw_name: str, modifier: str,
     if modifier == "identifier":
         return tuple(_token_value(v) for v in values)
     return tuple(r for v in values for r in _reference_values(param, modifier, v))
+
+
+def _composite_value(param: SearchParam, raw_name: str, value: str) -> CompositeValue:
+    """``http://loinc.org|8480-6$gt140``: one value per component, joined by ``$``."""
+    pieces = value.split("$")
+    if len(pieces) != len(param.components) or not all(pieces):
+        raise InvalidSearch(f"{param.name} takes {len(param.components)} values joined "
+                            "by $.")
+    parts: list[Value] = []
+    for (kind, _), piece in zip(param.components, pieces, strict=True):
+        if kind == "token":
+            parts.append(_token_value(piece))
+        elif kind in ("quantity", "number"):
+            parts.append(parse_number(piece, kind == "quantity"))
+        elif kind == "string":
+            parts.append(StringValue(piece, False))
+        elif kind == "date":
+            parts.append(_date_value(raw_name, piece))
+        else:
+            raise UnsupportedSearch(f"{param.name} has a {kind} component, which is not "
+                                    "supported.")
+    return CompositeValue(tuple(parts))
 
 
 def _token_value(value: str) -> TokenValue:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-Kind = Literal["token", "string", "date", "reference", "uri", "quantity", "number"]
+Kind = Literal["token", "string", "date", "reference", "uri", "quantity", "number",
+               "composite"]
 
 SPEC = Path(__file__).with_name("spec") / "search_parameters.json"
 
@@ -19,7 +20,7 @@ SPEC = Path(__file__).with_name("spec") / "search_parameters.json"
 # value in clear at rest is a fingerprint (issue 15 decides how dates are kept).
 SEARCHABLE_KINDS = frozenset({"token", "uri", "string", "date", "reference"})
 # Searched on the decrypted resource, never indexed (fhir/values.py).
-VALUE_KINDS = frozenset({"number", "quantity"})
+VALUE_KINDS = frozenset({"number", "quantity", "composite"})
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,10 @@ class SearchParam:
     steps: tuple[Step, ...]  # empty: evaluate ``expression`` with a FHIRPath engine
     expression: str
     targets: tuple[str, ...] = ()  # for references: the stored types they may point at
+    # A composite's items ("": the resource itself; "component": each component) and, per
+    # component, its kind and its paths within an item.
+    items: tuple[str, ...] = ()
+    components: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -52,6 +57,10 @@ class SearchParam:
         residents by it). An expression without steps is read for its first element."""
         if self.steps:
             return frozenset(s.path.split(".", 1)[0] for s in self.steps)
+        if self.kind == "composite":
+            inside = [i.split(".", 1)[0] for i in self.items if i]
+            direct = [p.split(".", 1)[0] for _, paths in self.components for p in paths]
+            return frozenset(inside + (direct if "" in self.items else []))
         head = self.expression.split(".", 2)
         return frozenset({head[1].split("(")[0].split(" ")[0]} if len(head) > 1 else ())
 
@@ -65,7 +74,9 @@ def _param(name: str, entry: dict[str, Any], stored: set[str]) -> SearchParam | 
     targets = tuple(t for t in entry.get("targets", ()) if t in stored)
     if entry["type"] == "reference" and not targets:
         return None  # it can only point at what this exchange does not store
-    return SearchParam(name, entry["type"], steps, entry["expression"], targets)
+    components = tuple((c["type"], tuple(c["paths"])) for c in entry.get("components", ()))
+    return SearchParam(name, entry["type"], steps, entry["expression"], targets,
+                       tuple(entry.get("items", ())), components)
 
 
 def _load(spec: dict[str, Any]) -> tuple[Params, dict[str, tuple[str, ...]]]:

@@ -15,10 +15,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from exchange.errors import DependencyUnavailable, InvalidSearch
 from exchange.fhir.data_classes import ClassRule
+from exchange.fhir.dates import parse_range, period_range
 from exchange.fhir.search import (
     COMPARTMENT_CLAUSE,
     Chain,
     Clause,
+    CompositeValue,
     DateValue,
     Include,
     MissingValue,
@@ -35,7 +37,9 @@ from exchange.store.indexing import (
     SECURITY,
     modifier_key,
     param_values,
+    token_pairs,
     uri_prefixes,
+    values_at,
 )
 from exchange.store.resources import (
     RESOURCES,
@@ -112,14 +116,8 @@ class ResourceSearch:
         if len(rows) > VALUE_LIMIT:
             raise InvalidSearch(f"A search by value compares at most {VALUE_LIMIT} "
                                 "resources; narrow it by code, patient or date.")
-        kept = []
-        for row in rows:
-            resource = orjson.loads(row.body)
-            if all(any(isinstance(v, NumberValue) and v.admits(found)
-                       for found in param_values(resource, clause.param)
-                       for v in clause.values)
-                   for clause in clauses if clause.param is not None):
-                kept.append(row)
+        kept = [row for row in rows
+                if all(_admits(clause, orjson.loads(row.body)) for clause in clauses)]
         if query.summary_count or query.count == 0:
             return len(kept), []
         return len(kept), kept[query.offset:query.offset + query.count]
@@ -283,6 +281,58 @@ class ResourceSearch:
             R.resource_id.in_(target_ids))
         return select(F.resource_id).where(
             F.resource_type == rtype, F.param == ref.name, F.target.in_(targets))
+
+
+def _admits(clause: Clause, resource: dict[str, Any]) -> bool:
+    """Whether a decrypted resource matches a clause by value: a number or quantity, or a
+    composite, whose components must all match within one item (the Observation, or one
+    of its components)."""
+    param = clause.param
+    assert param is not None
+    if param.kind != "composite":
+        return any(isinstance(v, NumberValue) and v.admits(found)
+                   for found in param_values(resource, param) for v in clause.values)
+    nodes = [node for item in param.items
+             for node in ([resource] if not item else values_at(resource, item))]
+    return any(isinstance(v, CompositeValue) and all(
+        any(_part_admits(part, found) for path in paths for found in values_at(node, path))
+        for part, (_, paths) in zip(v.parts, param.components, strict=True))
+        for v in clause.values for node in nodes)
+
+
+def _part_admits(part: Any, found: Any) -> bool:
+    if isinstance(part, NumberValue):
+        return part.admits(found)
+    if isinstance(part, TokenValue):
+        return any((part.system is None or part.system == (system or ""))
+                   and (part.code is None or part.code == code)
+                   for system, code in token_pairs(found))
+    if isinstance(part, StringValue):
+        return isinstance(found, str) and normalize_text(found).startswith(
+            normalize_text(part.text))
+    if isinstance(part, DateValue):
+        try:
+            span = parse_range(found) if isinstance(found, str) else \
+                period_range(found) if isinstance(found, dict) else None
+        except ValueError:
+            return False
+        return span is not None and _date_admits(part, *span)
+    return False
+
+
+def _date_admits(value: DateValue, low: Any, high: Any) -> bool:
+    """``_date_condition``, on values rather than columns."""
+    if value.prefix == "eq":
+        return bool(low >= value.low and high <= value.high)
+    if value.prefix == "ne":
+        return bool(low < value.low or high > value.high)
+    if value.prefix == "gt":
+        return bool(high > value.high)
+    if value.prefix == "ge":
+        return bool(high > value.low)
+    if value.prefix == "lt":
+        return bool(low < value.low)
+    return bool(low < value.high)  # le
 
 
 def _search_terms(param: SearchParam, values: Sequence[Any]) -> list[str]:

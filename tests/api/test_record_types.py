@@ -210,3 +210,36 @@ def test_the_policy_knows_the_stored_types_and_no_others() -> None:
     assert set(static["directory_types"]) == DIRECTORY_TYPES
     for purpose, rules in static["purposes"].items():
         assert set(rules["fields"]) <= SUPPORTED_TYPES | set(static["audit_types"]), purpose
+
+
+def test_a_composite_matches_within_one_item(community: Community) -> None:
+    """A blood pressure panel: systolic 150 and diastolic 80 in its components. The code and
+    the value must match in the same component, as R4 defines a composite."""
+    bp = {"resourceType": "Observation", "status": "final",
+          "subject": {"reference": "Patient/alice"}, "effectiveDateTime": "2025-02-01",
+          "code": {"coding": [{"system": LOINC, "code": "85354-9"}]},
+          "component": [
+              {"code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
+               "valueQuantity": {"value": 150, "unit": "mm[Hg]"}},
+              {"code": {"coding": [{"system": LOINC, "code": "8462-4"}]},
+               "valueQuantity": {"value": 80, "unit": "mm[Hg]"}}]}
+    created = _post(community, "clinic-a", bp)
+    assert created.status_code == 201
+    rid = created.json()["id"]
+    h = community.headers("clinic-a")
+
+    def ids(query: str) -> set[str]:
+        r = community.http.get(f"/fhir/Observation?{query}", headers=h)
+        assert r.status_code == 200, r.text
+        return {e["resource"]["id"] for e in r.json().get("entry", [])}
+
+    assert ids("component-code-value-quantity=http://loinc.org|8480-6$gt140") == {rid}
+    # 150 is a systolic value, 80 a diastolic one: no component has both of these.
+    assert ids("component-code-value-quantity=http://loinc.org|8462-4$gt140") == set()
+    assert ids("code-value-quantity=http://loinc.org|15074-8$gt7") == {"alice-glu-2"}
+    assert ids("combo-code-value-quantity=8462-4$lt90") == {rid}
+    # bob's twin readings stay hidden from clinic-a, composite or not.
+    assert not any(i.startswith("bob") for i in ids(
+        "code-value-quantity=http://loinc.org|15074-8$gt1"))
+    r = community.http.get("/fhir/Observation?code-value-quantity=15074-8", headers=h)
+    assert r.status_code == 400

@@ -42,9 +42,10 @@ DIRECTORY_TYPES = ("Practitioner", "PractitionerRole", "Organization", "Location
 # resource names several people: the one it is about, never its author or payer.
 OWNER_PREFERENCE = ("patient", "subject", "beneficiary", "member", "actor")
 
-# Kinds the store indexes. Composite parameters combine two others and are not indexed
-# yet; "special" ones (near, contains) have no generic meaning.
-KINDS = frozenset({"token", "string", "date", "reference", "uri", "quantity", "number"})
+# Kinds kept. A composite combines others on one item (an Observation's code and value,
+# or one component's); "special" ones (near, contains) have no generic meaning.
+KINDS = frozenset({"token", "string", "date", "reference", "uri", "quantity", "number",
+                   "composite"})
 
 _TYPE = r"[A-Z][A-Za-z]+"
 _STEPS = r"(?:\.[a-z][A-Za-z0-9]*)+"
@@ -170,6 +171,7 @@ def expand_choices(rtype: str, step: dict[str, Any],
 def parameters_of(definitions: list[dict[str, Any]], types: set[str],
                   choices: dict[str, list[str]]) -> dict[str, dict[str, dict[str, Any]]]:
     out: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in sorted(types)}
+    kinds = {d.get("id"): d.get("type") for d in definitions}
     for sp in sorted(definitions, key=lambda d: (d.get("code", ""), d.get("id", ""))):
         kind, expression = sp.get("type"), sp.get("expression")
         if kind not in KINDS or not expression:
@@ -181,6 +183,11 @@ def parameters_of(definitions: list[dict[str, Any]], types: set[str],
         for rtype in sp.get("base", []):
             if rtype not in types or rtype not in by_type:
                 continue
+            if kind == "composite":
+                composite = _composite(rtype, by_type[rtype], sp, kinds, choices)
+                if composite is not None:
+                    out[rtype][sp["code"]] = composite
+                continue
             steps = [compile_part(p)[1] for p in by_type[rtype]]
             entry: dict[str, Any] = {"type": kind, "expression": " | ".join(by_type[rtype])}
             if all(s is not None for s in steps):
@@ -190,6 +197,44 @@ def parameters_of(definitions: list[dict[str, Any]], types: set[str],
                 entry["targets"] = sorted(sp["target"])
             out[rtype][sp["code"]] = entry
     return out
+
+
+def _composite(rtype: str, parts: list[str], sp: dict[str, Any], kinds: dict[Any, Any],
+               choices: dict[str, list[str]]) -> dict[str, Any] | None:
+    """A composite's items (the resource itself, or each of an element's items, such as
+    an Observation's components) and, per component, its kind and its paths within an
+    item; None when a part is more than a path."""
+    items = []
+    for part in parts:
+        part = _unwrap(part)
+        if part == rtype:
+            items.append("")
+        elif m := _PLAIN.fullmatch(part):
+            items.append(m[2][1:])
+        else:
+            return None
+    components = []
+    for component in sp.get("component", []):
+        kind = kinds.get(component["definition"].rsplit("/", 1)[-1])
+        paths: list[str] = []
+        for piece in split_union(component["expression"]):
+            piece = _unwrap(piece)
+            m = re.fullmatch(r"([a-z][A-Za-z0-9.]*?)(?:\.as\(| as )([A-Za-z]+)\)?", piece)
+            if m:
+                paths.append(m[1] + m[2][0].upper() + m[2][1:])
+            elif re.fullmatch(r"[a-z][A-Za-z0-9.]*", piece):
+                for item in items:
+                    inside = f"{item}.{piece}" if item else piece
+                    kinds_of = choices.get(f"{rtype}.{inside}")
+                    paths.extend(f"{piece}{k}" for k in kinds_of) if kinds_of \
+                        else paths.append(piece)
+            else:
+                return None
+        if kind is None or not paths:
+            return None
+        components.append({"type": kind, "paths": sorted(set(paths))})
+    return {"type": "composite", "expression": " | ".join(parts), "items": items,
+            "components": components}
 
 
 def compartment_of(definition: dict[str, Any], types: set[str]) -> dict[str, list[str]]:
@@ -265,7 +310,8 @@ def main() -> None:
     data = generate(Path(sys.argv[1]))
     OUTPUT.write_text(json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
     params = sum(len(p) for p in data["parameters"].values())
-    engine = sum(1 for p in data["parameters"].values() for e in p.values() if "steps" not in e)
+    engine = sum(1 for p in data["parameters"].values() for e in p.values()
+                 if "steps" not in e and e["type"] != "composite")
     print(f"{OUTPUT.name}: {len(data['parameters'])} types, {params} parameters, "
           f"{engine} of them evaluated with fhirpathpy")
 
