@@ -8,8 +8,8 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl
 
 from exchange.decisions.decide import Decision
-from exchange.errors import InvalidRequest
-from exchange.fhir.search import SearchQuery, parse_search
+from exchange.errors import InvalidRequest, InvalidSearch
+from exchange.fhir.search import Clause, ReferenceValue, SearchQuery, parse_search
 from exchange.fhir.search_params import DIRECTORY_TYPES, PARAMS
 from exchange.gate.context import AuditDraft
 from exchange.gate.road import Road
@@ -27,6 +27,9 @@ class Found:
     shapers: Shapers = field(default_factory=dict)
 
 
+CHAIN_LIMIT = 1000  # the resources one chain may rest on
+
+
 def find(road: Road, draft: AuditDraft, who: Identity, rtype: str,
          query: SearchQuery) -> Found:
     shaping = road.shaping
@@ -39,6 +42,8 @@ def find(road: Road, draft: AuditDraft, who: Identity, rtype: str,
     allowed = {r for r in allowed if searchable(
         query, shaping.disclosure(who, decisions[r], shapers).profile)
         and kept_by(query, decisions[r], rtype)}
+    if allowed or rtype in DIRECTORY_TYPES:
+        query = through_chains(road, draft, who, query)  # after the checks, which see chains
     if rtype in DIRECTORY_TYPES:
         directory = decisions.get(None)
         if directory is None or not directory.allows(rtype) \
@@ -57,6 +62,34 @@ def find(road: Road, draft: AuditDraft, who: Identity, rtype: str,
     else:
         total, rows = road.repository.search(query, allowed, labels, classes, neutral)
     return Found(total, rows, decisions, shapers)
+
+
+def through_chains(road: Road, draft: AuditDraft, who: Identity,
+                   query: SearchQuery) -> SearchQuery:
+    """A chain (``patient.name=王``) matches through the resources the caller could find
+    itself by the chained parameter: they are found on the road first (decided for their
+    own residents, labels withheld, within what minimization keeps), and the chain becomes
+    a reference to those. So a chain never matches on another resident the caller may not
+    see, a withheld label, or an element it is not shown."""
+    if not any(c.chain is not None for c in query.clauses):
+        return query
+    clauses = []
+    for clause in query.clauses:
+        chain = clause.chain
+        if chain is None or clause.param is None:
+            clauses.append(clause)
+            continue
+        inner = SearchQuery(chain.target_type, [Clause(chain.param.name, chain.param,
+                                                       clause.values)],
+                            count=CHAIN_LIMIT + 1)
+        found = find(road, draft, who, chain.target_type, inner)
+        if found.total > CHAIN_LIMIT:
+            raise InvalidSearch(f"A chain may rest on at most {CHAIN_LIMIT} resources; "
+                                "narrow it.")
+        targets = tuple(ReferenceValue(f"{chain.target_type}/{row.resource_id}")
+                        for row in found.rows)
+        clauses.append(Clause(clause.param.name, clause.param, targets))
+    return replace(query, clauses=clauses)
 
 
 def kept_by(query: SearchQuery, decision: Decision, rtype: str) -> bool:

@@ -106,3 +106,21 @@ def test_a_reverse_chain_rests_only_on_what_the_caller_may_see(community: Commun
     for bad in ("Patient?_has:Observation:patient:_has:Observation:subject:code=1",
                 "Patient?_has:Observation:status:code=1", "Patient?_has:Observation=1"):
         assert community.http.get(f"/fhir/{bad}", headers=h).status_code == 400, bad
+
+
+def test_a_chain_rests_only_on_what_the_caller_may_see(community: Community) -> None:
+    """Found by an attacker: chains matched what minimization hides, labels withheld, and
+    residents the caller may not see. Now a chain goes through the caller's own search of
+    the chained type."""
+    # The insurer is shown bob's name but not his phone or address.
+    assert _ids(community, "insurer", "Claim?patient.name=李", "HPAYMT") == {"bob-claim"}
+    for query in ("Claim?patient.phone=13587654321", "Claim?patient.address-city=杭州市",
+                  "Claim?patient.telecom=13587654321"):
+        assert _ids(community, "insurer", query, "HPAYMT") == set(), query
+    # An Observation of alice's whose focus is bob, whom clinic-a may not see.
+    focus = observation("alice-focus", "alice", "8867-4", "2025-01-01", 70, "/min")
+    focus["focus"] = [{"reference": "Patient/bob"}]
+    community.services.repository.ingest([focus])
+    assert _ids(community, "clinic-a", "Observation?focus:Patient.name=李") == set()
+    assert _ids(community, "clinic-a", "Observation?focus:Patient.gender=male") == set()
+    assert _ids(community, "clinic-a", "Observation?subject:Patient.name=王") >= {"alice-focus"}
