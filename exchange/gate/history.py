@@ -35,7 +35,8 @@ class History:
             count, since = _history_params(pairs, road.default_count, road.max_count)
             if rid is not None:
                 state, decision = road.deciding.decide_existing(draft, who, "read", rtype, rid)
-                if road.shaping.hides_current(rtype, rid, decision):
+                if road.shaping.hides_current(rtype, rid, decision) \
+                        or not road.shaping.by_real_id(who, decision):
                     draft.outcome = "denied"
                     raise NotFound()
                 decisions: dict[str | None, Decision] = {state.patient_id: decision}

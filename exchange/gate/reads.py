@@ -72,6 +72,9 @@ class Reads:
         road = self._road
         check_target(rtype, rid)
         state, decision = road.deciding.decide_existing(draft, who, "read", rtype, rid)
+        if not road.shaping.by_real_id(who, decision):
+            draft.outcome = "denied"
+            raise NotFound()
         if version is not None and road.shaping.hides_current(rtype, rid, decision):
             draft.outcome = "denied"
             raise NotFound()
@@ -134,7 +137,7 @@ class Reads:
             note_attempt(draft, patient_id)
             decision = road.deciding.decide(draft, who, "read", sorted(RESIDENT_TYPES),
                                             patient_id)
-            if not decision.allows("Patient"):
+            if not decision.allows("Patient") or not road.shaping.by_real_id(who, decision):
                 draft.outcome = "denied"
                 raise NotFound()
             rows = road.repository.compartment(patient_id, sorted(decision.types))

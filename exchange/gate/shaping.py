@@ -53,6 +53,13 @@ class Shaping:
         return decision.allows(row.resource_type) and not withheld(
             resource, decision.withhold_labels) and decision.admits(resource)
 
+    def by_real_id(self, who: Identity, decision: Decision) -> bool:
+        """Whether the caller may ask for a record by its real id. A recipient of
+        pseudonymized records knows them only by pseudonyms: a read by a real id that it
+        learnt elsewhere would link that id to the pseudonym, and its 200 or 404 would
+        tell whether the resident consented to it. So it is answered as missing."""
+        return self.disclosure(who, decision, {}).profile.passes_through
+
     def hides_current(self, rtype: str, rid: str, decision: Decision | None) -> bool:
         """Whether the resource as it is now is hidden from the caller (``decision`` is the
         one on its current resident). Then none of its versions is shown either: an old,

@@ -90,3 +90,27 @@ def test_no_version_of_a_record_hidden_now_is_shown(community: Community, change
     history = community.http.get("/fhir/Observation/_history?_count=500", headers=h).json()
     assert not any("alice-glu-2" in e["fullUrl"] for e in history["entry"])
     assert any("alice-glu-1" in e["fullUrl"] for e in history["entry"])
+
+
+def test_a_pseudonymized_recipient_cannot_ask_by_real_id(small_k_community: Community) -> None:
+    """Found by an attacker: the hub read records by their real ids and got them back
+    pseudonymized, linking a real id to its pseudonym (and telling by 200 or 404 whether
+    the resident consented). It knows residents by pseudonym only."""
+    from consent.model import build_consent
+
+    community = small_k_community
+    r = community.http.post("/fhir/Consent", json=build_consent(
+        "bob", "Organization/hub", ["CAREMGT"]), headers=community.resident_headers("bob"))
+    assert r.status_code == 201
+    hub = {**community.headers("hub", "CAREMGT"), "X-Request-ID": "same-request"}
+    found = community.http.get("/fhir/Observation", headers=hub).json()
+    assert found["total"] >= 1  # it does receive bob's readings, under pseudonyms
+    for real, missing in (("/fhir/Observation/bob-glu-0", "/fhir/Observation/no-such"),
+                          ("/fhir/Observation/bob-glu-0/_history",
+                           "/fhir/Observation/no-such/_history"),
+                          ("/fhir/Observation/bob-glu-0/_history/1",
+                           "/fhir/Observation/no-such/_history/1"),
+                          ("/fhir/Patient/bob/$everything", "/fhir/Patient/no-such/$everything")):
+        a, b = community.http.get(real, headers=hub), community.http.get(missing, headers=hub)
+        assert a.status_code == b.status_code == 404, real
+        assert a.content == b.content
