@@ -79,9 +79,14 @@ async def post_bundle(request: Request, gate: GateDep, ctx: ContextDep,
 
 
 @router.get("/Patient/{rid}/$everything")
-def everything(rid: str, gate: GateDep, ctx: ContextDep,
+def everything(rid: str, request: Request, gate: GateDep, ctx: ContextDep,
                who: IdentityDep) -> Response:
-    return _respond(gate.everything(ctx, who, rid))
+    # Its parameters (_type, start, _since, ...) arrive in the query: none is supported
+    # yet, and one ignored would release more than was asked.
+    asked = list(request.query_params.multi_items())
+    parameters = {"resourceType": "Parameters",
+                  "parameter": [{"name": k} for k, _ in asked]} if asked else None
+    return _respond(gate.everything(ctx, who, rid, parameters))
 
 
 @router.post("/Patient/{rid}/$everything")

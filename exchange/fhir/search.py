@@ -18,6 +18,7 @@ DATE_PREFIXES = ("eq", "ne", "lt", "le", "gt", "ge")
 CONTROL_PARAMS = frozenset({"_count", "_offset", "_sort", "_include", "_revinclude",
                             "_summary", "_elements", "_format", "_total", "_pretty"})
 SUMMARIES = ("true", "text", "data", "count", "false")
+MAX_PARAMETERS = 100  # more is a 400: each becomes a condition in one SQL statement
 # The clause a compartment search (``Patient/{id}/{type}``) adds: within that resident's
 # record. Not a parameter a query can name (it starts with what no parameter does).
 COMPARTMENT_CLAUSE = "@compartment"
@@ -115,6 +116,10 @@ def parse_search(resource_type: str, pairs: Iterable[tuple[str, str]], *,
     if resource_type not in PARAMS:
         raise InvalidSearch(f"Searching {resource_type} is not supported.")
     query = SearchQuery(resource_type, count=default_count)
+    pairs = list(pairs)
+    if len(pairs) > MAX_PARAMETERS or any(raw.count(",") >= MAX_PARAMETERS for _, raw in pairs):
+        raise InvalidSearch(f"A search takes at most {MAX_PARAMETERS} parameters, and "
+                            f"{MAX_PARAMETERS} values of each.")
     for raw_name, raw_value in pairs:
         try:
             _parse_pair(query, raw_name, raw_value, max_count)

@@ -1,6 +1,7 @@
 """What travels the one road: the request's context, the draft of its audit entry, the
 disclosure that leaves, and the small checks every step shares."""
 
+import re
 import uuid
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -49,9 +50,15 @@ class AuditDraft:
     discloses: bool = False
 
 
+_TYPE_NAME = re.compile(r"[A-Z][A-Za-z]{1,63}\Z")
+
+
 def check_type(rtype: str) -> None:
     if rtype not in SUPPORTED_TYPES:
-        raise NotFound(f"Resource type {rtype} is not supported.")
+        # a type's name is echoed to help; anything else might be data, and is not
+        shown = rtype if _TYPE_NAME.match(rtype) else "(not shown)"
+        raise NotFound(f"Resource type {shown} is not supported; the CapabilityStatement "
+                       "lists those that are.")
 
 
 def check_target(rtype: str, rid: str) -> None:

@@ -104,3 +104,16 @@ def test_a_refusal_does_not_echo_what_may_be_data(community: Community) -> None:
         assert "王秀英" not in r.text and "13912345678" not in r.text
     r = community.http.get("/fhir/Patient?colour=red", headers=h)
     assert "colour" in r.json()["issue"][0]["diagnostics"]  # a name is echoed, to help
+
+
+def test_what_an_attacker_tried_is_a_clear_400_or_404(community: Community) -> None:
+    h = community.headers("clinic-a")
+    r = community.http.get("/fhir/王秀英13912345678", headers=h)
+    assert r.status_code == 404 and "王秀英" not in r.text and "13912345678" not in r.text
+    many = "&".join(f"code={i}" for i in range(1000))
+    assert community.http.get(f"/fhir/Condition?{many}", headers=h).status_code == 400
+    assert community.http.get("/fhir/Condition?code=" + ",".join(map(str, range(500))),
+                              headers=h).status_code == 400
+    for query in ("_type=Condition", "start=2024-01-01", "_since=2024-01-01", "bogus=1"):
+        r = community.http.get(f"/fhir/Patient/alice/$everything?{query}", headers=h)
+        assert r.status_code == 400, query  # an ignored _type would release more
