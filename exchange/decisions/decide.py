@@ -6,6 +6,7 @@ way, or an answer of the wrong shape, is a denial by exception (503), never an a
 """
 
 import threading
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -215,7 +216,9 @@ def codings(resource: dict[str, Any]) -> Iterator[dict[str, str]]:
     def walk(node: Any) -> Iterator[dict[str, str]]:
         if isinstance(node, dict):
             if isinstance(node.get("system"), str) and isinstance(node.get("code"), str):
-                yield {"system": node["system"], "code": node["code"]}
+                # Ｆ32.9 is F32.9, and a system's trailing slash is not another system
+                yield {"system": node["system"].rstrip("/"),
+                       "code": unicodedata.normalize("NFKC", node["code"]).strip()}
             for value in node.values():
                 yield from walk(value)
         elif isinstance(node, list):

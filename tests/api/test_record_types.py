@@ -243,3 +243,24 @@ def test_a_composite_matches_within_one_item(community: Community) -> None:
         "code-value-quantity=http://loinc.org|15074-8$gt1"))
     r = community.http.get("/fhir/Observation?code-value-quantity=15074-8", headers=h)
     assert r.status_code == 400
+
+
+@pytest.mark.parametrize("variant", ["securityLabel", "icd-10-cm lower case",
+                                     "full-width code", "trailing slash"])
+def test_sensitive_codes_are_found_however_they_are_written(community: Community,
+                                                            variant: str) -> None:
+    """Found by an attacker: these were stored unlabelled and read back by clinic-a."""
+    record = dict(_record("alice")["DocumentReference"])
+    if variant == "securityLabel":
+        record["securityLabel"] = [{"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "HIV"}]}]
+    else:
+        system, code = {"icd-10-cm lower case": ("http://hl7.org/fhir/sid/icd-10-cm", "f32.9"),
+                        "full-width code": ("http://hl7.org/fhir/sid/icd-10", "Ｆ32.9"),
+                        "trailing slash": ("http://hl7.org/fhir/sid/icd-10/", "F32.9")}[variant]
+        record["category"] = [{"coding": [{"system": system, "code": code}]}]
+    created = _post(community, "clinic-a", record)
+    assert created.status_code == 201, created.text
+    r = community.http.get(f"/fhir/DocumentReference/{created.json()['id']}",
+                           headers=community.headers("clinic-a"))
+    assert r.status_code == 404

@@ -30,5 +30,15 @@ found contains entry.label if {
 	some coding in input.codes
 	some entry in by_system[coding.system]
 	some prefix in entry.prefixes
-	startswith(coding.code, prefix)
+	startswith(upper(coding.code), prefix)
+}
+
+# A label the writer put on the resource itself (a DocumentReference's securityLabel)
+# stands as a label: the policies withhold it like one they found.
+found contains coding.code if {
+	not input.resource_type in data.exchange.static.directory_types
+	some coding in input.codes
+	coding.system == data.exchange.static.label_system
+	some listed in data.exchange.static.sensitive_labels
+	listed.code == coding.code
 }

@@ -30,3 +30,13 @@ test_a_directory_record_is_not_labelled if {
 	labels.decision.labels == [] with input as {"resource_type": "HealthcareService", "codes": [icd("F32.9")]}
 	labels.decision.labels == ["PSY"] with input as {"resource_type": "Condition", "codes": [icd("F32.9")]}
 }
+
+test_a_writers_own_security_label_stands if {
+	d := labels.decision with input as {"resource_type": "DocumentReference", "codes": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "HIV"}]}
+	d.labels == ["HIV"]
+}
+
+test_icd10_under_another_name_or_case_is_labelled if {
+	d := labels.decision with input as {"resource_type": "Condition", "codes": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "f32.9"}]}
+	d.labels == ["PSY"]
+}
