@@ -101,8 +101,10 @@ def kept_by(query: SearchQuery, decision: Decision, rtype: str) -> bool:
         return True
     kept = set(fields)
     params = [c.param for c in query.clauses if c.param is not None]
-    params += [PARAMS[rtype][key] for key, _ in query.sort if key in PARAMS[rtype]]
-    return all(p.roots <= kept for p in params)
+    sorts = [PARAMS[rtype][key] for key, _ in query.sort if key in PARAMS[rtype]]
+    # a filter must read only what is kept; a sort, by something that is (a payer shown
+    # onsetDateTime sorts by it, though onsetPeriod is not shown)
+    return all(p.roots <= kept for p in params) and all(p.roots & kept for p in sorts)
 
 
 def conditional_query(road: Road, rtype: str, criteria: str) -> SearchQuery:

@@ -92,10 +92,12 @@ def compartment_of(resource: dict[str, Any]) -> str | None:
 
 
 def names_a_resident(node: Any) -> bool:
-    """Whether any reference anywhere in ``node`` points at a Patient."""
+    """Whether any reference anywhere in ``node`` points at a Patient, or it contains one."""
     if isinstance(node, dict):
         ref = relative_reference(node)
         if ref is not None and ref.startswith("Patient/"):
+            return True
+        if node.get("resourceType") in ("Patient", "RelatedPerson"):
             return True
         return any(names_a_resident(v) for v in node.values())
     if isinstance(node, list):

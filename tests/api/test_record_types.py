@@ -145,6 +145,10 @@ def test_the_directory_is_shared_and_names_no_resident(community: Community) -> 
     assert "names no resident" in r.json()["issue"][0]["diagnostics"]
     plain = {"resourceType": "Device", "status": "active", "manufacturer": "Acme"}
     assert community.http.post("/fhir/Device", json=plain, headers=h).status_code == 201
+    contained = {"resourceType": "Location", "name": "Day-care centre", "contained": [
+        {"resourceType": "Patient", "id": "p", "name": [{"family": "王"}]}]}
+    assert community.http.post("/fhir/Location", json=contained,
+                               headers=h).status_code == 422
 
 
 def test_a_directory_record_with_a_sensitive_code_stays_readable(
@@ -264,3 +268,11 @@ def test_sensitive_codes_are_found_however_they_are_written(community: Community
     r = community.http.get(f"/fhir/DocumentReference/{created.json()['id']}",
                            headers=community.headers("clinic-a"))
     assert r.status_code == 404
+
+
+def test_a_payer_sorts_by_what_it_is_shown(community: Community) -> None:
+    """Found by an attacker: sorting by onset-date zeroed the insurer's results, since it
+    is shown onsetDateTime but not the other forms of onset."""
+    r = community.http.get("/fhir/Condition?_sort=-onset-date",
+                           headers=community.headers("insurer", "HPAYMT"))
+    assert {e["resource"]["id"] for e in r.json()["entry"]} == {"bob-htn"}
