@@ -8,6 +8,7 @@ file once; the indexer and the search parser read this module.
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,7 +51,7 @@ class SearchParam:
     def paths(self) -> tuple[str, ...]:
         return tuple(s.path for s in self.steps)
 
-    @property
+    @cached_property
     def roots(self) -> frozenset[str]:
         """The top-level elements it reads: a search by it may match only where the
         decision keeps them all (a payer that is not shown an address cannot find

@@ -138,9 +138,11 @@ def string_terms(text: str) -> set[str]:
 def index_entries(resource: dict[str, Any], blind: BlindIndex) -> IndexEntries:
     entries = IndexEntries()
     rtype = str(resource.get("resourceType"))
+    present = resource.keys()
     for name, param in PARAMS.get(rtype, {}).items():
-        if param.kind not in SEARCHABLE_KINDS:
-            continue
+        if param.kind not in SEARCHABLE_KINDS or (param.steps and present.isdisjoint(
+                param.roots)):
+            continue  # most of a type's parameters read elements this resource lacks
         for value in param_values(resource, param):
             for key, term in _terms(param, value):
                 entries.terms.append((key, blind.term(key, term)))

@@ -264,5 +264,5 @@ class IndexRows:
     def insert(self, session: Session) -> None:
         for table, rows in ((TermIndex, self.terms), (DateIndex, self.dates),
                             (ReferenceIndex, self.references)):
-            if rows:
-                session.execute(insert(table), rows)
+            if rows:  # the Core table: the ORM's bulk path costs as much again per row
+                session.execute(insert(table.__table__), rows)  # type: ignore[union-attr]
