@@ -14,7 +14,8 @@ Planned = tuple[str, str, str, str, Any]
 
 # Conditions an entry may set that the exchange does not honour in a Bundle: refused
 # rather than ignored, since ignoring one would write what the client meant to avoid.
-_UNHONOURED = ("ifNoneExist", "ifNoneMatch", "ifModifiedSince")
+# (``ifNoneExist`` is honoured: the gate matches it first and passes ``matched``.)
+_UNHONOURED = ("ifNoneMatch", "ifModifiedSince")
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,13 @@ def read_target(url: str, where: str) -> ReadTarget:
                           "Type?query.", expression=[where])
 
 
-def plan_entries(entries: list[Any], new_id: Callable[[], str],
-                 offset: int = 0) -> list[Planned]:
-    """(where, action, type, id, resource) for each entry, urn:uuid references resolved."""
+def plan_entries(entries: list[Any], new_id: Callable[[], str], offset: int = 0,
+                 matched: dict[int, str] | None = None) -> list[Planned]:
+    """(where, action, type, id, resource) for each entry, urn:uuid references resolved.
+    ``matched`` names, by entry index, the resource a conditional create
+    (``ifNoneExist``) found: that entry creates nothing ("match"), and references to its
+    ``fullUrl`` point at what was found."""
+    matched = matched or {}
     ids: dict[str, str] = {}
     planned: list[Planned] = []
     for index, entry in enumerate(entries, start=offset):
@@ -68,11 +73,16 @@ def plan_entries(entries: list[Any], new_id: Callable[[], str],
             planned.append((f"{where}.request.url", "get", "", "", url))
         elif method == "POST":
             rtype = url.strip("/").split("?")[0]
-            rid = new_id()
+            found = matched.get(index)
+            rid = found.split("/", 1)[1] if found else new_id()
             full_url = entry.get("fullUrl")
             if isinstance(full_url, str) and full_url.startswith("urn:uuid:"):
                 ids[full_url] = f"{rtype}/{rid}"
-            planned.append((f"{where}.resource", "create", rtype, rid, resource))
+            planned.append((f"{where}.resource", "match" if found else "create", rtype, rid,
+                            resource))
+        elif entry["request"].get("ifNoneExist") is not None:
+            raise InvalidResource("request.ifNoneExist conditions a create (POST) only.",
+                                  expression=[f"{where}.request.ifNoneExist"])
         elif method in ("PUT", "DELETE"):
             parts = url.strip("/").split("/")
             if len(parts) != 2:

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from exchange.decisions.decide import Decision
-from exchange.errors import ExchangeError, InvalidResource, NotFound
+from exchange.errors import ExchangeError, InvalidResource, MultipleMatches, NotFound
 from exchange.fhir.bundles import Planned, plan_entries, read_target
 from exchange.fhir.dates import to_instant
 from exchange.fhir.outcome import operation_outcome
@@ -22,9 +22,11 @@ from exchange.gate.context import (
     AuditDraft,
     Disclosure,
     RequestContext,
+    check_type,
     note_resident,
     outcome_of,
 )
+from exchange.gate.matching import conditional_query, find
 from exchange.gate.reads import Reads
 from exchange.gate.road import Road
 from exchange.gate.searches import Searches
@@ -61,9 +63,32 @@ class Bundles:
                 response["entry"] = out
             return Disclosure(200, orjson.dumps(response))
 
+    def _matched(self, draft: AuditDraft, who: Identity, entries: list[Any],
+                 offset: int = 0) -> dict[int, str]:
+        """The resources conditional creates (``ifNoneExist``) find, by entry index: found
+        by the caller's own search, so a record it may not see is no match, as for the
+        same request alone. More than one match is a 412."""
+        matched: dict[int, str] = {}
+        for index, entry in enumerate(entries, start=offset):
+            request = entry.get("request") if isinstance(entry, dict) else None
+            if not isinstance(request, dict) or request.get("ifNoneExist") is None \
+                    or request.get("method") != "POST":
+                continue
+            criteria = request["ifNoneExist"]
+            rtype = str(request.get("url") or "").strip("/").split("?")[0]
+            check_type(rtype)
+            found = find(self._road, draft, who, rtype,
+                         conditional_query(self._road, rtype, str(criteria)))
+            if found.total > 1:
+                raise MultipleMatches("The entry's ifNoneExist matches more than one "
+                                      "resource.", expression=[f"Bundle.entry[{index}]"])
+            if found.total == 1:
+                matched[index] = f"{rtype}/{found.rows[0].resource_id}"
+        return matched
+
     def _transaction(self, draft: AuditDraft, who: Identity,
                      entries: list[Any]) -> list[dict[str, Any]]:
-        planned = plan_entries(entries, new_id)
+        planned = plan_entries(entries, new_id, matched=self._matched(draft, who, entries))
         seen: set[tuple[str, str]] = set()
         for where, action, rtype, rid, _resource in planned:
             if action != "get" and (rtype, rid) in seen:
@@ -73,7 +98,7 @@ class Bundles:
         draft.discloses = all(p[1] == "get" for p in planned)
         memo: dict[tuple[str, str, str | None], Decision] = {}
         writes = {index: self._write(draft, who, entries[index], item, memo)
-                  for index, item in enumerate(planned) if item[1] != "get"}
+                  for index, item in enumerate(planned) if item[1] not in ("get", "match")}
         stored = dict(zip(writes, self._writer.apply(list(writes.values())), strict=True))
         out: list[dict[str, Any]] = []
         reads: list[str] = []
@@ -82,6 +107,8 @@ class Bundles:
                 entry, outcome = self._answer_get(draft, who, where, url)
                 out.append(entry)
                 reads.append(outcome)
+            elif action == "match":
+                out.append(self._match_entry(planned[index]))
             else:
                 out.append(_response_entry(stored[index], action))
                 note_resident(draft, stored[index])
@@ -98,8 +125,13 @@ class Bundles:
         for index, entry in enumerate(entries):
             started = time.perf_counter()
             try:
-                (item,) = plan_entries([entry], new_id, offset=index)
+                (item,) = plan_entries([entry], new_id, offset=index,
+                                       matched=self._matched(draft, who, [entry], index))
                 where, action, _, _, url = item
+                if action == "match":
+                    out.append(self._match_entry(item))
+                    outcomes.append("success")
+                    continue
                 if action == "get":
                     answered, outcome = self._answer_get(draft, who, where, url)
                     out.append(answered)
@@ -117,6 +149,15 @@ class Bundles:
         draft.discloses = reads_only
         draft.details["entries"] = outcomes
         return out
+
+    def _match_entry(self, item: Planned) -> dict[str, Any]:
+        """A conditional create that found its resource: 200 with where it is, as R4
+        answers the same request alone."""
+        _, _, rtype, rid, _ = item
+        row = self._road.repository.current(rtype, rid)
+        version = row.version_id if row is not None else 1
+        return {"response": {"status": "200 OK", "etag": f'W/"{version}"',
+                             "location": f"{rtype}/{rid}/_history/{version}"}}
 
     def _write(self, draft: AuditDraft, who: Identity, entry: dict[str, Any], item: Planned,
                memo: dict[tuple[str, str, str | None], Decision] | None = None) -> Write:

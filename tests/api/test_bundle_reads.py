@@ -83,9 +83,52 @@ def test_an_unhonoured_condition_is_refused_not_ignored(community: Community) ->
                             json={"resourceType": "Bundle", "type": "transaction", "entry": [
                                 {"resource": obs, "request": {
                                     "method": "POST", "url": "Observation",
-                                    "ifNoneExist": "code=8867-4"}}]})
+                                    "ifNoneMatch": "*"}}]})
     assert r.status_code == 422
-    assert r.json()["issue"][0]["expression"] == ["Bundle.entry[0].request.ifNoneExist"]
+    assert r.json()["issue"][0]["expression"] == ["Bundle.entry[0].request.ifNoneMatch"]
+
+
+def test_a_conditional_create_in_a_transaction(community: Community) -> None:
+    """ifNoneExist in an entry, as a client registering a resident and their readings
+    sends it: a visible match is reused (and references to its fullUrl point at it), no
+    match creates, a hidden match is no match, more than one is a 412."""
+    h = {**community.headers("clinic-a", scope="system/*.cruds"),
+         "Content-Type": "application/fhir+json"}
+    reading = observation("x", "alice", "8867-4", "2025-03-01T08:00:00Z", 72, "/min")
+    reading.pop("id")
+    reading["subject"] = {"reference": "urn:uuid:4a7c1b9e-0d2f-4c55-9a53-6d2b8f0e1c11"}
+
+    def bundle(criteria: str, readings: bool = True) -> dict:
+        return {"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"fullUrl": "urn:uuid:4a7c1b9e-0d2f-4c55-9a53-6d2b8f0e1c11",
+             "resource": {"resourceType": "Patient", "name": [{"family": "王"}]},
+             "request": {"method": "POST", "url": "Patient", "ifNoneExist": criteria}},
+            *([{"resource": reading, "request": {"method": "POST", "url": "Observation"}}]
+              if readings else [])]}
+
+    # No match: registered (a new resident, whose readings wait for their consent).
+    r = community.http.post("/fhir", json=bundle("identifier=http://example.org/x|none",
+                                                 readings=False), headers=h)
+    assert r.status_code == 200, r.text
+    assert r.json()["entry"][0]["response"]["status"] == "201 Created"
+    r = community.http.post("/fhir", json=bundle("_id=alice"), headers=h)
+    assert r.status_code == 200, r.text
+    first, second = r.json()["entry"]
+    assert first["response"]["status"] == "200 OK"
+    assert first["response"]["location"].startswith("Patient/alice/")
+    rid = second["response"]["location"].split("/")[1]
+    stored = community.http.get(f"/fhir/Observation/{rid}", headers=h).json()
+    assert stored["subject"]["reference"] == "Patient/alice"
+    # bob is hidden from clinic-a: his Patient is no match, so a new one is made.
+    r = community.http.post("/fhir", json=bundle("_id=bob", readings=False), headers=h)
+    assert r.json()["entry"][0]["response"]["status"] == "201 Created"
+    glucose = observation("y", "alice", "15074-8", "2025-03-01T08:00:00Z", 5.0)
+    glucose.pop("id")
+    r = community.http.post("/fhir", headers=h, json={
+        "resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": glucose, "request": {"method": "POST", "url": "Observation",
+                                              "ifNoneExist": "code=15074-8"}}]})
+    assert r.status_code == 412  # alice's three readings match
 
 
 def test_an_empty_transaction(community: Community) -> None:
