@@ -320,21 +320,6 @@ def _part_admits(part: Any, found: Any) -> bool:
     return False
 
 
-def _date_admits(value: DateValue, low: Any, high: Any) -> bool:
-    """``_date_condition``, on values rather than columns."""
-    if value.prefix == "eq":
-        return bool(low >= value.low and high <= value.high)
-    if value.prefix == "ne":
-        return bool(low < value.low or high > value.high)
-    if value.prefix == "gt":
-        return bool(high > value.high)
-    if value.prefix == "ge":
-        return bool(high > value.low)
-    if value.prefix == "lt":
-        return bool(low < value.low)
-    return bool(low < value.high)  # le
-
-
 def _search_terms(param: SearchParam, values: Sequence[Any]) -> list[str]:
     terms: list[str] = []
     for v in values:
@@ -351,12 +336,15 @@ def _search_terms(param: SearchParam, values: Sequence[Any]) -> list[str]:
     return terms
 
 
-def _date_condition(value: DateValue, low: Any, high: Any) -> ColumnElement[bool]:
-    """FHIR date comparison of the stored range [low, high) against the searched one."""
+def _date_condition(value: DateValue, low: Any, high: Any, both: Any = and_,
+                    either: Any = or_) -> Any:
+    """FHIR date comparison of the stored range [low, high) against the searched one: on
+    columns, an SQL condition; with ``both``/``either`` of plain booleans, on values (a
+    composite's date, compared on the decrypted record)."""
     if value.prefix == "eq":
-        return and_(low >= value.low, high <= value.high)
+        return both(low >= value.low, high <= value.high)
     if value.prefix == "ne":
-        return or_(low < value.low, high > value.high)
+        return either(low < value.low, high > value.high)
     if value.prefix == "gt":
         return high > value.high
     if value.prefix == "ge":
@@ -364,6 +352,10 @@ def _date_condition(value: DateValue, low: Any, high: Any) -> ColumnElement[bool
     if value.prefix == "lt":
         return low < value.low
     return low < value.high  # le
+
+
+def _date_admits(value: DateValue, low: Any, high: Any) -> bool:
+    return bool(_date_condition(value, low, high, lambda a, b: a and b, lambda a, b: a or b))
 
 
 def _instant_condition(value: DateValue, column: Any) -> ColumnElement[bool]:

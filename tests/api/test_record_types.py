@@ -276,3 +276,17 @@ def test_a_payer_sorts_by_what_it_is_shown(community: Community) -> None:
     r = community.http.get("/fhir/Condition?_sort=-onset-date",
                            headers=community.headers("insurer", "HPAYMT"))
     assert {e["resource"]["id"] for e in r.json()["entry"]} == {"bob-htn"}
+
+
+def test_a_composite_with_a_date_compares_like_a_date_parameter(community: Community) -> None:
+    onset = {"resourceType": "Observation", "status": "final",
+             "subject": {"reference": "Patient/alice"},
+             "code": {"coding": [{"system": LOINC, "code": "11368-8"}]},
+             "valueDateTime": "2024-05-02"}
+    rid = _post(community, "clinic-a", onset).json()["id"]
+    h = community.headers("clinic-a")
+    for query, expected in (("ge2024-05-01", {rid}), ("eq2024-05", {rid}),
+                            ("lt2024-05-01", set()), ("ne2024-05-02", set())):
+        r = community.http.get(
+            f"/fhir/Observation?code-value-date=http://loinc.org|11368-8${query}", headers=h)
+        assert {e["resource"]["id"] for e in r.json().get("entry", [])} == expected, query
