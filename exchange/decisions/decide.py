@@ -64,6 +64,7 @@ class Decider:
 
     STAMP_SECONDS = 0.5  # half the one-second promise: room for the query and the clock
     MAX_ENTRIES = 100_000
+    MAX_LABEL_SETS = 10_000
 
     def __init__(self, point: DecisionPoint, repository: ResourceRepository,
                  clock: Clock, monotonic: Monotonic | None = None) -> None:
@@ -74,6 +75,7 @@ class Decider:
         self._stamps: dict[str, tuple[str, float]] = {}  # resident -> (stamp, read at)
         self._views: dict[str, tuple[str, list[dict[str, Any]]]] = {}
         self._decisions: dict[tuple[Any, ...], tuple[Decision, float]] = {}
+        self._labels: dict[tuple[Any, ...], list[dict[str, str]]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -171,12 +173,23 @@ class Decider:
     def labels_for(self, resource: dict[str, Any]) -> list[dict[str, str]]:
         """Security labels the policies give a resource on its way in."""
         unique = {(c["system"], c["code"]): c for c in codings(resource)}
-        result = self._point.decide(LABELS, {"resource_type": resource.get("resourceType"),
+        rtype = resource.get("resourceType")
+        # The answer depends on the type, the codes and the policy alone, and a record's
+        # codes repeat (every heart rate is LOINC 8867-4): each set is asked once.
+        key = (self._point.revision, rtype, tuple(sorted(unique)))
+        cached = self._labels.get(key)
+        if cached is not None:
+            return [dict(label) for label in cached]  # the caller's to write into a record
+        result = self._point.decide(LABELS, {"resource_type": rtype,
                                              "codes": [unique[k] for k in sorted(unique)]})
         labels = result.get("labels")
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             raise PolicyUnavailable("The labelling policy answered in an unexpected shape.")
-        return [{"system": LABEL_SYSTEM, "code": code} for code in labels]
+        found = [{"system": LABEL_SYSTEM, "code": code} for code in labels]
+        if len(self._labels) > self.MAX_LABEL_SETS:
+            self._labels.clear()
+        self._labels[key] = found
+        return [dict(label) for label in found]
 
     def grant_token(self, client: dict[str, Any], purpose: str,
                     scopes: list[dict[str, Any]]) -> tuple[bool, list[str], list[str]]:
@@ -217,8 +230,10 @@ def codings(resource: dict[str, Any]) -> Iterator[dict[str, str]]:
         if isinstance(node, dict):
             if isinstance(node.get("system"), str) and isinstance(node.get("code"), str):
                 # Ｆ32.9 is F32.9, and a system's trailing slash is not another system
+                code = node["code"]
                 yield {"system": node["system"].rstrip("/"),
-                       "code": unicodedata.normalize("NFKC", node["code"]).strip()}
+                       "code": (code if code.isascii() else
+                                unicodedata.normalize("NFKC", code)).strip()}
             for value in node.values():
                 yield from walk(value)
         elif isinstance(node, list):

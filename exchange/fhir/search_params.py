@@ -7,7 +7,7 @@ file once; the indexer and the search parser read this module.
 """
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -46,6 +46,15 @@ class SearchParam:
     # component, its kind and its paths within an item.
     items: tuple[str, ...] = ()
     components: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Other parameters of the type whose values together are exactly this one's
+    # (Observation's combo-code is code with component-code): it is searched under theirs
+    # and not indexed twice. Empty: its values are indexed under its own name.
+    parts: tuple[str, ...] = ()
+
+    @property
+    def index_keys(self) -> tuple[str, ...]:
+        """The names its values are indexed under."""
+        return self.parts or (self.name,)
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -90,8 +99,25 @@ def _load(spec: dict[str, Any]) -> tuple[Params, dict[str, tuple[str, ...]]]:
             param = _param(name, entry, stored)
             if param is not None:
                 params[rtype][name] = param
+        params[rtype] = _with_parts(params[rtype])
     compartment = {t: tuple(p) for t, p in spec["compartment"].items()}
     return params, compartment
+
+
+def _with_parts(params: dict[str, SearchParam]) -> dict[str, SearchParam]:
+    """Each parameter whose steps are the union of other indexed parameters' (each a proper
+    subset of its own, so that no two stand for each other) takes those as its parts."""
+    result = dict(params)
+    for name, param in params.items():
+        if param.kind not in SEARCHABLE_KINDS or not param.steps:
+            continue
+        mine = set(param.steps)
+        parts = sorted(other.name for other in params.values()
+                       if other.kind == param.kind and other.steps
+                       and set(other.steps) < mine)
+        if parts and set().union(*(params[p].steps for p in parts)) == mine:
+            result[name] = replace(param, parts=tuple(parts))
+    return result
 
 
 _SPEC = json.loads(SPEC.read_text())

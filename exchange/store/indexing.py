@@ -1,6 +1,6 @@
 """What a resource contributes to the search indexes, and to whose record it belongs."""
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -137,31 +137,54 @@ def string_terms(text: str) -> set[str]:
 
 def index_entries(resource: dict[str, Any], blind: BlindIndex) -> IndexEntries:
     entries = IndexEntries()
-    rtype = str(resource.get("resourceType"))
-    present = resource.keys()
-    for name, param in PARAMS.get(rtype, {}).items():
-        if param.kind not in SEARCHABLE_KINDS or (param.steps and present.isdisjoint(
-                param.roots)):
-            continue  # most of a type's parameters read elements this resource lacks
+    plain: set[tuple[str, str]] = set()  # (index key, term) before blinding, each once
+    for param in _reading(str(resource.get("resourceType")), resource.keys()):
         for value in param_values(resource, param):
-            for key, term in _terms(param, value):
-                entries.terms.append((key, blind.term(key, term)))
+            plain.update(_terms(param, value))
             if param.kind == "date":
                 span = _date_span(value)
                 if span is not None:
-                    entries.dates.append((name, *span))
+                    entries.dates.append((param.name, *span))
             elif param.kind == "reference":
                 ref = relative_reference(value)
                 if ref is not None:
-                    entries.references.append((name, ref))
+                    entries.references.append((param.name, ref))
     for label in values_at(resource, "meta.security"):
         for system, code in token_pairs(label):
-            entries.terms.extend((SECURITY, blind.term(SECURITY, t))
-                                 for t in token_terms(SECURITY, system, code))
-    entries.terms = sorted(set(entries.terms))
+            plain.update((SECURITY, t) for t in token_terms(SECURITY, system, code))
+    entries.terms = sorted((key, blind.term(key, term)) for key, term in plain)
     entries.references = sorted(set(entries.references))  # a union names each once
     entries.dates = sorted(set(entries.dates))
     return entries
+
+
+def _reading(rtype: str, elements: Iterable[str]) -> list[SearchParam]:
+    """The indexed parameters that read any of these top-level elements, each once, in the
+    type's order: most of a type's parameters read elements a resource lacks."""
+    by_root, unrooted = _BY_ROOT.get(rtype, ({}, ()))
+    found = {p.name: p for e in elements for p in by_root.get(e, ())}
+    found.update((p.name, p) for p in unrooted)
+    return [found[n] for n in sorted(found)]
+
+
+def _by_root(params: dict[str, SearchParam]) -> tuple[dict[str, list[SearchParam]],
+                                                      tuple[SearchParam, ...]]:
+    """The parameters indexed under their own name (of the kinds kept in the index, not
+    made of others' parts), by the top-level elements their steps read; and those read
+    by a FHIRPath expression, which are asked of every resource."""
+    by_root: dict[str, list[SearchParam]] = {}
+    unrooted = []
+    for param in params.values():
+        if param.kind not in SEARCHABLE_KINDS or param.parts:
+            continue
+        if not param.steps:
+            unrooted.append(param)
+        for root in param.roots if param.steps else ():
+            by_root.setdefault(root, []).append(param)
+    return by_root, tuple(unrooted)
+
+
+_BY_ROOT = {rtype: _by_root(params) for rtype, params in PARAMS.items()}
 
 
 # The index keys of the modifiers, beside a parameter's own: ``code:text`` holds the words
@@ -206,11 +229,11 @@ def _terms(param: SearchParam, value: Any) -> Iterator[tuple[str, str]]:
 
 
 def word_terms(text: str) -> set[str]:
-    """A code's text as ``:text`` finds it: the whole text and each whole word. Not every
-    prefix, as a string parameter keeps: a code's display is a label, not a name typed
-    letter by letter, and its prefixes were four in five of all the terms indexed."""
-    normalized = normalize_text(text)
-    return {"=" + normalized, *("^" + word[:MAX_PREFIX] for word in normalized.split())}
+    """A code's text as ``:text`` finds it: each whole word (a query of several words
+    needs each). Not every prefix, as a string parameter keeps: a code's display is a
+    label, not a name typed letter by letter, and its prefixes were four in five of all
+    the terms indexed."""
+    return {"^" + word[:MAX_PREFIX] for word in normalize_text(text).split()}
 
 
 def display_texts(value: dict[str, Any]) -> Iterator[str]:

@@ -29,7 +29,7 @@ from exchange.fhir.search import (
     StringValue,
     TokenValue,
 )
-from exchange.fhir.search_params import VALUE_KINDS, SearchParam
+from exchange.fhir.search_params import PARAMS, VALUE_KINDS, SearchParam
 from exchange.fhir.values import VALUE_LIMIT, NumberValue
 from exchange.privacy.blind_index import BlindIndex, normalize_text
 from exchange.store.indexing import (
@@ -132,8 +132,9 @@ class ResourceSearch:
             elif key == "_lastUpdated":
                 column = R.last_updated
             else:
+                keys = PARAMS[query.resource_type][key].index_keys
                 column = (select(func.min(D.low)).where(
-                    D.resource_type == query.resource_type, D.param == key,
+                    D.resource_type == query.resource_type, D.param.in_(keys),
                     D.resource_id == R.resource_id).scalar_subquery())
             order.append(column.desc() if descending else column.asc())
         order.extend([R.resource_id] if neutral_order else [R.last_updated, R.resource_id])
@@ -151,7 +152,7 @@ class ResourceSearch:
             targets: set[str] = set()
             for inc in includes:
                 stmt = select(F.target).where(
-                    F.resource_type == inc.source_type, F.param == inc.param.name,
+                    F.resource_type == inc.source_type, F.param.in_(inc.param.index_keys),
                     F.resource_id.in_(ids))
                 for (target,) in conn.execute(stmt):
                     if inc.target_type is None or target.startswith(inc.target_type + "/"):
@@ -159,7 +160,7 @@ class ResourceSearch:
             rev: list[tuple[str, str]] = []
             for inc in revincludes:
                 stmt = select(F.resource_type, F.resource_id).where(
-                    F.resource_type == inc.source_type, F.param == inc.param.name,
+                    F.resource_type == inc.source_type, F.param.in_(inc.param.index_keys),
                     F.target.in_(refs)).limit(limit)
                 rev.extend((t, i) for t, i in conn.execute(stmt))
         wanted = {tuple(t.split("/", 1)) for t in targets} | set(rev)
@@ -224,53 +225,57 @@ class ResourceSearch:
             return ~present if missing else present
         if modifier == "not":  # no value among these; no value at all matches too
             return ~R.resource_id.in_(self._matching_ids(rtype, param, clause.values))
-        if modifier == "contains":  # every word of one value, each within a stored word
-            key = modifier_key(param.name, "contains")
+        if modifier in ("contains", "text"):
+            # every word of one value: within a stored word (contains), or a word (text)
+            keys = _keys(param, modifier)
+            mark = "~" if modifier == "contains" else "^"
             alternatives = []
             for v in clause.values:
                 words = normalize_text(v.text).split() if isinstance(v, StringValue) else []
                 alternatives.append(and_(*(R.resource_id.in_(self._term_ids(
-                    rtype, key, ["~" + w])) for w in words)) if words else literal(False))
+                    rtype, keys, [mark + w[:MAX_PREFIX]])) for w in words))
+                    if words else literal(False))
             return or_(literal(False), *alternatives)
-        if modifier in ("text", "of-type", "identifier"):
-            key = modifier_key(param.name, modifier)
+        if modifier in ("of-type", "identifier"):
             terms = [str(v) for v in clause.values] if modifier == "of-type" else \
                 _search_terms(param, clause.values)
-            return R.resource_id.in_(self._term_ids(rtype, key, terms))
+            return R.resource_id.in_(self._term_ids(rtype, _keys(param, modifier), terms))
         if modifier in ("below", "above"):
             terms = [f"b^{v.code}" for v in clause.values if isinstance(v, TokenValue)] \
                 if modifier == "below" else \
                 [f"*|{p}" for v in clause.values if isinstance(v, TokenValue) and v.code
                  for p in uri_prefixes(v.code)]
-            return R.resource_id.in_(self._term_ids(rtype, param.name, terms))
+            return R.resource_id.in_(self._term_ids(rtype, param.index_keys, terms))
         return R.resource_id.in_(self._matching_ids(rtype, param, clause.values))
 
-    def _term_ids(self, rtype: str, key: str, terms: Sequence[str]) -> Any:
-        return select(T.resource_id).where(
-            T.resource_type == rtype, T.param == key,
-            T.term.in_([self._blind.term(key, t) for t in terms]))
+    def _term_ids(self, rtype: str, keys: Sequence[str], terms: Sequence[str]) -> Any:
+        """Resources with any of ``terms`` under any of ``keys`` (a term is blinded with
+        its key, so each key is asked with its own)."""
+        return select(T.resource_id).where(T.resource_type == rtype, or_(*(
+            and_(T.param == key, T.term.in_([self._blind.term(key, t) for t in terms]))
+            for key in keys)))
 
     def _present_ids(self, rtype: str, param: SearchParam) -> Any:
         """Resources with any indexed value for ``param``."""
         table = {"date": D, "reference": F}.get(param.kind, T)
         present = select(table.resource_id).where(table.resource_type == rtype,
-                                                  table.param == param.name)
+                                                  table.param.in_(param.index_keys))
         if param.kind != "reference":
             return present
         # a reference by identifier alone is a value too
         return present.union(select(T.resource_id).where(
-            T.resource_type == rtype, T.param == modifier_key(param.name, "identifier")))
+            T.resource_type == rtype, T.param.in_(_keys(param, "identifier"))))
 
     def _matching_ids(self, rtype: str, param: SearchParam, values: Sequence[Any]) -> Any:
-        name = param.name
+        keys = param.index_keys
         if param.kind in ("token", "uri", "string"):
-            return self._term_ids(rtype, name, _search_terms(param, values))
+            return self._term_ids(rtype, keys, _search_terms(param, values))
         if param.kind == "date":
             return select(D.resource_id).where(
-                D.resource_type == rtype, D.param == name,
+                D.resource_type == rtype, D.param.in_(keys),
                 or_(*(_date_condition(v, D.low, D.high) for v in values)))
         return select(F.resource_id).where(
-            F.resource_type == rtype, F.param == name,
+            F.resource_type == rtype, F.param.in_(keys),
             F.target.in_([v.target for v in values if isinstance(v, ReferenceValue)]))
 
     def _chain_ids(self, rtype: str, ref: SearchParam, chain: Chain,
@@ -280,7 +285,11 @@ class ResourceSearch:
             R.resource_type == chain.target_type, R.is_current, ~R.deleted,
             R.resource_id.in_(target_ids))
         return select(F.resource_id).where(
-            F.resource_type == rtype, F.param == ref.name, F.target.in_(targets))
+            F.resource_type == rtype, F.param.in_(ref.index_keys), F.target.in_(targets))
+
+
+def _keys(param: SearchParam, modifier: str) -> tuple[str, ...]:
+    return tuple(modifier_key(k, modifier) for k in param.index_keys)
 
 
 def _admits(clause: Clause, resource: dict[str, Any]) -> bool:

@@ -29,6 +29,8 @@ def marked(community: Community) -> Community:
         bp["meta"] = {"profile": ["http://example.org/fhir/StructureDefinition/bp"],
                       "tag": [{"system": "urn:example:tag", "code": "home-reading"}]}
         bp["performer"] = [{"identifier": {"system": "urn:example:staff", "value": "n-7"}}]
+        bp["component"] = [{"code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
+                            "valueQuantity": {"value": 130, "unit": "mm[Hg]"}}]
         records.append(bp)
     community.services.repository.ingest(records)
     return community
@@ -39,6 +41,15 @@ QUERIES = {
     "missing=true": ("Observation?encounter:missing=true&code=85354-9", {"alice-bp"}),
     "missing=false": ("Observation?performer:missing=false", {"alice-bp"}),
     "text": ("Observation?code:text=blood", {"alice-bp"}),
+    "text, two words in any order": ("Observation?code:text=panel blood", {"alice-bp"}),
+    "text, a word it lacks": ("Observation?code:text=blood sugar", set()),
+    "combo-code by the code": ("Observation?combo-code=http://loinc.org|85354-9",
+                               {"alice-bp"}),
+    "combo-code by a component": ("Observation?combo-code=http://loinc.org|8480-6",
+                                  {"alice-bp"}),
+    "combo-code:text": ("Observation?combo-code:text=blood", {"alice-bp"}),
+    "combo-code:missing": ("Observation?combo-code:missing=false&code=85354-9",
+                           {"alice-bp"}),
     "contains": ("Patient?name:contains=秀", {"alice"}),
     "contains, two words": ("Patient?name:contains=王,zzz", {"alice"}),
     "exact": ("Patient?family:exact=王", {"alice"}),

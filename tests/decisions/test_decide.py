@@ -127,3 +127,28 @@ def test_a_quick_disclosure_is_not_checked_twice(community: Community) -> None:
     assert community.http.get("/fhir/Patient/alice",
                               headers=community.headers("clinic-a")).status_code == 200
     assert calls == []
+
+
+def test_labels_are_asked_once_per_set_of_codes_and_again_under_a_new_policy(
+        community: Community) -> None:
+    decider = community.services.decider
+    counting = CountingPoint(decider._point)
+    decider._point = counting  # type: ignore[assignment]
+
+    def coded(code: str) -> dict[str, Any]:
+        return {"resourceType": "Condition", "subject": {"reference": "Patient/alice"},
+                "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10",
+                                     "code": code}]}}
+
+    first = decider.labels_for(coded("F32.9"))
+    assert first == [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                      "code": "PSY"}]
+    first[0]["code"] = "changed by the caller"  # a caller's copy: the cache keeps its own
+    assert decider.labels_for(coded("F32.9")) == decider.labels_for(coded("Ｆ32.9"))
+    assert decider.labels_for(coded("F32.9"))[0]["code"] == "PSY"
+    assert counting.calls == 1
+    assert decider.labels_for(coded("I10")) == []
+    assert counting.calls == 2
+    counting.revision = "another policy"
+    decider.labels_for(coded("F32.9"))
+    assert counting.calls == 3

@@ -62,3 +62,25 @@ def test_every_stored_type_has_parameters_and_a_place() -> None:
         assert COMPARTMENT[rtype], rtype
     # A Coverage belongs to its beneficiary, not to the policy holder who pays for it.
     assert COMPARTMENT["Coverage"][0].name == "beneficiary"
+
+
+def test_a_parameter_made_of_others_is_searched_under_theirs_and_not_indexed_twice() -> None:
+    from exchange.privacy.blind_index import BlindIndex
+    from exchange.store.indexing import index_entries
+
+    combo = PARAMS["Observation"]["combo-code"]
+    assert combo.index_keys == ("code", "component-code")
+    assert PARAMS["Observation"]["code"].index_keys == ("code",)
+    # every part's values are the combination's, and nothing else is
+    for rtype, params in PARAMS.items():
+        for param in params.values():
+            if param.parts:
+                steps = set().union(*(params[p].steps for p in param.parts))
+                assert steps == set(param.steps), (rtype, param.name)
+    bp = {"resourceType": "Observation", "status": "final",
+          "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+          "component": [{"code": {"coding": [{"system": "http://loinc.org",
+                                              "code": "8480-6"}]}}]}
+    keys = {key for key, _ in index_entries(bp, BlindIndex(b"k" * 32)).terms}
+    assert {"code", "component-code"} <= keys
+    assert not any(k.startswith("combo-code") for k in keys)

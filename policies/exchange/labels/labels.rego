@@ -8,30 +8,36 @@ package exchange.labels
 
 import rego.v1
 
-lists := data.exchange.static.sensitive_codes
+# Sensitive codes by code system, then by code prefix: {system: {prefix: [label]}}.
+table := data.exchange.static.sensitive_codes
+
+# Other names of the same code system (ICD-10-CM and the OIDs of ICD-10 share its chapters).
+aliases := data.exchange.static.code_system_aliases
 
 # METADATA
 # title: decision
 # entrypoint: true
 decision := {"labels": sort([l | some l in found])}
 
-# The lists by code system, so that each code is compared with its own system's prefixes
-# only: a resource with many codes stays within the engine's instruction budget.
-by_system[system] := [entry | some entry in lists; entry.system == system] if {
-	some listed in lists
-	system := listed.system
-}
-
 # A directory record (a service, a practitioner, a medication) names no resident, so it
 # tells nothing sensitive about anyone: a psychotherapy service labelled PSY would be
 # withheld from every reader, for no resident's sake.
-found contains entry.label if {
+found contains label if {
 	not input.resource_type in data.exchange.static.directory_types
 	some coding in input.codes
-	some entry in by_system[coding.system]
-	some prefix in entry.prefixes
-	startswith(upper(coding.code), prefix)
+	prefixes := table[object.get(aliases, coding.system, coding.system)]
+	code := upper(coding.code)
+
+	# Each of the code's own prefixes is looked up, so that the cost is the code's length,
+	# not the length of the lists: a resource with many codes stays within the engine's
+	# instruction budget.
+	some n in numbers.range(1, min([count(code), longest_prefix]))
+	some label in prefixes[substring(code, 0, n)]
 }
+
+# No listed prefix is longer than this (a test holds the lists to it), so no longer prefix
+# of a code needs a look. A constant: computing it from the lists doubles each decision.
+longest_prefix := 20
 
 # A label the writer put on the resource itself (a DocumentReference's securityLabel)
 # stands as a label: the policies withhold it like one they found.

@@ -40,3 +40,21 @@ test_icd10_under_another_name_or_case_is_labelled if {
 	d := labels.decision with input as {"resource_type": "Condition", "codes": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "f32.9"}]}
 	d.labels == ["PSY"]
 }
+
+test_no_listed_prefix_is_longer_than_the_lookup_goes if {
+	every prefixes in labels.table {
+		every prefix, _ in prefixes {
+			count(prefix) <= labels.longest_prefix
+		}
+	}
+}
+
+test_a_listed_loinc_code_is_matched_whole if {
+	labels.decision.labels == ["PSY"] with input as {"codes": [{"system": "http://loinc.org", "code": "44249-1"}]}
+}
+
+test_every_alias_names_a_listed_system if {
+	every _, system in labels.aliases {
+		labels.table[system]
+	}
+}
