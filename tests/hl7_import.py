@@ -172,17 +172,19 @@ class Report:
 
     @property
     def of_residents(self) -> tuple[int, int]:
-        """(accepted, all) among the examples that name a resident."""
-        named = self.total - len(self.residentless)
-        return len([n for n in self.accepted if n not in self.residentless]), named
+        """(accepted, all) among the examples that name a resident, or that the exchange
+        found to be about one by the records they refer to (those it accepted)."""
+        through_records = [n for n in self.accepted if n in self.residentless]
+        named = self.total - len(self.residentless) + len(through_records)
+        return len(self.accepted), named
 
     def lines(self) -> list[str]:
         accepted, named = self.of_residents
         out = [f"HL7 R4 examples of stored types imported as a clinic would: "
                f"{len(self.accepted)} of {self.total} accepted "
                f"({len(self.accepted) / max(self.total, 1):.1%}); of the {named} that name "
-               f"a resident (or are one, or are the directory's), {accepted} "
-               f"({accepted / max(named, 1):.1%})"]
+               f"a resident (or are one, or are the directory's, or refer to a resident's "
+               f"records), {accepted} ({accepted / max(named, 1):.1%})"]
         for reason, count in self.refusals.most_common():
             names = self.refused[reason]
             out.append(f"  {count:3d} refused: {reason}")

@@ -17,7 +17,7 @@ from exchange.fhir.validation import validate_resource
 from exchange.gate.context import UNKNOWN_RESIDENT, AuditDraft, check_target
 from exchange.gate.road import Road
 from exchange.identity.model import Identity
-from exchange.store.indexing import compartment_of, names_a_resident
+from exchange.store.indexing import compartment_of, names_a_resident, referenced
 from exchange.store.repository import CurrentState, StoredResource, Write
 
 # The SMART v2 permission letter of each action, to name the scope a refusal lacks.
@@ -77,9 +77,12 @@ class Writer:
             check_consent(body)
         body = label(self._decider, {**body, "id": rid})
         resident = compartment_of(body)
+        derived = resident is None and rtype in RESIDENT_TYPES
+        if derived:
+            resident = self._resident_referred_to(draft, who, body, where or rtype)
         if rtype in RESIDENT_TYPES and resident is None:
-            raise InvalidResource("The resource must name the resident it belongs to.",
-                                  expression=[where or rtype])
+            raise InvalidResource("The resource must name the resident it belongs to, or "
+                                  "refer to their records.", expression=[where or rtype])
         if rtype in DIRECTORY_TYPES and names_a_resident(body):
             # Every client reads the directory: a Device implanted in a resident would tell
             # them all who carries it. Such a record belongs in the resident's own record.
@@ -102,7 +105,35 @@ class Writer:
         if not decision.allows(rtype):
             draft.outcome = "denied"
             raise InvalidResource(UNKNOWN_RESIDENT, expression=[where or rtype])
-        return Write(action, rtype, rid, body)  # type: ignore[arg-type]
+        return Write(action, rtype, rid, body,  # type: ignore[arg-type]
+                     resident if derived else None)
+
+    def _resident_referred_to(self, draft: AuditDraft, who: Identity, body: dict[str, Any],
+                              where: str) -> str | None:
+        """The resident whose records a record refers to, when it names none itself (a
+        Provenance of a DocumentReference, a DetectedIssue implicating a MedicationRequest,
+        an AppointmentResponse): what it says is about them, so it is theirs, and their
+        consents govern it. Only records the caller may read count, so that one it may not
+        see tells it no more than a missing one; records of two residents are refused."""
+        residents: set[str] = set()
+        for ref in sorted(set(referenced(body))):
+            rtype, rid = ref.split("/", 1)
+            if rtype not in RESIDENT_TYPES:
+                continue
+            state = self._repository.current(rtype, rid)
+            if state is None or state.deleted or state.patient_id is None:
+                continue
+            decision = self._road.deciding.decide(draft, who, "read", [rtype],
+                                                  state.patient_id)
+            row = self._repository.read(rtype, rid) if decision.allows(rtype) else None
+            if row is None or not self._road.shaping.visible(row, decision):
+                continue
+            residents.add(state.patient_id)
+            if len(residents) > 1:
+                raise InvalidResource("The resource refers to the records of more than one "
+                                      "resident; a record belongs to one.",
+                                      expression=[where])
+        return residents.pop() if residents else None
 
     def require_readable(self, draft: AuditDraft, who: Identity, rtype: str,
                          rid: str) -> tuple[StoredResource, Decision]:

@@ -91,6 +91,19 @@ def compartment_of(resource: dict[str, Any]) -> str | None:
     return None
 
 
+def referenced(node: Any) -> Iterator[str]:
+    """Every local record ``node`` refers to, as ``Type/id``, wherever the reference is."""
+    if isinstance(node, dict):
+        ref = relative_reference(node)
+        if ref is not None:
+            yield ref
+        for value in node.values():
+            yield from referenced(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from referenced(item)
+
+
 def names_a_resident(node: Any) -> bool:
     """Whether any reference anywhere in ``node`` points at a Patient, or it contains one."""
     if isinstance(node, dict):

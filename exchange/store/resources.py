@@ -66,6 +66,14 @@ class Write:
     resource_type: str
     resource_id: str
     resource: dict[str, Any] | None = None
+    # Whose record it is, where the gate found it otherwise than by the resource's own
+    # Patient-compartment references (see gate/writing.py); None: by those.
+    resident: str | None = None
+
+    def owner(self) -> str | None:
+        if self.resident is not None or self.resource is None:
+            return self.resident
+        return compartment_of({**self.resource, "id": self.resource_id})
 
 
 Allowed = Collection[str] | None  # resident ids a caller may see; None: no restriction
@@ -112,8 +120,7 @@ class ResourceVersions:
         # transaction that may yet roll back while its ciphertext is cached elsewhere.
         for write in writes:
             if write.resource is not None:
-                owner = compartment_of({**write.resource, "id": write.resource_id})
-                self._vault.ensure_key(owner or DIRECTORY_OWNER)
+                self._vault.ensure_key(write.owner() or DIRECTORY_OWNER)
         try:
             with Session(self._engine) as session, session.begin():
                 rows: list[dict[str, Any]] = []
@@ -153,7 +160,7 @@ class ResourceVersions:
             meta["versionId"] = str(version)
             meta["lastUpdated"] = to_instant(now)
             resource["meta"] = meta
-            patient_id = compartment_of(resource)
+            patient_id = write.owner()
             body = orjson.dumps(resource)
             index.add(resource, self._blind)
         sealed = self._vault.seal(patient_id or DIRECTORY_OWNER,

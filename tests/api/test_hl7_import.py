@@ -28,7 +28,10 @@ def test_hl7_examples_import_as_a_clinic_would(hl7_examples: Path,
         print("\n" + "\n".join(report.lines()))
     assert report.total > 450
     assert not report.changed, report.changed
-    # Examples about no resident (none named, or a Group) are refused by a rule of the
-    # exchange, a record belongs to one resident; the share is of those that name one.
+    # Examples about no resident (none named or referred to, or a Group) are refused by a
+    # rule of the exchange, a record belongs to one resident; the share is of the others.
     accepted, named = report.of_residents
     assert accepted >= 0.95 * named
+    # Of all of them, 459 of 491 (93.5 %): short of the 95 % aimed at, by the rule above
+    # (README).
+    assert accepted >= 459

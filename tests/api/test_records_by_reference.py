@@ -1,0 +1,70 @@
+"""A record that names no resident but refers to a resident's records (a Provenance of an
+Observation, a DetectedIssue implicating a medication order) is that resident's: their
+consents govern it. Only records the writer may read count, so a hidden one tells the
+writer no more than a missing one."""
+
+from typing import Any
+
+import pytest
+
+from tests.community import Community
+
+FHIR = "application/fhir+json"
+
+
+def provenance(*targets: str) -> dict[str, Any]:
+    return {"resourceType": "Provenance", "target": [{"reference": t} for t in targets],
+            "recorded": "2024-05-01T08:00:00+08:00",
+            "agent": [{"who": {"reference": "Organization/clinic-a"}}]}
+
+
+def _post(community: Community, client: str, body: dict[str, Any]) -> Any:
+    return community.http.post("/fhir/Provenance", json=body, headers={
+        **community.headers(client, "TREAT", "system/*.cruds"), "Content-Type": FHIR})
+
+
+def test_a_provenance_belongs_to_its_targets_resident(community: Community) -> None:
+    r = _post(community, "clinic-a", provenance("Observation/alice-glu-0"))
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    a = community.headers("clinic-a")
+    assert community.http.get(f"/fhir/Provenance/{pid}", headers=a).status_code == 200
+    found = community.http.get("/fhir/Patient/alice/Provenance", headers=a).json()
+    assert [e["resource"]["id"] for e in found.get("entry", [])] == [pid]
+    # alice did not consent to clinic-b: her Provenance is as hidden as her Observation
+    b = community.headers("clinic-b")
+    assert community.http.get(f"/fhir/Provenance/{pid}", headers=b).status_code == 404
+    assert community.http.get("/fhir/Patient/alice/Provenance",
+                              headers=b).json().get("total") == 0
+    everything = community.http.get("/fhir/Patient/alice/$everything", headers=a).json()
+    assert pid in {e["resource"]["id"] for e in everything["entry"]}
+
+
+@pytest.mark.parametrize("hidden", ["Observation/bob-glu-0",  # another resident's
+                                    "Observation/alice-psy"])  # a withheld label
+def test_a_hidden_target_is_answered_like_a_missing_one(community: Community,
+                                                        hidden: str) -> None:
+    got = _post(community, "clinic-a", provenance(hidden))
+    missing = _post(community, "clinic-a", provenance("Observation/no-such-record"))
+    assert got.status_code == missing.status_code == 422
+
+    def issue(r: Any) -> Any:
+        return {k: v for k, v in r.json()["issue"][0].items() if k != "details"}
+
+    assert issue(got) == issue(missing)
+    assert got.headers.keys() == missing.headers.keys()
+    assert "bob" not in got.text and "alice" not in got.text
+
+
+def test_records_of_two_residents_are_refused(community: Community) -> None:
+    from consent.model import build_consent
+
+    community.services.repository.ingest([{**build_consent(
+        "carol", "Organization/clinic-a", ["TREAT"], when=community.clock.now()),
+        "id": "carol-treat-a"}])
+    one = _post(community, "clinic-a", provenance("Observation/alice-glu-0", "Patient/alice"))
+    assert one.status_code == 201, one.text  # one resident, named twice
+    two = _post(community, "clinic-a", provenance("Observation/alice-glu-0",
+                                                  "Observation/carol-glu-0"))
+    assert two.status_code == 422
+    assert "more than one resident" in two.json()["issue"][0]["diagnostics"]
