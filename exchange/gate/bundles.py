@@ -6,6 +6,11 @@ A Bundle composes the operations, as the gate does, so it is not one of the inde
 operations itself. R4 processes a transaction's reads after its writes: here the writes
 are applied atomically first, then each GET entry is answered in its place; a read that
 fails is that entry's error, since the writes it followed are already committed.
+
+A transaction's conditional entries (a POST's ``ifNoneExist``, ``PUT`` or ``DELETE
+Type?criteria``) are all matched first, by the caller's own search, against the records
+as they are before it; R4 fails a transaction whose entries, conditions resolved, change
+one resource twice, and so does this. A batch matches each entry in its turn.
 """
 
 import time
