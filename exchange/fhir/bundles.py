@@ -51,9 +51,12 @@ def read_target(url: str, where: str) -> ReadTarget:
 def plan_entries(entries: list[Any], new_id: Callable[[], str], offset: int = 0,
                  matched: dict[int, str] | None = None) -> list[Planned]:
     """(where, action, type, id, resource) for each entry, urn:uuid references resolved.
-    ``matched`` names, by entry index, the resource a conditional create
-    (``ifNoneExist``) found: that entry creates nothing ("match"), and references to its
-    ``fullUrl`` point at what was found."""
+    ``matched`` names, by entry index, the resource a conditional entry's criteria found
+    (``ifNoneExist`` on a POST, or ``PUT``/``DELETE Type?criteria``), the gate having
+    matched them first. A conditional create that found one creates nothing ("match");
+    a conditional update updates what it found, and creates when nothing was found; a
+    conditional delete deletes what it found, and does nothing ("none") when nothing
+    was. References to the ``fullUrl`` of a create or an update point at its resource."""
     matched = matched or {}
     ids: dict[str, str] = {}
     planned: list[Planned] = []
@@ -84,12 +87,29 @@ def plan_entries(entries: list[Any], new_id: Callable[[], str], offset: int = 0,
             raise InvalidResource("request.ifNoneExist conditions a create (POST) only.",
                                   expression=[f"{where}.request.ifNoneExist"])
         elif method in ("PUT", "DELETE"):
-            parts = url.strip("/").split("/")
-            if len(parts) != 2:
-                raise InvalidResource("The entry's request.url must be Type/id.",
-                                      expression=[f"{where}.request.url"])
             action = "update" if method == "PUT" else "delete"
-            planned.append((f"{where}.resource", action, parts[0], parts[1],
+            target = conditional_target(url, where)
+            if target is not None:  # Type?criteria: what the gate matched, if anything
+                rtype = target[0]
+                found = matched.get(index)
+                if found:
+                    rid = found.split("/", 1)[1]
+                elif method == "PUT":
+                    action, rid = "create", new_id()
+                else:
+                    action, rid = "none", ""
+            else:
+                parts = url.strip("/").split("/")
+                if len(parts) != 2:
+                    raise InvalidResource("The entry's request.url must be Type/id or "
+                                          "Type?criteria.",
+                                          expression=[f"{where}.request.url"])
+                rtype, rid = parts
+            full_url = entry.get("fullUrl")
+            if method == "PUT" and isinstance(full_url, str) \
+                    and full_url.startswith("urn:uuid:"):
+                ids[full_url] = f"{rtype}/{rid}"
+            planned.append((f"{where}.resource", action, rtype, rid,
                             resource if method == "PUT" else None))
         else:
             raise InvalidResource("Entries may GET, POST, PUT or DELETE.",
@@ -97,6 +117,18 @@ def plan_entries(entries: list[Any], new_id: Callable[[], str], offset: int = 0,
     if ids:
         planned = [(w, a, t, i, resolve_references(r, ids)) for w, a, t, i, r in planned]
     return planned
+
+
+def conditional_target(url: str, where: str) -> tuple[str, str] | None:
+    """The type and criteria of a conditional update or delete entry (``Type?criteria``),
+    or None for one that names its resource (``Type/id``)."""
+    path, sep, criteria = url.strip("/").partition("?")
+    if not sep:
+        return None
+    if not path or "/" in path:
+        raise InvalidResource("A conditional entry's request.url is Type?criteria.",
+                              expression=[f"{where}.request.url"])
+    return path, criteria
 
 
 def resolve_references(node: Any, ids: dict[str, str]) -> Any:

@@ -6,6 +6,11 @@ A Bundle composes the operations, as the gate does, so it is not one of the inde
 operations itself. R4 processes a transaction's reads after its writes: here the writes
 are applied atomically first, then each GET entry is answered in its place; a read that
 fails is that entry's error, since the writes it followed are already committed.
+
+A transaction's conditional entries (a POST's ``ifNoneExist``, ``PUT`` or ``DELETE
+Type?criteria``) are all matched first, by the caller's own search, against the records
+as they are before it; R4 fails a transaction whose entries, conditions resolved, change
+one resource twice, and so does this. A batch matches each entry in its turn.
 """
 
 import time
@@ -14,8 +19,8 @@ from typing import Any
 import orjson
 
 from exchange.decisions.decide import Decision
-from exchange.errors import ExchangeError, InvalidResource, MultipleMatches, NotFound
-from exchange.fhir.bundles import Planned, plan_entries, read_target
+from exchange.errors import ExchangeError, InvalidResource, NotFound
+from exchange.fhir.bundles import Planned, conditional_target, plan_entries, read_target
 from exchange.fhir.dates import to_instant
 from exchange.fhir.outcome import operation_outcome
 from exchange.gate.context import (
@@ -26,7 +31,6 @@ from exchange.gate.context import (
     note_resident,
     outcome_of,
 )
-from exchange.gate.matching import conditional_query, find
 from exchange.gate.reads import Reads
 from exchange.gate.road import Road
 from exchange.gate.searches import Searches
@@ -65,25 +69,47 @@ class Bundles:
 
     def _matched(self, draft: AuditDraft, who: Identity, entries: list[Any],
                  offset: int = 0) -> dict[int, str]:
-        """The resources conditional creates (``ifNoneExist``) find, by entry index: found
-        by the caller's own search, so a record it may not see is no match, as for the
-        same request alone. More than one match is a 412."""
+        """The resources conditional entries find, by entry index: a POST's
+        ``ifNoneExist``, a ``PUT`` or ``DELETE`` of ``Type?criteria``. Each is matched by
+        the same step as the interaction alone (``Writer.match``), through the caller's
+        own search: a record it may not see is no match, so it is never reused, changed
+        or deleted, and the entry answers as if it did not exist. More than one match is
+        a 412 (the whole transaction; in a batch, that entry).
+
+        As the conditional update alone: a ``PUT`` whose body names an id that matches
+        nothing is answered as for a missing id (no update as create), and one whose id
+        is not that of its match is a 422."""
         matched: dict[int, str] = {}
         for index, entry in enumerate(entries, start=offset):
             request = entry.get("request") if isinstance(entry, dict) else None
-            if not isinstance(request, dict) or request.get("ifNoneExist") is None \
-                    or request.get("method") != "POST":
+            if not isinstance(request, dict):
                 continue
-            criteria = request["ifNoneExist"]
-            rtype = str(request.get("url") or "").strip("/").split("?")[0]
+            where = f"Bundle.entry[{index}]"
+            method = request.get("method")
+            url = str(request.get("url") or "")
+            if method == "POST" and request.get("ifNoneExist") is not None:
+                action, rtype = "create", url.strip("/").split("?")[0]
+                criteria = str(request["ifNoneExist"])
+            elif method in ("PUT", "DELETE") \
+                    and (target := conditional_target(url, where)) is not None:
+                action = "update" if method == "PUT" else "delete"
+                rtype, criteria = target
+            else:
+                continue
             check_type(rtype)
-            found = find(self._road, draft, who, rtype,
-                         conditional_query(self._road, rtype, str(criteria)))
-            if found.total > 1:
-                raise MultipleMatches("The entry's ifNoneExist matches more than one "
-                                      "resource.", expression=[f"Bundle.entry[{index}]"])
-            if found.total == 1:
-                matched[index] = f"{rtype}/{found.rows[0].resource_id}"
+            existing = self._writer.match(draft, who, action, rtype, criteria, where)
+            resource = entry.get("resource")
+            given = resource.get("id") if isinstance(resource, dict) else None
+            if method == "PUT" and existing is None and given is not None:
+                raise NotFound()
+            if method == "PUT" and existing is not None \
+                    and given not in (None, existing[0].resource_id):
+                raise InvalidResource("The resource id is not that of the one resource the "
+                                      "criteria match.", expression=[f"{where}.resource.id"])
+            draft.details.setdefault("conditional", {})[str(index)] = \
+                "matched" if existing is not None else "no match"
+            if existing is not None:
+                matched[index] = f"{rtype}/{existing[0].resource_id}"
         return matched
 
     def _transaction(self, draft: AuditDraft, who: Identity,
@@ -91,14 +117,17 @@ class Bundles:
         planned = plan_entries(entries, new_id, matched=self._matched(draft, who, entries))
         seen: set[tuple[str, str]] = set()
         for where, action, rtype, rid, _resource in planned:
-            if action != "get" and (rtype, rid) in seen:
+            if action in ("get", "none"):
+                continue
+            if (rtype, rid) in seen:
                 raise InvalidResource("A transaction may change a resource only once.",
                                       expression=[where])
             seen.add((rtype, rid))
         draft.discloses = all(p[1] == "get" for p in planned)
         memo: dict[tuple[str, str, str | None], Decision] = {}
         writes = {index: self._write(draft, who, entries[index], item, memo)
-                  for index, item in enumerate(planned) if item[1] not in ("get", "match")}
+                  for index, item in enumerate(planned)
+                  if item[1] not in ("get", "match", "none")}
         stored = dict(zip(writes, self._writer.apply(list(writes.values())), strict=True))
         out: list[dict[str, Any]] = []
         reads: list[str] = []
@@ -109,6 +138,8 @@ class Bundles:
                 reads.append(outcome)
             elif action == "match":
                 out.append(self._match_entry(planned[index]))
+            elif action == "none":
+                out.append(_NOTHING_DELETED)
             else:
                 out.append(_response_entry(stored[index], action))
                 note_resident(draft, stored[index])
@@ -128,8 +159,9 @@ class Bundles:
                 (item,) = plan_entries([entry], new_id, offset=index,
                                        matched=self._matched(draft, who, [entry], index))
                 where, action, _, _, url = item
-                if action == "match":
-                    out.append(self._match_entry(item))
+                if action in ("match", "none"):
+                    out.append(self._match_entry(item) if action == "match"
+                               else _NOTHING_DELETED)
                     outcomes.append("success")
                     continue
                 if action == "get":
@@ -196,6 +228,11 @@ class Bundles:
     def _hold_not_found(self, exc: ExchangeError, started: float) -> None:
         if isinstance(exc, NotFound):
             self._road.recorder.hold_not_found(started)
+
+
+# A conditional delete that matched nothing the caller may see: nothing deleted, and the
+# same 204 as the interaction alone answers (a 404 would differ only for a hidden match).
+_NOTHING_DELETED = {"response": {"status": "204 No Content"}}
 
 
 def _error_entry(exc: ExchangeError) -> dict[str, Any]:

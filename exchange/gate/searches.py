@@ -33,7 +33,8 @@ def _summarized(resource: dict[str, Any] | None, mode: str | None) -> dict[str, 
     return None if resource is None else summarize(resource, mode)
 
 
-HAS_LIMIT = 1000  # the resources one reverse chain may rest on
+HAS_LIMIT = 1000  # the resources one reverse chain (each level of one) may rest on
+HAS_DEPTH = 3  # the levels of reverse chains nested in one another
 
 
 class Searches:
@@ -112,24 +113,37 @@ class Searches:
         return self._searchset(rtype, query, pairs, total, entries)
 
     def _reverse_chain(self, draft: AuditDraft, who: Identity, rtype: str, key: str,
-                       value: str) -> Clause:
+                       value: str, depth: int = 1) -> Clause:
         """``_has:Observation:patient:code=X``: the ``rtype`` resources that a matching
         Observation points at through ``patient``. The Observations are found by the very
         search the caller could make of them, on the road, decided and filtered: one it
         may not see (another resident's, a withheld label, a type its purpose excludes)
-        never makes its target match, so the outer result cannot tell it exists."""
+        never makes its target match, so the outer result cannot tell it exists.
+
+        Nested (``_has:Encounter:patient:_has:Observation:encounter:code=X``, up to
+        ``HAS_DEPTH`` levels): each level is such a search, of the resources the level
+        below points at, so no level ever matches through a record the caller may not
+        see, and each rests on at most ``HAS_LIMIT`` resources."""
         parts = key.split(":")
-        if len(parts) < 4 or parts[3] == "_has":
-            raise InvalidSearch("A reverse chain is _has:Type:reference:parameter; "
-                                "nested ones are not supported.")
+        if len(parts) < 4 or not all(parts[:3]):
+            raise InvalidSearch("A reverse chain is _has:Type:reference:parameter.")
         inner_type, ref_name, inner_name = parts[1], parts[2], ":".join(parts[3:])
         check_type(inner_type)
         ref = PARAMS[inner_type].get(ref_name)
         if ref is None or ref.kind != "reference" or rtype not in ref.targets:
             raise InvalidSearch(f"{named(ref_name)} of {inner_type} does not point at "
                                 f"{rtype}.")
-        inner = parse_search(inner_type, [(inner_name, value)], default_count=HAS_LIMIT + 1,
-                             max_count=HAS_LIMIT + 1)
+        if parts[3] == "_has":
+            if depth >= HAS_DEPTH:
+                raise InvalidSearch(f"Reverse chains may be nested {HAS_DEPTH} deep at "
+                                    "most; narrow the search another way.")
+            inner = parse_search(inner_type, [], default_count=HAS_LIMIT + 1,
+                                 max_count=HAS_LIMIT + 1)
+            inner.clauses.append(self._reverse_chain(draft, who, inner_type, inner_name,
+                                                     value, depth + 1))
+        else:
+            inner = parse_search(inner_type, [(inner_name, value)],
+                                 default_count=HAS_LIMIT + 1, max_count=HAS_LIMIT + 1)
         found = find(self._road, draft, who, inner_type, inner)
         if found.total > HAS_LIMIT:
             raise InvalidSearch(f"A reverse chain may rest on at most {HAS_LIMIT} "

@@ -12,7 +12,7 @@ from typing import Any
 import jsonpatch
 import orjson
 
-from exchange.errors import InvalidRequest, InvalidResource, MultipleMatches, NotFound
+from exchange.errors import InvalidRequest, InvalidResource, NotFound
 from exchange.gate.context import (
     AuditDraft,
     Disclosure,
@@ -22,7 +22,6 @@ from exchange.gate.context import (
     note_resident,
     version_headers,
 )
-from exchange.gate.matching import conditional_query, find
 from exchange.gate.road import Road
 from exchange.gate.writing import Writer, check_if_match
 from exchange.identity.model import Identity
@@ -51,7 +50,7 @@ class Writes:
                 raise InvalidRequest("A create takes no query parameters; send search "
                                      "criteria in If-None-Exist.")
             if if_none_exist is not None:
-                existing = self._match(draft, who, "create", rtype, if_none_exist)
+                existing = self._writer.match(draft, who, "create", rtype, if_none_exist)
                 if existing is not None:
                     # R4: one match is answered with it, and nothing is created.
                     row, shaped = existing
@@ -79,7 +78,7 @@ class Writes:
                                                   "query": criteria}) as draft:
             check_type(rtype)
             given = resource.get("id") if isinstance(resource, dict) else None
-            existing = self._match(draft, who, "update", rtype, criteria)
+            existing = self._writer.match(draft, who, "update", rtype, criteria)
             if existing is None:
                 if given is not None:
                     raise NotFound()
@@ -128,7 +127,7 @@ class Writes:
         with self._recording(ctx, who, "delete", {"type": rtype,
                                                   "query": criteria}) as draft:
             check_type(rtype)
-            existing = self._match(draft, who, "delete", rtype, criteria)
+            existing = self._writer.match(draft, who, "delete", rtype, criteria)
             draft.status = 204
             if existing is None:
                 draft.details["conditional"] = "no match"
@@ -158,25 +157,6 @@ class Writes:
         headers["Location"] = f"{self._road.fhir_base}/{stored.resource_type}/" \
                               f"{stored.resource_id}/_history/{stored.version_id}"
         return Disclosure(201, stored.body, headers)
-
-    def _match(self, draft: AuditDraft, who: Identity, action: str, rtype: str,
-               criteria: str) -> tuple[StoredResource, dict[str, Any]] | None:
-        """The one resource the criteria match among those the caller may see (None for
-        none); 412 for more than one. The token must cover the write and the search."""
-        self._writer.check_scope(draft, who, action, rtype)
-        self._writer.check_scope(draft, who, "search", rtype)
-        query = conditional_query(self._road, rtype, criteria)
-        found = find(self._road, draft, who, rtype, query)
-        if found.total > 1:
-            raise MultipleMatches("The criteria match more than one resource; make them "
-                                  "more selective.")
-        for row in found.rows:
-            shaped = self._road.shaping.shape(row, found.decisions[row.patient_id], who,
-                                              None, found.shapers)
-            if shaped is not None:
-                note_resident(draft, row)
-                return row, shaped
-        return None
 
 
 def _apply_patch(resource: dict[str, Any], operations: Any) -> dict[str, Any]:

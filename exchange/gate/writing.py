@@ -11,10 +11,17 @@ from typing import Any
 from consent.model import check_consent
 from exchange.decisions.decide import Decision
 from exchange.decisions.labels import label
-from exchange.errors import Forbidden, InvalidResource, NotFound, PreconditionFailed
+from exchange.errors import (
+    Forbidden,
+    InvalidResource,
+    MultipleMatches,
+    NotFound,
+    PreconditionFailed,
+)
 from exchange.fhir.search_params import DIRECTORY_TYPES, RESIDENT_TYPES
 from exchange.fhir.validation import validate_resource
-from exchange.gate.context import UNKNOWN_RESIDENT, AuditDraft, check_target
+from exchange.gate.context import UNKNOWN_RESIDENT, AuditDraft, check_target, note_resident
+from exchange.gate.matching import conditional_query, find
 from exchange.gate.road import Road
 from exchange.identity.model import Identity
 from exchange.store.indexing import compartment_of, names_a_resident, referenced
@@ -148,6 +155,29 @@ class Writer:
             draft.outcome = "denied"
             raise NotFound()
         return row, decision
+
+    def match(self, draft: AuditDraft, who: Identity, action: str, rtype: str,
+              criteria: str, where: str | None = None
+              ) -> tuple[StoredResource, dict[str, Any]] | None:
+        """The one resource a conditional interaction's criteria match among those the
+        caller may see, with what it is shown of it (None for none); 412 for more than
+        one. The token must cover the write and the search. Shared by the interactions
+        alone and by Bundle entries, so a condition matches the same either way: a record
+        the caller may not see is no match, never changed, deleted or revealed."""
+        self.check_scope(draft, who, action, rtype, where)
+        self.check_scope(draft, who, "search", rtype, where)
+        query = conditional_query(self._road, rtype, criteria)
+        found = find(self._road, draft, who, rtype, query)
+        if found.total > 1:
+            raise MultipleMatches("The criteria match more than one resource; make them "
+                                  "more selective.", expression=[where] if where else None)
+        for row in found.rows:
+            shaped = self._road.shaping.shape(row, found.decisions[row.patient_id], who,
+                                              None, found.shapers)
+            if shaped is not None:
+                note_resident(draft, row)
+                return row, shaped
+        return None
 
     def apply(self, writes: Sequence[Write]) -> list[StoredResource]:
         if not writes:
