@@ -12,6 +12,10 @@ class ExchangeError(Exception):
     issue_type: ClassVar[str] = "exception"
     code: ClassVar[str] = "internal-error"
 
+    # An answer that must not tell a record the caller may not see from one that does not
+    # exist: it leaves no sooner than the not-found floor (gate/recording.py).
+    conceals: ClassVar[bool] = False
+
     def __init__(self, message: str = "The exchange could not complete the request.",
                  *, expression: list[str] | None = None) -> None:
         super().__init__(message)
@@ -44,6 +48,13 @@ class InvalidResource(ExchangeError):
     status = 422
     issue_type = "invalid"
     code = "invalid-resource"
+
+
+class UnknownResident(InvalidResource):
+    """A write about a resident the caller may not see, or that does not exist, or that
+    rests on records it may not see: one answer, in one time, for all of them."""
+
+    conceals = True
 
 
 class InvalidCode(InvalidResource):
@@ -86,6 +97,7 @@ class NotFound(ExchangeError):
     status = 404
     issue_type = "not-found"
     code = "not-found"
+    conceals = True
 
     def __init__(self, message: str = "No such resource.") -> None:
         super().__init__(message)

@@ -226,7 +226,7 @@ class Bundles:
             return _error_entry(exc), outcome_of(exc)
 
     def _hold_not_found(self, exc: ExchangeError, started: float) -> None:
-        if isinstance(exc, NotFound):
+        if exc.conceals:
             self._road.recorder.hold_not_found(started)
 
 

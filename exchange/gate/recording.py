@@ -15,7 +15,7 @@ from typing import Any
 
 from exchange.audit.ledger import AuditLedger
 from exchange.decisions.decide import Decider, Decision
-from exchange.errors import ConsentChanged, ExchangeError, NotFound
+from exchange.errors import ConsentChanged, ExchangeError
 from exchange.fhir.dates import to_instant
 from exchange.gate.context import AuditDraft, RequestContext, mark_recorded, outcome_of
 from exchange.identity.model import Identity
@@ -53,7 +53,7 @@ class Recorder:
         except ExchangeError as exc:
             self.complete_failure(ctx, who, draft, exc.status, outcome_of(exc))
             mark_recorded(exc)
-            if isinstance(exc, NotFound):
+            if exc.conceals:
                 _wait_until(started + self._floor(time.perf_counter() - started))
             raise
         except Exception as exc:

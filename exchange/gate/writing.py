@@ -17,6 +17,7 @@ from exchange.errors import (
     MultipleMatches,
     NotFound,
     PreconditionFailed,
+    UnknownResident,
 )
 from exchange.fhir.search_params import DIRECTORY_TYPES, RESIDENT_TYPES
 from exchange.fhir.validation import validate_resource
@@ -88,7 +89,7 @@ class Writer:
         if derived:
             resident = self._resident_referred_to(draft, who, body, where or rtype)
         if rtype in RESIDENT_TYPES and resident is None:
-            raise InvalidResource("The resource must name the resident it belongs to, or "
+            raise UnknownResident("The resource must name the resident it belongs to, or "
                                   "refer to their records.", expression=[where or rtype])
         if rtype in DIRECTORY_TYPES and names_a_resident(body):
             # Every client reads the directory: a Device implanted in a resident would tell
@@ -105,13 +106,13 @@ class Writer:
             if rtype != "Patient" and resident is not None:
                 patient = self._repository.current("Patient", resident)
                 if patient is None or patient.deleted:
-                    raise InvalidResource(UNKNOWN_RESIDENT, expression=[where or rtype])
+                    raise UnknownResident(UNKNOWN_RESIDENT, expression=[where or rtype])
             decision = self._road.deciding.decide(draft, who, action, [rtype], resident)
             if memo is not None:
                 memo[key] = decision
         if not decision.allows(rtype):
             draft.outcome = "denied"
-            raise InvalidResource(UNKNOWN_RESIDENT, expression=[where or rtype])
+            raise UnknownResident(UNKNOWN_RESIDENT, expression=[where or rtype])
         return Write(action, rtype, rid, body,  # type: ignore[arg-type]
                      resident if derived else None)
 
@@ -137,7 +138,7 @@ class Writer:
                 continue
             residents.add(state.patient_id)
             if len(residents) > 1:
-                raise InvalidResource("The resource refers to the records of more than one "
+                raise UnknownResident("The resource refers to the records of more than one "
                                       "resident; a record belongs to one.",
                                       expression=[where])
         return residents.pop() if residents else None

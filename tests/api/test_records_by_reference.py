@@ -3,6 +3,7 @@ Observation, a DetectedIssue implicating a medication order) is that resident's:
 consents govern it. Only records the writer may read count, so a hidden one tells the
 writer no more than a missing one."""
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,3 +69,33 @@ def test_records_of_two_residents_are_refused(community: Community) -> None:
                                                   "Observation/carol-glu-0"))
     assert two.status_code == 422
     assert "more than one resident" in two.json()["issue"][0]["diagnostics"]
+
+
+def test_a_refusal_about_a_hidden_resident_takes_the_not_found_floor(tmp_path: Path) -> None:
+    """Refusing a record that rests on a hidden record takes more work (a decision, a
+    read) than one that rests on a missing id; both leave no sooner than the floor, as a
+    write naming a hidden or missing resident does, and an accepted write is not held."""
+    import time
+
+    from tests.community import build_community
+
+    floor = 0.1
+    community = build_community(tmp_path, not_found_floor_seconds=floor)
+    unknown = {"resourceType": "Observation", "status": "final",
+               "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+               "subject": {"reference": "Patient/bob"}}
+    cases = [("/fhir/Provenance", provenance("Observation/bob-glu-0"), 422),
+             ("/fhir/Provenance", provenance("Observation/no-such-record"), 422),
+             ("/fhir/Observation", unknown, 422),
+             ("/fhir/Observation", {**unknown, "subject": {"reference": "Patient/nobody"}},
+              422)]
+    h = {**community.headers("clinic-a", "TREAT", "system/*.cruds"), "Content-Type": FHIR}
+    for path, body, status in cases:
+        started = time.perf_counter()
+        assert community.http.post(path, json=body, headers=h).status_code == status
+        assert time.perf_counter() - started >= floor, body
+    started = time.perf_counter()
+    assert community.http.post("/fhir/Provenance", json=provenance("Observation/alice-glu-0"),
+                               headers=h).status_code == 201
+    assert time.perf_counter() - started < floor
+    community.services.engine.dispose()
