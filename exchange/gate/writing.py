@@ -110,7 +110,8 @@ class Writer:
             decision = self._road.deciding.decide(draft, who, action, [rtype], resident)
             if memo is not None:
                 memo[key] = decision
-        if not decision.allows(rtype):
+        if not decision.allows(rtype) or (
+                resident is not None and not self._road.shaping.by_real_id(who, decision)):
             draft.outcome = "denied"
             raise UnknownResident(UNKNOWN_RESIDENT, expression=[where or rtype])
         return Write(action, rtype, rid, body,  # type: ignore[arg-type]
@@ -134,7 +135,7 @@ class Writer:
             decision = self._road.deciding.decide(draft, who, "read", [rtype],
                                                   state.patient_id)
             row = self._repository.read(rtype, rid) if decision.allows(rtype) else None
-            if row is None or not self._road.shaping.visible(row, decision):
+            if row is None or not self._addressable(who, row, decision):
                 continue
             residents.add(state.patient_id)
             if len(residents) > 1:
@@ -152,10 +153,18 @@ class Writer:
         _, decision = self._road.deciding.decide_existing(draft, who, "read", rtype, rid,
                                                           live=True)
         row = self._repository.read(rtype, rid)
-        if row is None or row.deleted or not self._road.shaping.visible(row, decision):
+        if row is None or row.deleted or not self._addressable(who, row, decision):
             draft.outcome = "denied"
             raise NotFound()
         return row, decision
+
+    def _addressable(self, who: Identity, row: StoredResource, decision: Decision) -> bool:
+        """Whether the caller may name this record by its real id in a write: it must be
+        able to see it, and know it by that id. A recipient of pseudonymized records knows
+        only pseudonyms, so a real id learnt elsewhere is as unknown to it as a missing
+        one; otherwise its 200 or 404 would link the two and tell the resident's consents."""
+        shaping = self._road.shaping
+        return shaping.visible(row, decision) and shaping.by_real_id(who, decision)
 
     def match(self, draft: AuditDraft, who: Identity, action: str, rtype: str,
               criteria: str, where: str | None = None
