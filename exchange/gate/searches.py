@@ -133,16 +133,21 @@ class Searches:
         if ref is None or ref.kind != "reference" or rtype not in ref.targets:
             raise InvalidSearch(f"{named(ref_name)} of {inner_type} does not point at "
                                 f"{rtype}.")
+        # The link itself is read too, so it is one of the inner search's clauses: the
+        # checks that keep a search within what the caller is shown (minimization, the
+        # profile's searchable parameters) see it. An insurer shown no asserter, or the
+        # hub shown performers only under pseudonyms, cannot join through them.
+        link = [(f"{ref_name}:missing", "false")]
         if parts[3] == "_has":
             if depth >= HAS_DEPTH:
                 raise InvalidSearch(f"Reverse chains may be nested {HAS_DEPTH} deep at "
                                     "most; narrow the search another way.")
-            inner = parse_search(inner_type, [], default_count=HAS_LIMIT + 1,
+            inner = parse_search(inner_type, link, default_count=HAS_LIMIT + 1,
                                  max_count=HAS_LIMIT + 1)
             inner.clauses.append(self._reverse_chain(draft, who, inner_type, inner_name,
                                                      value, depth + 1))
         else:
-            inner = parse_search(inner_type, [(inner_name, value)],
+            inner = parse_search(inner_type, [(inner_name, value), *link],
                                  default_count=HAS_LIMIT + 1, max_count=HAS_LIMIT + 1)
         found = find(self._road, draft, who, inner_type, inner)
         if found.total > HAS_LIMIT:

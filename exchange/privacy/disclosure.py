@@ -97,12 +97,21 @@ class Shaper:
         return self.verdict
 
 
+# What a search under a restricting profile may ask of an allowed parameter: its coded
+# value, its absence, or their negation. ``:text`` reads a concept's text and its codings'
+# displays, ``:contains`` and ``:exact`` a string's words: text the profile scrubs or
+# redacts (a name in ``code.text`` would match on the hub's ``code:text=王``).
+CODED_MODIFIERS = frozenset({"", "not", "missing"})
+
+
 def searchable(query: SearchQuery, profile: Profile) -> bool:
     """Whether a search may match a resident disclosed under ``profile``: never on what
-    the profile hides (a name, a birth date, an unshifted date), nor through a chain, nor
-    in an order that real dates or update times would give (it would reveal the shift)."""
+    the profile hides (a name, a birth date, an unshifted date, free text), nor through a
+    chain, nor in an order that real dates or update times would give (it would reveal
+    the shift)."""
     allowed = profile.search_parameters
     if allowed is None:
         return True
-    return all(c.name in allowed and c.chain is None for c in query.clauses) \
+    return all(c.name in allowed and c.chain is None and c.modifier in CODED_MODIFIERS
+               for c in query.clauses) \
         and all(key == "_id" or key in allowed for key, _ in query.sort)
