@@ -6,8 +6,7 @@ way, or an answer of the wrong shape, is a denial by exception (503), never an a
 """
 
 import threading
-import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -16,7 +15,8 @@ import orjson
 from consent.model import policy_view
 from exchange.clock import SystemMonotonic
 from exchange.decisions.bundle import DECISION, LABELS, TOKEN_GRANT
-from exchange.errors import ConsentUnavailable, ExchangeError, PolicyUnavailable
+from exchange.decisions.codes import codings
+from exchange.errors import ConsentUnavailable, ExchangeError, InvalidCode, PolicyUnavailable
 from exchange.fhir.data_classes import ClassRule, read_rules
 from exchange.identity.model import Identity
 from exchange.ports import Clock, DecisionPoint, Monotonic
@@ -182,9 +182,16 @@ class Decider:
             return [dict(label) for label in cached]  # the caller's to write into a record
         result = self._point.decide(LABELS, {"resource_type": rtype,
                                              "codes": [unique[k] for k in sorted(unique)]})
-        labels = result.get("labels")
-        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        labels, unreadable = result.get("labels"), result.get("unreadable")
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels) \
+                or not isinstance(unreadable, list):
             raise PolicyUnavailable("The labelling policy answered in an unexpected shape.")
+        if unreadable:
+            # A code the policy cannot read cannot be labelled: stored, it would pass every
+            # guard. Not cached, so that the refusal is asked again and says so each time.
+            raise InvalidCode(
+                "A code of a standard code system (ICD, LOINC, SNOMED CT) holds characters "
+                "no code of that system has, so its sensitivity cannot be read.")
         found = [{"system": LABEL_SYSTEM, "code": code} for code in labels]
         if len(self._labels) > self.MAX_LABEL_SETS:
             self._labels.clear()
@@ -217,34 +224,6 @@ class Decider:
 
 
 LABEL_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-# Where a resource's codes are not clinical content: its security labels (what labelling
-# produces) and its narrative.
-UNCODED_ELEMENTS = frozenset({"meta", "text"})
-
-
-def codings(resource: dict[str, Any]) -> Iterator[dict[str, str]]:
-    """Every code in a resource, wherever its type keeps them: a psychiatric practice
-    setting on a DocumentReference labels it as surely as a diagnosis code on a Condition."""
-
-    def walk(node: Any) -> Iterator[dict[str, str]]:
-        if isinstance(node, dict):
-            if isinstance(node.get("system"), str) and isinstance(node.get("code"), str):
-                # Ｆ32.9 is F32.9, and a system's trailing slash is not another system
-                code = node["code"]
-                yield {"system": node["system"].rstrip("/"),
-                       "code": (code if code.isascii() else
-                                unicodedata.normalize("NFKC", code)).strip()}
-            for value in node.values():
-                yield from walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                yield from walk(item)
-
-    for element, value in resource.items():
-        if element not in UNCODED_ELEMENTS:
-            yield from walk(value)
-
-
 def recorded_input(policy_input: dict[str, Any]) -> dict[str, Any]:
     """The input as the audit keeps it: consents by id and version, to be read back."""
     return {**policy_input, "consents": [f"{c['id']}/_history/{c['version']}"
