@@ -48,6 +48,10 @@ class AuditDraft:
     # An operation whose action is not one of the disclosing ones that discloses all the
     # same (a Bundle of reads): checked against consents changed in flight like a read.
     discloses: bool = False
+    # Its answer, even a success, was shaped by a record the caller may not see or one
+    # that does not exist (a reference that resolved to no resident): it leaves no sooner
+    # than the not-found floor, so that the two take one time.
+    conceals: bool = False
 
 
 _TYPE_NAME = re.compile(r"[A-Z][A-Za-z]{1,63}\Z")

@@ -67,6 +67,8 @@ class Recorder:
             except ExchangeError as exc:
                 mark_recorded(exc)  # a late denial is recorded as such before it leaves
                 raise
+            if draft.conceals:
+                _wait_until(started + self._floor(time.perf_counter() - started))
 
     def hold_not_found(self, started: float) -> None:
         """Hold one "not found" within a larger answer (a Bundle's entry) until the floor

@@ -131,11 +131,13 @@ class Writer:
                 continue
             state = self._repository.current(rtype, rid)
             if state is None or state.deleted or state.patient_id is None:
+                draft.conceals = True  # a hidden record costs a decision and a decryption
                 continue
             decision = self._road.deciding.decide(draft, who, "read", [rtype],
                                                   state.patient_id)
             row = self._repository.read(rtype, rid) if decision.allows(rtype) else None
             if row is None or not self._addressable(who, row, decision):
+                draft.conceals = True
                 continue
             residents.add(state.patient_id)
             if len(residents) > 1:
