@@ -18,8 +18,8 @@ ID_NUMBER = re.compile(r"(?<!\d)[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])"
 # Mainland mobile numbers, with or without +86 and separators.
 MOBILE = re.compile(r"(?:\+86[\s-]?|(?<!\d)86[\s-]?|(?<!\d))1[3-9]\d(?:[\s-]?\d{4}){2}(?!\d)")
 # Any longer run of digits, spaces or dashes allowed between them (numbers written
-# together), goes too.
-LONG_DIGITS = re.compile(r"\d(?:[\s-]?\d){14,}")
+# together), goes too, with the + of a country code before it.
+LONG_DIGITS = re.compile(r"\+?\d(?:[\s-]?\d){14,}")
 REPLACEMENT = "***"
 DIGIT = re.compile(r"\d")
 
