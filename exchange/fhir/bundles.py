@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from exchange.errors import InvalidResource
+from exchange.errors import BrokenInvariant, InvalidResource
 from exchange.fhir.ids import check_id, parse_version
 
 # where, action, type, id, resource; a GET entry is (where, "get", "", "", its url)
@@ -116,7 +116,38 @@ def plan_entries(entries: list[Any], new_id: Callable[[], str], offset: int = 0,
                                   expression=[f"{where}.request.method"])
     if ids:
         planned = [(w, a, t, i, resolve_references(r, ids)) for w, a, t, i, r in planned]
+    for where, action, _, _, resource in planned:
+        if action != "get" and _dangling(resource):
+            # Stored as written, it would point at nothing forever (R4: every urn:uuid a
+            # transaction's resources use is the fullUrl of one of its entries).
+            raise BrokenInvariant("A urn:uuid reference names no entry of this Bundle.",
+                                  expression=[where])
     return planned
+
+
+def check_full_urls(entries: list[Any]) -> None:
+    """R4's bdl-7: a Bundle's fullUrls are unique. Two entries with one fullUrl leave a
+    reference to it meaning either; the whole Bundle is refused."""
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        full_url = entry.get("fullUrl") if isinstance(entry, dict) else None
+        if not isinstance(full_url, str):
+            continue
+        if full_url in seen:
+            raise BrokenInvariant("Two entries of the Bundle have one fullUrl.",
+                                  expression=[f"Bundle.entry[{index}].fullUrl"])
+        seen.add(full_url)
+
+
+def _dangling(node: Any) -> bool:
+    if isinstance(node, dict):
+        ref = node.get("reference")
+        if isinstance(ref, str) and ref.startswith("urn:uuid:"):
+            return True
+        return any(_dangling(v) for v in node.values() if isinstance(v, (dict, list)))
+    if isinstance(node, list):
+        return any(_dangling(v) for v in node)
+    return False
 
 
 def conditional_target(url: str, where: str) -> tuple[str, str] | None:

@@ -20,7 +20,13 @@ import orjson
 
 from exchange.decisions.decide import Decision
 from exchange.errors import ExchangeError, InvalidResource, NotFound
-from exchange.fhir.bundles import Planned, conditional_target, plan_entries, read_target
+from exchange.fhir.bundles import (
+    Planned,
+    check_full_urls,
+    conditional_target,
+    plan_entries,
+    read_target,
+)
 from exchange.fhir.dates import to_instant
 from exchange.fhir.outcome import operation_outcome
 from exchange.gate.context import (
@@ -58,6 +64,7 @@ class Bundles:
             entries = body.get("entry") or []
             if not isinstance(entries, list):
                 raise InvalidResource("Bundle.entry must be a list.", expression=["Bundle.entry"])
+            check_full_urls(entries)
             if kind == "transaction":
                 out = self._transaction(draft, who, entries)
             else:

@@ -5,6 +5,7 @@ decide for every resident the change touches, and apply atomically.
 A consent write drops the decisions derived from the old consents.
 """
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ from exchange.decisions.decide import Decision
 from exchange.decisions.labels import label
 from exchange.errors import (
     Forbidden,
+    InvalidRequest,
     InvalidResource,
     MultipleMatches,
     NotFound,
@@ -201,10 +203,19 @@ class Writer:
         return stored
 
 
+_ETAG = re.compile(r'\s*(?:\*|(?:W/)?"?([0-9]{1,18})"?)\s*\Z')
+
+
 def check_if_match(if_match: str | None, state: CurrentState | None) -> None:
-    """A version-aware update (R4 http.html#concurrency): a stale ``If-Match`` is 412."""
-    if if_match is None or state is None:
+    """A version-aware update (R4 http.html#concurrency): a stale ``If-Match`` is 412, a
+    malformed one 400 (whether or not the record exists, so that it tells nothing), and
+    ``*`` matches whatever version is current (RFC 9110)."""
+    if if_match is None:
         return
-    expected = if_match.strip().removeprefix("W/").strip('"')
-    if expected != str(state.version_id):
+    match = _ETAG.match(if_match)
+    if match is None:
+        raise InvalidRequest('If-Match must be a version\'s ETag, W/"n", or *.')
+    if state is None or match.group(1) is None:
+        return
+    if int(match.group(1)) != state.version_id:
         raise PreconditionFailed("The resource has changed since that version (If-Match).")

@@ -1,0 +1,110 @@
+"""Strict input (#14, point 5, in part): a Bundle with two entries of one fullUrl or a
+urn:uuid that names no entry, a malformed If-Match and a search posted as JSON are refused
+with a clear OperationOutcome, and nothing of them is stored."""
+
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.community import Community
+
+FHIR = "application/fhir+json"
+
+
+def _obs(**extra: Any) -> dict[str, Any]:
+    return {"resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+            "subject": {"reference": "Patient/alice"}, "valueQuantity": {"value": 71},
+            **extra}
+
+
+def _headers(community: Community) -> dict[str, str]:
+    return {**community.headers("clinic-a", "TREAT", "system/*.cruds"), "Content-Type": FHIR}
+
+
+def _count(community: Community) -> int:
+    r = community.http.get("/fhir/Observation?subject=Patient/alice&_summary=count",
+                           headers=community.headers("clinic-a"))
+    return int(r.json()["total"])
+
+
+def _issue(r: Any) -> dict[str, Any]:
+    assert r.json()["resourceType"] == "OperationOutcome"
+    return dict(r.json()["issue"][0])
+
+
+@pytest.mark.parametrize("kind", ["transaction", "batch"])
+def test_two_entries_of_one_full_url_refuse_the_bundle(community: Community,
+                                                       kind: str) -> None:
+    before = _count(community)
+    full_url = f"urn:uuid:{uuid.uuid4()}"
+    entry = {"fullUrl": full_url, "resource": _obs(),
+             "request": {"method": "POST", "url": "Observation"}}
+    r = community.http.post("/fhir", json={"resourceType": "Bundle", "type": kind,
+                                           "entry": [entry, entry]},
+                            headers=_headers(community))
+    assert r.status_code == 400, r.text
+    assert _issue(r)["code"] == "invariant"
+    assert _issue(r)["expression"] == ["Bundle.entry[1].fullUrl"]
+    assert _count(community) == before
+
+
+def test_a_urn_uuid_that_names_no_entry_refuses_the_transaction(community: Community) -> None:
+    before = _count(community)
+    dangling = f"urn:uuid:{uuid.uuid4()}"
+    entries = [{"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": _obs(),
+                "request": {"method": "POST", "url": "Observation"}},
+               {"resource": _obs(hasMember=[{"reference": dangling}]),
+                "request": {"method": "POST", "url": "Observation"}}]
+    r = community.http.post("/fhir", json={"resourceType": "Bundle", "type": "transaction",
+                                           "entry": entries}, headers=_headers(community))
+    assert r.status_code == 400, r.text
+    assert _issue(r)["expression"] == ["Bundle.entry[1].resource"]
+    assert dangling not in r.text
+    assert _count(community) == before
+
+
+def test_a_urn_uuid_that_names_an_entry_is_resolved(community: Community) -> None:
+    member = f"urn:uuid:{uuid.uuid4()}"
+    entries = [{"fullUrl": member, "resource": _obs(),
+                "request": {"method": "POST", "url": "Observation"}},
+               {"resource": _obs(hasMember=[{"reference": member}]),
+                "request": {"method": "POST", "url": "Observation"}}]
+    r = community.http.post("/fhir", json={"resourceType": "Bundle", "type": "transaction",
+                                           "entry": entries}, headers=_headers(community))
+    assert r.status_code == 200, r.text
+
+
+def test_if_match_malformed_stale_or_any(community: Community) -> None:
+    h = _headers(community)
+    created = community.http.post("/fhir/Observation", json=_obs(), headers=h).json()
+    rid = created["id"]
+    url = f"/fhir/Observation/{rid}"
+    body = {**_obs(valueQuantity={"value": 72}), "id": rid}
+    for malformed in ("garbage", 'W/"one"', '"1", "2"'):
+        r = community.http.put(url, json=body, headers={**h, "If-Match": malformed})
+        assert r.status_code == 400, (malformed, r.text)
+        assert malformed not in r.json()["issue"][0]["diagnostics"]
+    stale = community.http.put(url, json=body, headers={**h, "If-Match": 'W/"9"'})
+    assert stale.status_code == 412
+    current = community.http.put(url, json=body, headers={**h, "If-Match": 'W/"1"'})
+    assert current.status_code == 200, current.text
+    anything = community.http.put(url, json={**body, "valueQuantity": {"value": 73}},
+                                  headers={**h, "If-Match": "*"})
+    assert anything.status_code == 200, anything.text
+    read = community.http.get(url, headers=community.headers("clinic-a")).json()
+    assert read["meta"]["versionId"] == "3" and read["valueQuantity"]["value"] == 73
+
+
+def test_a_search_posted_as_json_is_415_and_as_a_form_is_answered(
+        community: Community) -> None:
+    h = community.headers("clinic-a")
+    r = community.http.post("/fhir/Observation/_search", json={"subject": "Patient/alice"},
+                            headers=h)
+    assert r.status_code == 415, r.text
+    assert _issue(r)["code"] == "not-supported"
+    form = community.http.post("/fhir/Observation/_search",
+                               data={"subject": "Patient/alice"}, headers=h)
+    assert form.status_code == 200
+    assert form.json()["total"] == _count(community)
