@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     # A "not found" answers no sooner than this after the road began, so that a record the
     # caller may not see cannot be told from a missing one by time (bench: hidden-missing).
     not_found_floor_seconds: float = Field(default=0.008, ge=0, le=1)
+    # A body over this is a 413 before it is read whole (a 100 MB Observation was stored).
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     default_page_size: int = 50
     max_page_size: int = 500
     # The k of the re-identification guard for pseudonymized outputs; empty: the profile's.

@@ -77,6 +77,15 @@ class BrokenInvariant(InvalidResource):
     code = "invariant"
 
 
+class MalformedValue(InvalidResource):
+    """A value its FHIR primitive type does not allow (a control character in a string):
+    400, basic FHIR validation."""
+
+    status = 400
+    issue_type = "value"
+    code = "invalid-value"
+
+
 class NotAuthenticated(ExchangeError):
     status = 401
     issue_type = "login"
@@ -134,6 +143,14 @@ class UnsupportedMedia(ExchangeError):
     status = 415
     issue_type = "not-supported"
     code = "unsupported-media-type"
+
+
+class PayloadTooLarge(ExchangeError):
+    """A request body over the configured limit: refused before it is read whole."""
+
+    status = 413
+    issue_type = "too-long"
+    code = "too-large"
 
 
 class DependencyUnavailable(ExchangeError):

@@ -1,12 +1,13 @@
 """Validate incoming resources with the release's models, then against the specification's
 required bindings and safety invariants; name the failing element."""
 
+import re
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
 
-from exchange.errors import InvalidRequest, InvalidResource
+from exchange.errors import InvalidRequest, InvalidResource, MalformedValue
 from exchange.fhir.conformance import check_conformance
 from exchange.fhir.release import model_class
 
@@ -55,6 +56,10 @@ def validate_resource(resource: Any, *, where: str | None = None,
     except KeyError:
         raise InvalidResource("Unknown resourceType.",
                               expression=[f"{prefix}.resourceType"]) from None
+    control = _control_character_at(resource, prefix)
+    if control is not None:
+        raise MalformedValue("A string holds a control character; FHIR's strings allow "
+                             "only tab, carriage return and line feed.", expression=[control])
     try:
         model.model_validate(resource)
     except ValidationError as exc:
@@ -65,6 +70,30 @@ def validate_resource(resource: Any, *, where: str | None = None,
             f"Invalid element {paths[0]}: {_safe_message(first)}", expression=paths) from None
     check_conformance(resource, prefix)
     return resource
+
+
+# R4's string: [ \r\n\t\S]+. NUL and the other C0 controls are not text: stored, they
+# break the readers downstream (a NUL ends a C string, an escape rewrites a terminal).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _control_character_at(node: Any, path: str) -> str | None:
+    """The path of the first string holding a control character, keys included."""
+    if isinstance(node, str):
+        return path if _CONTROL.search(node) else None
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if _CONTROL.search(key):
+                return path
+            found = _control_character_at(value, f"{path}.{key}")
+            if found is not None:
+                return found
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            found = _control_character_at(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def _safe_message(error: Any) -> str:

@@ -1,10 +1,13 @@
 """Strict input (#14, point 5, in part): a Bundle with two entries of one fullUrl or a
-urn:uuid that names no entry, a malformed If-Match and a search posted as JSON are refused
-with a clear OperationOutcome, and nothing of them is stored."""
+urn:uuid that names no entry, a malformed If-Match, a search posted as JSON, a body over the
+limit and a control character are refused with a clear OperationOutcome that echoes
+nothing, and nothing of them is stored."""
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 
 from tests.community import Community
@@ -108,3 +111,54 @@ def test_a_search_posted_as_json_is_415_and_as_a_form_is_answered(
                                data={"subject": "Patient/alice"}, headers=h)
     assert form.status_code == 200
     assert form.json()["total"] == _count(community)
+
+
+def test_a_body_over_the_limit_is_413_declared_or_chunked(tmp_path: Any) -> None:
+    from tests.community import build_community
+
+    community = build_community(tmp_path, max_body_bytes=64 * 1024)
+    before = _count(community)
+    big = _obs(note=[{"text": "x" * (100 * 1024)}])
+    h = _headers(community)
+    declared = community.http.post("/fhir/Observation", json=big, headers=h)
+    assert declared.status_code == 413, declared.text
+    assert _issue(declared)["code"] == "too-long"
+    assert "xxxx" not in declared.text
+    body = orjson.dumps(big)
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(body), 8192):
+            yield body[start:start + 8192]
+
+    chunked = community.http.post("/fhir/Observation", content=chunks(), headers=h)
+    assert chunked.status_code == 413, chunked.text
+    in_a_bundle = community.http.post("/fhir", json={
+        "resourceType": "Bundle", "type": "transaction",
+        "entry": [{"resource": big, "request": {"method": "POST", "url": "Observation"}}]},
+        headers=h)
+    assert in_a_bundle.status_code == 413
+    assert _count(community) == before
+    small = community.http.post("/fhir/Observation", json=_obs(), headers=h)
+    assert small.status_code == 201
+    community.services.engine.dispose()
+
+
+@pytest.mark.parametrize("char", ["\u0000", "\u001b", "\u0008", "\u007f"])
+def test_a_control_character_is_400_naming_the_element(community: Community,
+                                                       char: str) -> None:
+    before = _count(community)
+    r = community.http.post("/fhir/Observation",
+                            json=_obs(note=[{"text": f"call back{char}later"}]),
+                            headers=_headers(community))
+    assert r.status_code == 400, r.text
+    assert _issue(r)["code"] == "value"
+    assert _issue(r)["expression"] == ["Observation.note[0].text"]
+    assert "call back" not in r.text
+    assert _count(community) == before
+
+
+def test_tabs_and_line_breaks_are_text(community: Community) -> None:
+    r = community.http.post("/fhir/Observation",
+                            json=_obs(note=[{"text": "line one\r\n\tline two"}]),
+                            headers=_headers(community))
+    assert r.status_code == 201, r.text
