@@ -11,12 +11,34 @@ from exchange.errors import InvalidRequest, InvalidResource, MalformedValue
 from exchange.fhir.conformance import check_conformance
 from exchange.fhir.release import model_class
 
+# Deeper than any resource of the record goes (a Questionnaire's nested items, a contained
+# resource's extensions), shallow enough that validation never runs out of stack: 300
+# levels of extensions were a RecursionError and a 500.
+MAX_DEPTH = 64
+
 
 def parse_json(body: bytes) -> Any:
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise InvalidRequest("The request body is not valid JSON.") from None
+    if _deeper_than(value, MAX_DEPTH):
+        raise InvalidRequest(f"The request body is nested deeper than {MAX_DEPTH} levels.")
+    return value
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether JSON nests deeper than ``limit``: level by level, not by recursion."""
+    level = [value] if isinstance(value, (dict, list)) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        level = [child for node in level
+                 for child in (node.values() if isinstance(node, dict) else node)
+                 if isinstance(child, (dict, list))]
+    return False
 
 
 def element_path(prefix: str, loc: tuple[int | str, ...]) -> str:

@@ -162,3 +162,24 @@ def test_tabs_and_line_breaks_are_text(community: Community) -> None:
                             json=_obs(note=[{"text": "line one\r\n\tline two"}]),
                             headers=_headers(community))
     assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize("depth", [100, 300])
+def test_deep_nesting_is_400_not_a_traceback(community: Community, depth: int) -> None:
+    """Found by an attacker: 300 levels of extensions were a RecursionError and a 500."""
+    inner = '{"url":"http://example.org/x","valueString":"z"}'
+    for _ in range(depth):
+        inner = '{"url":"http://example.org/x","extension":[' + inner + ']}'
+    body = orjson.dumps(_obs())[:-1] + b',"extension":[' + inner.encode() + b"]}"
+    r = community.http.post("/fhir/Observation", content=body, headers=_headers(community))
+    assert r.status_code == 400, r.text[:300]
+    assert "nested deeper" in _issue(r)["diagnostics"]
+
+
+def test_a_record_nested_as_deep_as_real_ones_is_kept(community: Community) -> None:
+    inner = '{"url":"http://example.org/x","valueString":"z"}'
+    for _ in range(12):
+        inner = '{"url":"http://example.org/x","extension":[' + inner + ']}'
+    body = orjson.dumps(_obs())[:-1] + b',"extension":[' + inner.encode() + b"]}"
+    r = community.http.post("/fhir/Observation", content=body, headers=_headers(community))
+    assert r.status_code == 201, r.text[:300]
