@@ -45,5 +45,5 @@ class BodyLimit:
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"The request body is over the limit of {limit // (1024 * 1024)} "
-                           "MB this exchange accepts.")
+    size = f"{limit / 2**20:.3g} MB" if limit >= 2**20 else f"{limit / 2**10:.3g} KB"
+    return PayloadTooLarge(f"The request body is over the {size} this exchange accepts.")

@@ -53,15 +53,20 @@ def test_two_entries_of_one_full_url_refuse_the_bundle(community: Community,
     assert _count(community) == before
 
 
+def _post_member_and_group(community: Community, full_url: str, member: str) -> Any:
+    """A transaction of an Observation at ``full_url`` and one whose member is ``member``."""
+    entries = [{"fullUrl": full_url, "resource": _obs(),
+                "request": {"method": "POST", "url": "Observation"}},
+               {"resource": _obs(hasMember=[{"reference": member}]),
+                "request": {"method": "POST", "url": "Observation"}}]
+    return community.http.post("/fhir", json={"resourceType": "Bundle", "type": "transaction",
+                                              "entry": entries}, headers=_headers(community))
+
+
 def test_a_urn_uuid_that_names_no_entry_refuses_the_transaction(community: Community) -> None:
     before = _count(community)
     dangling = f"urn:uuid:{uuid.uuid4()}"
-    entries = [{"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": _obs(),
-                "request": {"method": "POST", "url": "Observation"}},
-               {"resource": _obs(hasMember=[{"reference": dangling}]),
-                "request": {"method": "POST", "url": "Observation"}}]
-    r = community.http.post("/fhir", json={"resourceType": "Bundle", "type": "transaction",
-                                           "entry": entries}, headers=_headers(community))
+    r = _post_member_and_group(community, f"urn:uuid:{uuid.uuid4()}", dangling)
     assert r.status_code == 400, r.text
     assert _issue(r)["expression"] == ["Bundle.entry[1].resource"]
     assert dangling not in r.text
@@ -70,12 +75,7 @@ def test_a_urn_uuid_that_names_no_entry_refuses_the_transaction(community: Commu
 
 def test_a_urn_uuid_that_names_an_entry_is_resolved(community: Community) -> None:
     member = f"urn:uuid:{uuid.uuid4()}"
-    entries = [{"fullUrl": member, "resource": _obs(),
-                "request": {"method": "POST", "url": "Observation"}},
-               {"resource": _obs(hasMember=[{"reference": member}]),
-                "request": {"method": "POST", "url": "Observation"}}]
-    r = community.http.post("/fhir", json={"resourceType": "Bundle", "type": "transaction",
-                                           "entry": entries}, headers=_headers(community))
+    r = _post_member_and_group(community, member, member)
     assert r.status_code == 200, r.text
 
 
