@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import func, insert, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from exchange.audit.merkle import leaf_hash, node_hash
@@ -24,6 +24,7 @@ from exchange.errors import AuditUnavailable, KeyUnavailable
 from exchange.ports import Clock
 from exchange.privacy.envelope import Vault
 from exchange.store.tables import AuditNode, AuditRow
+from exchange.store.units import Unit, current_unit, detached, lock_ledger, writing
 
 AUDIT_OWNER = "_audit"
 A = AuditRow.__table__.c  # type: ignore[attr-defined]
@@ -81,10 +82,16 @@ class AuditLog:
     def append_many(self, entries: list[dict[str, Any]]) -> list[int]:
         """Append entries durably, together; ``AuditUnavailable`` if they are not.
 
-        Group commit: callers arriving while a batch is being written wait, and the next
-        of them writes everything queued meanwhile in one transaction. Under load this
-        turns many fsyncs into one without ever answering before the entry is durable.
+        Within an operation that has written (``exchange.store.units``), the entries join
+        its transaction: they commit with its writes, or neither does, and "durable" is
+        that commit. Otherwise, group commit: callers arriving while a batch is being
+        written wait, and the next of them writes everything queued meanwhile in one
+        transaction. Under load this turns many fsyncs into one without ever answering
+        before the entry is durable.
         """
+        unit = current_unit(self._engine)
+        if unit is not None:
+            return self._append_within(unit, entries)
         pending = _Pending(entries)
         with self._cond:
             self._queue.append(pending)
@@ -96,7 +103,8 @@ class AuditLog:
                 batch, self._queue = self._queue, []
                 self._cond.release()
                 try:
-                    self._write(batch)
+                    with detached():
+                        self._write(batch)
                 finally:
                     self._cond.acquire()
                     self._writing = False
@@ -106,6 +114,18 @@ class AuditLog:
         if self._on_durable is not None:
             self._on_durable(pending.seqs)
         return pending.seqs
+
+    def _append_within(self, unit: Unit, entries: list[dict[str, Any]]) -> list[int]:
+        try:
+            self._vault.ensure_key(AUDIT_OWNER)
+            with writing(self._engine) as conn:
+                seqs = self._append_on(conn, entries)
+        except (SQLAlchemyError, KeyUnavailable, OSError, TypeError) as exc:
+            raise AuditUnavailable() from exc
+        if self._on_durable is not None:
+            on_durable = self._on_durable
+            unit.after_commit(lambda: on_durable(seqs))
+        return seqs
 
     def _write(self, batch: list[_Pending]) -> None:
         entries = [e for p in batch for e in p.entries]
@@ -131,36 +151,40 @@ class AuditLog:
             p.done = True
 
     def _append_once(self, entries: list[dict[str, Any]]) -> list[int]:
+        with writing(self._engine) as conn:
+            return self._append_on(conn, entries)
+
+    def _append_on(self, conn: Connection, entries: list[dict[str, Any]]) -> list[int]:
         now = self._clock.now()
         seqs: list[int] = []
-        with self._engine.begin() as conn:
-            head = int(conn.execute(HEAD).scalar() or 0)
-            rows, nodes = [], []
-            # Right-edge hashes written in this batch, so siblings need not be read back.
-            fresh: dict[tuple[int, int], bytes] = {}
-            for offset, entry in enumerate(entries, start=1):
-                seq = head + offset
-                body = orjson.dumps({**entry, "seq": seq}, option=orjson.OPT_SORT_KEYS)
-                content = self._vault.seal(AUDIT_OWNER, ("audit", str(seq)), body)
-                leaf = leaf_hash(content)
-                rows.append({"seq": seq, "recorded_at": now, "leaf": leaf.hex(),
-                             "content": content, **filter_columns(entry)})
-                h, level, index = leaf, 0, seq - 1
-                nodes.append({"level": 0, "index": index, "hash": leaf.hex()})
-                fresh[(0, index)] = leaf
-                while index & 1:
-                    left = fresh.get((level, index - 1))
-                    if left is None:
-                        stored = conn.execute(select(N.hash).where(
-                            N.level == level, N.index == index - 1)).scalar_one()
-                        left = bytes.fromhex(stored)
-                    h = node_hash(left, h)
-                    level, index = level + 1, index >> 1
-                    nodes.append({"level": level, "index": index, "hash": h.hex()})
-                    fresh[(level, index)] = h
-                seqs.append(seq)
-            conn.execute(insert(AuditRow), rows)
-            conn.execute(insert(AuditNode), nodes)
+        lock_ledger(conn)
+        head = int(conn.execute(HEAD).scalar() or 0)
+        rows, nodes = [], []
+        # Right-edge hashes written in this batch, so siblings need not be read back.
+        fresh: dict[tuple[int, int], bytes] = {}
+        for offset, entry in enumerate(entries, start=1):
+            seq = head + offset
+            body = orjson.dumps({**entry, "seq": seq}, option=orjson.OPT_SORT_KEYS)
+            content = self._vault.seal(AUDIT_OWNER, ("audit", str(seq)), body)
+            leaf = leaf_hash(content)
+            rows.append({"seq": seq, "recorded_at": now, "leaf": leaf.hex(),
+                         "content": content, **filter_columns(entry)})
+            h, level, index = leaf, 0, seq - 1
+            nodes.append({"level": 0, "index": index, "hash": leaf.hex()})
+            fresh[(0, index)] = leaf
+            while index & 1:
+                left = fresh.get((level, index - 1))
+                if left is None:
+                    stored = conn.execute(select(N.hash).where(
+                        N.level == level, N.index == index - 1)).scalar_one()
+                    left = bytes.fromhex(stored)
+                h = node_hash(left, h)
+                level, index = level + 1, index >> 1
+                nodes.append({"level": level, "index": index, "hash": h.hex()})
+                fresh[(level, index)] = h
+            seqs.append(seq)
+        conn.execute(insert(AuditRow), rows)
+        conn.execute(insert(AuditNode), nodes)
         return seqs
 
     # -- reading ----------------------------------------------------------------------------

@@ -17,6 +17,8 @@ The ledger is three parts composed, each in its own module:
 ``AuditLedger`` builds them and exposes their methods under one name.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -27,6 +29,7 @@ from exchange.audit.proofs import AuditProofs, SignedCheckpoint, VerifyReport
 from exchange.audit.views import AuditViews
 from exchange.ports import Clock
 from exchange.privacy.envelope import Vault
+from exchange.store.units import Unit, scope
 
 __all__ = ["AUDIT_OWNER", "AuditLedger", "SignedCheckpoint", "VerifyReport"]
 
@@ -36,6 +39,7 @@ class AuditLedger:
                  signing_key: Ed25519PrivateKey, origin: str,
                  checkpoint_every: timedelta = timedelta(minutes=1)) -> None:
         self._vault = vault
+        self._engine = engine
         proofs = AuditProofs(engine, clock, signing_key, origin, checkpoint_every)
         log = AuditLog(engine, vault, clock, on_durable=proofs.checkpoint_if_due)
         views = AuditViews(engine, vault)
@@ -68,3 +72,11 @@ class AuditLedger:
         self.query = views.query
         self.counts = views.counts
         self.activity = views.activity
+
+    @contextmanager
+    def operation(self) -> Iterator[Unit]:
+        """The scope of one operation: what it writes and the entries appended within it
+        commit in one transaction when the block ends, or roll back together if it raises
+        (``exchange.store.units``)."""
+        with scope(self._engine) as unit:
+            yield unit

@@ -135,7 +135,8 @@ class Bundles:
         writes = {index: self._write(draft, who, entries[index], item, memo)
                   for index, item in enumerate(planned)
                   if item[1] not in ("get", "match", "none")}
-        stored = dict(zip(writes, self._writer.apply(list(writes.values())), strict=True))
+        applied = self._writer.apply(draft, list(writes.values()))
+        stored = dict(zip(writes, applied, strict=True))
         out: list[dict[str, Any]] = []
         reads: list[str] = []
         for index, (where, action, _, _, url) in enumerate(planned):
@@ -177,7 +178,7 @@ class Bundles:
                     outcomes.append(outcome)
                     continue
                 reads_only = False
-                (row,) = self._writer.apply([self._write(draft, who, entry, item)])
+                (row,) = self._writer.apply(draft, [self._write(draft, who, entry, item)])
                 note_resident(draft, row)
                 out.append(_response_entry(row, action))
                 outcomes.append("success")

@@ -52,6 +52,9 @@ class AuditDraft:
     # that does not exist (a reference that resolved to no resident): it leaves no sooner
     # than the not-found floor, so that the two take one time.
     conceals: bool = False
+    # Every version the operation wrote, with its resident (None: a record of no one),
+    # named in the entry that commits with it: "Type/id/_history/n".
+    written: list[tuple[str | None, str]] = field(default_factory=list)
 
 
 _TYPE_NAME = re.compile(r"[A-Z][A-Za-z]{1,63}\Z")

@@ -49,7 +49,11 @@ class Recorder:
         started = time.perf_counter()
         draft = self.start(ctx, action, what)
         try:
-            yield draft
+            # What the operation writes commits with its entry, or not at all: a failure
+            # anywhere in here, the entry's own included, takes back every write.
+            with self._ledger.operation():
+                yield draft
+                self.complete_success(ctx, who, draft)
         except ExchangeError as exc:
             self.complete_failure(ctx, who, draft, exc.status, outcome_of(exc))
             mark_recorded(exc)
@@ -62,11 +66,6 @@ class Recorder:
             mark_recorded(exc)
             raise
         else:
-            try:
-                self.complete_success(ctx, who, draft)
-            except ExchangeError as exc:
-                mark_recorded(exc)  # a late denial is recorded as such before it leaves
-                raise
             if draft.conceals:
                 _wait_until(started + self._floor(time.perf_counter() - started))
 
@@ -95,15 +94,20 @@ class Recorder:
 
     def complete_success(self, ctx: RequestContext, who: Identity | None,
                          draft: AuditDraft) -> None:
+        """Record a success. A disclosure whose consents changed in flight is not one: it
+        raises ``ConsentChanged``, recorded as a denial by ``complete_failure``."""
         try:
             self._check_in_flight(draft)
-        except ExchangeError as exc:
-            draft.outcome, draft.status = "denied", exc.status
-            self._append(ctx, who, draft)
+        except ExchangeError:
+            draft.outcome = "denied"
             raise
-        draft.outcome = draft.outcome or "success"
-        draft.status = draft.status or 200
-        self._append(ctx, who, draft)
+        outcome, status = draft.outcome, draft.status
+        draft.outcome, draft.status = outcome or "success", status or 200
+        try:
+            self._append(ctx, who, draft)
+        except ExchangeError:
+            draft.outcome, draft.status = outcome, status  # it is recorded as the failure
+            raise
 
     def complete_failure(self, ctx: RequestContext, who: Identity | None, draft: AuditDraft,
                          status: int, outcome: str) -> None:
@@ -146,8 +150,14 @@ class Recorder:
             **({"details": draft.details} if draft.details else {}),
         }
         residents = sorted(draft.residents)
+        # What the operation wrote, by version: a resident's entry names their records'
+        # versions only; versions of records of no resident go in the entry of no one.
+        written: dict[str | None, list[str]] = {}
+        for owner, version in draft.written:
+            written.setdefault(owner if owner in draft.residents else None, []).append(version)
         if not residents:
             self._ledger.append_many([{**base, "residents": [],
+                                       **_written(written.get(None)),
                                        "decisions": _merge_decisions(draft.decisions)}])
             return
         # Each resident's entry holds the decisions about them (and those about no one),
@@ -156,16 +166,22 @@ class Recorder:
         # of their records) go in one entry of no resident, for the compliance officer.
         about_others = [d for d in draft.decisions
                         if d.input.get("resident") not in (None, *residents)]
-        parts = len(residents) + bool(about_others)
+        of_no_one = written.get(None)
+        parts = len(residents) + bool(about_others or of_no_one)
         entries = [{**base, "residents": [r],
                     **({"part_of": parts} if parts > 1 else {}),
+                    **_written(written.get(r)),
                     "decisions": _merge_decisions([d for d in draft.decisions
                                                    if d.input.get("resident") in (r, None)])}
                    for r in residents]
-        if about_others:
-            entries.append({**base, "residents": [], "part_of": parts,
+        if about_others or of_no_one:
+            entries.append({**base, "residents": [], "part_of": parts, **_written(of_no_one),
                             "decisions": _merge_decisions(about_others)})
         self._ledger.append_many(entries)
+
+
+def _written(versions: list[str] | None) -> dict[str, list[str]]:
+    return {"written": versions} if versions else {}
 
 
 def _merge_decisions(decisions: list[Decision]) -> list[dict[str, Any]]:

@@ -58,7 +58,7 @@ class Writes:
                     draft.details["conditional"] = "matched"
                     return Disclosure(200, orjson.dumps(shaped), version_headers(row))
             write = self._writer.prepare(draft, who, "create", rtype, new_id(), resource)
-            (stored,) = self._writer.apply([write])
+            (stored,) = self._writer.apply(draft, [write])
             return self._created(draft, stored)
 
     def update(self, ctx: RequestContext, who: Identity, rtype: str, rid: str,
@@ -83,7 +83,7 @@ class Writes:
                 if given is not None:
                     raise NotFound()
                 write = self._writer.prepare(draft, who, "create", rtype, new_id(), resource)
-                (stored,) = self._writer.apply([write])
+                (stored,) = self._writer.apply(draft, [write])
                 return self._created(draft, stored)
             row, _ = existing
             if given not in (None, row.resource_id):
@@ -115,7 +115,7 @@ class Writes:
         with self._recording(ctx, who, "delete", {"type": rtype, "id": rid}) as draft:
             check_target(rtype, rid)
             write = self._writer.prepare(draft, who, "delete", rtype, rid, None)
-            self._writer.apply([write])
+            self._writer.apply(draft, [write])
             draft.status = 204
             return Disclosure(204, b"")
 
@@ -135,7 +135,7 @@ class Writes:
             row, _ = existing
             draft.what["id"] = row.resource_id
             write = self._writer.prepare(draft, who, "delete", rtype, row.resource_id, None)
-            self._writer.apply([write])
+            self._writer.apply(draft, [write])
             return Disclosure(204, b"")
 
     def _update(self, draft: AuditDraft, who: Identity, rtype: str, rid: str,
@@ -145,7 +145,7 @@ class Writes:
                                   expression=[f"{rtype}.id"])
         write = self._writer.prepare(draft, who, "update", rtype, rid, resource)
         check_if_match(if_match, self._road.repository.current(rtype, rid))
-        (stored,) = self._writer.apply([write])
+        (stored,) = self._writer.apply(draft, [write])
         note_resident(draft, stored)
         return Disclosure(200, stored.body, version_headers(stored))
 

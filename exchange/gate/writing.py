@@ -7,6 +7,7 @@ A consent write drops the decisions derived from the old consents.
 
 import re
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from consent.model import check_consent
@@ -193,13 +194,21 @@ class Writer:
                 return row, shaped
         return None
 
-    def apply(self, writes: Sequence[Write]) -> list[StoredResource]:
+    def apply(self, draft: AuditDraft, writes: Sequence[Write]) -> list[StoredResource]:
+        """Apply writes within the operation's unit of work: they commit with its audit
+        entry, which names each version written. A changed consent is forgotten by the
+        decision cache now (the operation's later reads decide on it) and again when its
+        transaction ends: a decision in between, here or elsewhere, may have cached the
+        consents as they were, or as they were to be had it committed."""
         if not writes:
             return []
         stored = self._repository.apply(writes)
         for row in stored:
+            note_resident(draft, row)
+            draft.written.append((row.patient_id, f"{row.reference}/_history/{row.version_id}"))
             if row.resource_type == "Consent" and row.patient_id is not None:
                 self._decider.invalidate(row.patient_id)
+                self._repository.after_end(partial(self._decider.invalidate, row.patient_id))
         return stored
 
 

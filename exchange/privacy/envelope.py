@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
@@ -26,6 +27,9 @@ from sqlmodel import Session
 from exchange.errors import KeyUnavailable
 from exchange.ports import KeyProvider
 from exchange.store.tables import DataKeyRow
+from exchange.store.units import current_unit, reading, writing
+
+K = DataKeyRow.__table__.c  # type: ignore[attr-defined]
 
 FORMAT_V1 = b"\x01"
 
@@ -81,30 +85,48 @@ class Vault:
         cached = self._keys.get(owner)
         if cached is not None:
             return cached
+        unit = current_unit(self._engine)
+        if unit is not None:
+            staged = unit.staged.get(("data-key", owner))
+            if staged is not None:
+                return staged  # type: ignore[no-any-return]
+        context = self.context(owner)
+        try:
+            with reading(self._engine) as conn:
+                row = conn.execute(select(K.key_id, K.wrapped).where(K.owner == owner)).first()
+            if row is None:
+                if not create:
+                    raise KeyUnavailable()
+                return self._create(owner, context)
+            aead = AESGCM(self._provider.unwrap(row[0], row[1], context))
+        except SQLAlchemyError:
+            raise KeyUnavailable() from None
+        return self._remember(owner, aead)
+
+    def _create(self, owner: str, context: bytes) -> AESGCM:
+        """A new data key, committed with the operation that first seals under it (inside
+        an operation's unit of work) or on its own: a key that rolls back is never used,
+        and data sealed under it rolls back with it."""
+        key = AESGCM.generate_key(bit_length=256)
+        key_id, wrapped = self._provider.wrap(key, context)
+        aead = AESGCM(key)
+        try:
+            with writing(self._engine) as conn:
+                conn.execute(insert(DataKeyRow.__table__),  # type: ignore[attr-defined]
+                             {"owner": owner, "key_id": key_id, "wrapped": wrapped})
+        except IntegrityError:
+            # Another process created it first; use theirs.
+            with reading(self._engine) as conn:
+                row = conn.execute(select(K.key_id, K.wrapped).where(K.owner == owner)).one()
+            return self._remember(owner, AESGCM(self._provider.unwrap(row[0], row[1],
+                                                                      context)))
+        unit = current_unit(self._engine)
+        if unit is None:
+            return self._remember(owner, aead)
+        unit.staged[("data-key", owner)] = aead
+        unit.after_commit(lambda: self._remember(owner, aead))
+        return aead
+
+    def _remember(self, owner: str, aead: AESGCM) -> AESGCM:
         with self._lock:
-            cached = self._keys.get(owner)
-            if cached is not None:
-                return cached
-            context = self.context(owner)
-            try:
-                with Session(self._engine) as session:
-                    row = session.get(DataKeyRow, owner)
-                    if row is None:
-                        if not create:
-                            raise KeyUnavailable()
-                        key = AESGCM.generate_key(bit_length=256)
-                        key_id, wrapped = self._provider.wrap(key, context)
-                        session.add(DataKeyRow(owner=owner, key_id=key_id, wrapped=wrapped))
-                        try:
-                            session.commit()
-                        except IntegrityError:
-                            # Another process created it first; use theirs.
-                            session.rollback()
-                            row = session.get(DataKeyRow, owner)
-                    if row is not None:
-                        key = self._provider.unwrap(row.key_id, row.wrapped, context)
-            except SQLAlchemyError:
-                raise KeyUnavailable() from None
-            aead = AESGCM(key)
-            self._keys[owner] = aead
-            return aead
+            return self._keys.setdefault(owner, aead)

@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from exchange.errors import DependencyUnavailable
 from exchange.store.resources import RESOURCES, R, ResourceVersions, StoredResource
+from exchange.store.units import reading
 
 
 class Compartments:
@@ -38,7 +39,7 @@ class Compartments:
         stamps = {pid: _stamp(0, None, None) for pid in patient_ids}
         ids = list(stamps)
         try:
-            with self._engine.connect() as conn:
+            with reading(self._engine) as conn:
                 for start in range(0, len(ids), 500):
                     stmt = select(R.patient_id, func.count(), func.max(R.last_updated),
                                   func.sum(R.version_id)).where(

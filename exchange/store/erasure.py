@@ -7,6 +7,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from exchange.errors import DependencyUnavailable
 from exchange.store.resources import INDEX_TABLES, RESOURCES, R
+from exchange.store.units import writing
 
 
 class RecordEraser:
@@ -19,7 +20,7 @@ class RecordEraser:
         owned = select(R.resource_type, R.resource_id).where(
             R.patient_id == patient_id, R.is_current)
         try:
-            with self._engine.begin() as conn:
+            with writing(self._engine) as conn:
                 resources = int(conn.execute(
                     select(func.count()).select_from(owned.subquery())).scalar_one())
                 for table in INDEX_TABLES:

@@ -11,6 +11,8 @@ replacing one on the instance, as tests do, changes what every caller of the rep
 gets; the parts call each other directly.
 """
 
+from collections.abc import Callable
+
 from sqlalchemy.engine import Engine
 
 from exchange.ports import Clock
@@ -29,6 +31,7 @@ from exchange.store.resources import (
     new_id,
 )
 from exchange.store.search_sql import ResourceSearch
+from exchange.store.units import after_end
 
 __all__ = ["DIRECTORY_OWNER", "Allowed", "CurrentState", "ResourceRepository",
            "StoredResource", "Write", "as_utc", "new_id"]
@@ -59,3 +62,8 @@ class ResourceRepository:
         self.consent_stamps = compartments.consent_stamps
         # erasure
         self.erase = eraser.erase
+
+    def after_end(self, action: Callable[[], object]) -> None:
+        """Run ``action`` when the present operation's transaction ends, committed or
+        rolled back, and now if it has none (``exchange.store.units``)."""
+        after_end(self.engine, action)

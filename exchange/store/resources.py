@@ -14,9 +14,8 @@ from typing import Any, Literal
 
 import orjson
 from sqlalchemy import ColumnElement, delete, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlmodel import Session
 
 from exchange.errors import Conflict, DependencyUnavailable
 from exchange.fhir.dates import to_instant
@@ -25,6 +24,7 @@ from exchange.privacy.blind_index import BlindIndex
 from exchange.privacy.envelope import Vault
 from exchange.store.indexing import compartment_of, index_entries
 from exchange.store.tables import DateIndex, ReferenceIndex, ResourceRow, TermIndex
+from exchange.store.units import reading, writing
 
 DIRECTORY_OWNER = "_directory"
 RESOURCES = ResourceRow.__table__  # type: ignore[attr-defined]
@@ -105,29 +105,26 @@ class ResourceVersions:
     # -- writes ---------------------------------------------------------------------------
 
     def current(self, resource_type: str, resource_id: str,
-                session: Session | None = None) -> CurrentState | None:
+                conn: Connection | None = None) -> CurrentState | None:
         stmt = select(R.version_id, R.patient_id, R.deleted).where(
             R.resource_type == resource_type, R.resource_id == resource_id, R.is_current)
-        row = self.first(stmt, session)
+        row = self.first(stmt, conn)
         return None if row is None else CurrentState(row[0], row[1], bool(row[2]))
 
     def apply(self, writes: Sequence[Write]) -> list[StoredResource]:
-        """Apply every write in one database transaction: all of them, or none.
+        """Apply every write atomically: all of them, or none. Within an operation's scope
+        (``exchange.store.units``) they join its transaction, which commits with the
+        operation's audit entry; outside one they commit on their own.
 
         A resource may appear once per call (FHIR forbids twice in one transaction).
         """
-        # Data keys are made first, in their own commits: a key must never exist only in a
-        # transaction that may yet roll back while its ciphertext is cached elsewhere.
-        for write in writes:
-            if write.resource is not None:
-                self._vault.ensure_key(write.owner() or DIRECTORY_OWNER)
         try:
-            with Session(self._engine) as session, session.begin():
+            with writing(self._engine) as conn:
                 rows: list[dict[str, Any]] = []
                 index = IndexRows()
-                stored = [self._stage(session, w, rows, index) for w in writes]
-                session.execute(insert(ResourceRow), rows)
-                index.insert(session)
+                stored = [self._stage(conn, w, rows, index) for w in writes]
+                conn.execute(insert(RESOURCES), rows)
+                index.insert(conn)
                 return stored
         except IntegrityError:
             raise Conflict("The resource was changed concurrently, or exists; retry.") \
@@ -135,19 +132,19 @@ class ResourceVersions:
         except SQLAlchemyError:
             raise DependencyUnavailable("The record store is unavailable.") from None
 
-    def _stage(self, session: Session, write: Write, rows: list[dict[str, Any]],
+    def _stage(self, conn: Connection, write: Write, rows: list[dict[str, Any]],
                index: "IndexRows") -> StoredResource:
         # A create's id is new: the primary key refuses a clash, so nothing is read first.
         state = None if write.action == "create" else \
-            self.current(write.resource_type, write.resource_id, session)
+            self.current(write.resource_type, write.resource_id, conn)
         version = 1 if state is None else state.version_id + 1
         now = self._clock.now()
         if state is not None:
-            session.execute(update(ResourceRow).where(
+            conn.execute(update(RESOURCES).where(
                 R.resource_type == write.resource_type, R.resource_id == write.resource_id,
                 R.is_current).values(is_current=False))
-            for table, cols in ((TermIndex, T), (DateIndex, D), (ReferenceIndex, F)):
-                session.execute(delete(table).where(
+            for table, cols in zip(INDEX_TABLES, (T, D, F), strict=True):
+                conn.execute(delete(table).where(
                     cols.resource_type == write.resource_type,
                     cols.resource_id == write.resource_id))
         if write.resource is None:
@@ -193,9 +190,9 @@ class ResourceVersions:
                              patient_id or DIRECTORY_OWNER, (rtype, rid, "1"), body)})
             index.add(resource, self._blind)
         try:
-            with Session(self._engine) as session, session.begin():
-                session.execute(insert(ResourceRow), rows)
-                index.insert(session)
+            with writing(self._engine) as conn:
+                conn.execute(insert(RESOURCES), rows)
+                index.insert(conn)
         except IntegrityError:
             raise Conflict("A resource with that id exists already.") from None
         return len(rows)
@@ -226,7 +223,7 @@ class ResourceVersions:
     def fetch(self, stmt: Any) -> list[StoredResource]:
         """The rows ``stmt`` selects from the resource table, opened."""
         try:
-            with self._engine.connect() as conn:
+            with reading(self._engine) as conn:
                 rows = list(conn.execute(stmt).mappings())
         except SQLAlchemyError:
             raise DependencyUnavailable("The record store is unavailable.") from None
@@ -240,13 +237,13 @@ class ResourceVersions:
                                       as_utc(row["last_updated"]), bool(row["deleted"]), body))
         return out
 
-    def first(self, stmt: Any, session: Session | None = None) -> Any:
-        """The first row of ``stmt`` (in ``session`` if given), or None."""
+    def first(self, stmt: Any, conn: Connection | None = None) -> Any:
+        """The first row of ``stmt`` (on ``conn`` if given), or None."""
         try:
-            if session is not None:
-                return session.execute(stmt).first()
-            with self._engine.connect() as conn:
+            if conn is not None:
                 return conn.execute(stmt).first()
+            with reading(self._engine) as own:
+                return own.execute(stmt).first()
         except SQLAlchemyError:
             raise DependencyUnavailable("The record store is unavailable.") from None
 
@@ -268,8 +265,8 @@ class IndexRows:
         self.references.extend({**key, "param": p, "target": t}
                                for p, t in entries.references)
 
-    def insert(self, session: Session) -> None:
-        for table, rows in ((TermIndex, self.terms), (DateIndex, self.dates),
-                            (ReferenceIndex, self.references)):
+    def insert(self, conn: Connection) -> None:
+        for table, rows in zip(INDEX_TABLES, (self.terms, self.dates, self.references),
+                               strict=True):
             if rows:  # the Core table: the ORM's bulk path costs as much again per row
-                session.execute(insert(table.__table__), rows)  # type: ignore[union-attr]
+                conn.execute(insert(table), rows)

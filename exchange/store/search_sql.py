@@ -52,6 +52,7 @@ from exchange.store.resources import (
     T,
     allowed_filter,
 )
+from exchange.store.units import reading
 
 CATEGORY = "category"  # the search parameter data classes narrower than a type rely on
 
@@ -66,14 +67,14 @@ class ResourceSearch:
         """Residents with at least one match: whom the gate must decide about."""
         stmt = select(R.patient_id).where(*self._filters(query)).distinct()
         try:
-            with self._engine.connect() as conn:
+            with reading(self._engine) as conn:
                 return {row[0] for row in conn.execute(stmt)}
         except SQLAlchemyError:
             raise DependencyUnavailable("The record store is unavailable.") from None
 
     def residents_with(self, resource_type: str) -> set[str | None]:
         stmt = select(R.patient_id).where(R.resource_type == resource_type).distinct()
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             return {row[0] for row in conn.execute(stmt)}
 
     def search(self, query: SearchQuery, allowed: Allowed,
@@ -148,7 +149,7 @@ class ResourceSearch:
         found: dict[tuple[str, str], StoredResource] = {}
         ids = [r.resource_id for r in results]
         refs = [r.reference for r in results]
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             targets: set[str] = set()
             for inc in includes:
                 stmt = select(F.target).where(
