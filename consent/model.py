@@ -4,7 +4,7 @@
 ``policies/exchange/input.schema.json``). It parses; it decides nothing.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from exchange.errors import InvalidResource
@@ -82,18 +82,21 @@ def _check_nested(provisions: Any, where: str) -> None:
         _check_nested(p.get("provision"), f"{where}.provision")
 
 
-def policy_view(resource: dict[str, Any], version_id: int) -> dict[str, Any]:
+def policy_view(resource: dict[str, Any], version_id: int,
+                zone: tzinfo = UTC) -> dict[str, Any]:
+    """The Consent as the policies read it; a period's dates end where the community
+    lives (``zone``): a consent "until 31 December" ends at that day's local midnight."""
     return {
         "id": f"Consent/{resource.get('id')}",
         "version": str(version_id),
         "status": resource.get("status"),
         "period": {"start": None, "end": None},
-        "provision": {**_provision(resource.get("provision") or {}),
+        "provision": {**_provision(resource.get("provision") or {}, zone),
                       "type": root_type(resource)},
     }
 
 
-def _provision(p: dict[str, Any]) -> dict[str, Any]:
+def _provision(p: dict[str, Any], zone: tzinfo) -> dict[str, Any]:
     classes = [c for c in p.get("class") or [] if isinstance(c, dict)
                and isinstance(c.get("code"), str) and isinstance(c.get("system", ""), str)]
     actors = [a.get("reference") or {} for a in p.get("actor") or [] if isinstance(a, dict)]
@@ -117,21 +120,21 @@ def _provision(p: dict[str, Any]) -> dict[str, Any]:
         "categories": sorted(({"system": c["system"], "code": c["code"]} for c in classes
                               if c.get("system") not in TYPE_SYSTEMS),
                              key=lambda c: (c["system"], c["code"])),
-        "period": _period(p.get("period")),
-        "provisions": [_provision(q) for q in p.get("provision") or []
+        "period": _period(p.get("period"), zone),
+        "provisions": [_provision(q, zone) for q in p.get("provision") or []
                        if isinstance(q, dict)],
     }
 
 
-def _period(period: Any) -> dict[str, int | None]:
+def _period(period: Any, zone: tzinfo = UTC) -> dict[str, int | None]:
     if not isinstance(period, dict):
         return {"start": None, "end": None}
     out: dict[str, int | None] = {"start": None, "end": None}
     try:
         if isinstance(period.get("start"), str):
-            out["start"] = int(parse_range(period["start"])[0].timestamp())
+            out["start"] = int(parse_range(period["start"], zone)[0].timestamp())
         if isinstance(period.get("end"), str):
-            out["end"] = int(parse_range(period["end"])[1].timestamp())
+            out["end"] = int(parse_range(period["end"], zone)[1].timestamp())
     except ValueError:
         # An unreadable period must not widen a consent: it ends before it begins.
         return {"start": 1, "end": 0}

@@ -5,6 +5,7 @@ The delegation is the RelatedPerson itself: ``patient`` (whom they act for), ``a
 It is read afresh for every request, so withdrawing a delegation takes effect at once.
 """
 
+from datetime import UTC, tzinfo
 from typing import Any
 
 from consent.model import _period
@@ -13,7 +14,8 @@ DELEGATION_RIGHT = "https://fhir.community-exchange.example/StructureDefinition/
 RIGHTS = ("read", "consent")
 
 
-def delegation_view(related_person: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+def delegation_view(related_person: dict[str, Any],
+                    zone: tzinfo = UTC) -> tuple[str | None, dict[str, Any]]:
     """(resident id, delegation as the policies read it)."""
     reference = (related_person.get("patient") or {}).get("reference", "")
     resident = reference.split("/", 1)[1] if isinstance(reference, str) and \
@@ -21,7 +23,7 @@ def delegation_view(related_person: dict[str, Any]) -> tuple[str | None, dict[st
     rights = sorted({e.get("valueCode") for e in related_person.get("extension") or []
                      if e.get("url") == DELEGATION_RIGHT and e.get("valueCode") in RIGHTS})
     return resident, {"active": related_person.get("active") is True, "rights": rights,
-                      "period": _period(related_person.get("period"))}
+                      "period": _period(related_person.get("period"), zone)}
 
 
 def build_proxy(patient_id: str, family: str, given: str, relationship: str,

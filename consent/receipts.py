@@ -9,7 +9,7 @@ canonically, check the Ed25519 signature over those bytes.
 import base64
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import orjson
@@ -26,8 +26,8 @@ class ReceiptError(Exception):
 
 
 def build_receipt(consent: dict[str, Any], version: int, revoked: bool, policy_revision: str,
-                  issued_at: datetime) -> dict[str, Any]:
-    view = policy_view(consent, version)
+                  issued_at: datetime, zone: tzinfo = UTC) -> dict[str, Any]:
+    view = policy_view(consent, version, zone)
     provision = view["provision"]
     template = next((e.get("valueString") for e in consent.get("extension") or []
                      if e.get("url") == TEMPLATE), None)

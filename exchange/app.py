@@ -64,7 +64,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
     engine = make_engine(settings.sqlalchemy_url)
     vault = Vault(engine, keys)
     repository = ResourceRepository(engine, vault, BlindIndex(keys.derive("blind-index")),
-                                    clock)
+                                    clock, settings.zone)
     if decision_point is None:
         timeout = settings.policy_timeout_seconds
         decision_point = (OpaDecisionPoint(settings.opa_url, settings.policy_dir, timeout)
@@ -81,7 +81,8 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
                           audience=settings.fhir_base,
                           lifetime_seconds=settings.access_token_seconds,
                           max_assertion_seconds=settings.max_assertion_seconds,
-                          proxy_resolver=_related_person_reader(repository))
+                          proxy_resolver=_related_person_reader(repository),
+                          zone=settings.zone)
     archive = PolicyArchive(engine)
     archive.keep(bundle, clock.now())
     replayer = Replayer(archive, repository)

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +37,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     default_page_size: int = 50
     max_page_size: int = 500
+    # Where the community lives: a date or time without a zone (a birthDate, a search for
+    # a day) is read in this IANA zone. Set it before the first record: stored dates are
+    # indexed in the zone of their day.
+    time_zone: str = "Asia/Shanghai"
     # The k of the re-identification guard for pseudonymized outputs; empty: the profile's.
     k_anonymity: int | None = None
 
@@ -45,6 +50,19 @@ class Settings(BaseSettings):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (say Asia/Shanghai)") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
 
     @model_validator(mode="after")
     def _derive_base_url(self) -> "Settings":

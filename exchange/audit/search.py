@@ -2,6 +2,7 @@
 filters."""
 
 from collections.abc import Sequence
+from datetime import UTC, tzinfo
 from typing import Any
 
 from exchange.audit.balp import OUTCOME_CODES
@@ -13,7 +14,8 @@ AUDIT_PARAMS = frozenset({"patient", "agent", "purpose", "outcome", "date", "_co
                           "_offset"})
 
 
-def audit_filters(pairs: Sequence[tuple[str, str]]) -> tuple[dict[str, Any], int, int]:
+def audit_filters(pairs: Sequence[tuple[str, str]],
+                  zone: tzinfo = UTC) -> tuple[dict[str, Any], int, int]:
     filters: dict[str, Any] = {}
     count, offset = 50, 0
     for key, value in pairs:
@@ -36,7 +38,7 @@ def audit_filters(pairs: Sequence[tuple[str, str]]) -> tuple[dict[str, Any], int
             prefix, raw = (value[:2], value[2:]) if value[:2] in ("ge", "gt", "le", "lt", "eq") \
                 else ("eq", value)
             try:
-                low, high = parse_range(raw)
+                low, high = parse_range(raw, zone)
             except ValueError:
                 raise InvalidSearch("Parameter date is malformed.") from None
             if prefix in ("ge", "eq"):

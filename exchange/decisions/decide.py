@@ -8,6 +8,7 @@ way, or an answer of the wrong shape, is a denial by exception (503), never an a
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import tzinfo
 from typing import Any
 
 import orjson
@@ -82,6 +83,11 @@ class Decider:
     def revision(self) -> str:
         return self._point.revision
 
+    @property
+    def zone(self) -> tzinfo:
+        """The community's time zone, in which a consent's dates begin and end."""
+        return self._repository.zone
+
     def invalidate(self, resident: str) -> None:
         """Forget all that was derived from a resident's consents (after a consent write)."""
         with self._lock:
@@ -129,7 +135,8 @@ class Decider:
             cached = self._views.get(resident)
             if cached is not None and cached[0] == stamp:
                 return cached
-            views = [policy_view(orjson.loads(row.body), row.version_id)
+            views = [policy_view(orjson.loads(row.body), row.version_id,
+                                 self._repository.zone)
                      for row in self._repository.consents_of(resident)]
         except (ExchangeError, ValueError, TypeError, KeyError) as exc:
             raise ConsentUnavailable() from exc

@@ -87,14 +87,14 @@ class Replayer:
         row = self._repository.read("Consent", rid, int(version))
         if row is None or row.deleted:
             raise NotFound("A consent version the decision relied on is missing.")
-        return policy_view(orjson.loads(row.body), row.version_id)
+        return policy_view(orjson.loads(row.body), row.version_id, self._repository.zone)
 
 
 def preview(decider: Decider, registry: ClientRegistry, resident: str,
             draft: dict[str, Any], now: int) -> list[dict[str, Any]]:
     """Who could see which parts of the record now, and with the draft consent granted."""
     current = decider.consents_for(resident)
-    proposed = [*current, policy_view({**draft, "id": "draft"}, 0)]
+    proposed = [*current, policy_view({**draft, "id": "draft"}, 0, decider.zone)]
     out = []
     for client in registry.list():
         if not client.active:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Response
 
 from consent.templates import TEMPLATES, instantiate
 from exchange.errors import InvalidRequest
+from exchange.feeds.deps import GateDep
 from exchange.fhir.dates import parse_range
 from exchange.fhir.validation import validate_resource
 
@@ -21,7 +22,8 @@ def templates() -> Response:
 
 
 @router.post("/templates/{template_id}/$instantiate")
-def make_consent(template_id: str, choices: Annotated[dict[str, Any], Body()]) -> Response:
+def make_consent(template_id: str, choices: Annotated[dict[str, Any], Body()],
+                 gate: GateDep) -> Response:
     """No data leaves here: the resident's choices come in, a draft Consent goes back.
     The portal then posts it to /fhir/Consent, on the one road, as the resident."""
     resident = choices.get("resident")
@@ -30,7 +32,7 @@ def make_consent(template_id: str, choices: Annotated[dict[str, Any], Body()]) -
     end: datetime | None = None
     if isinstance(choices.get("end"), str):
         try:
-            end = parse_range(choices["end"])[1]
+            end = parse_range(choices["end"], gate.road.zone)[1]  # the day's end, here
         except ValueError:
             raise InvalidRequest("The end date is malformed.") from None
     exclude = choices.get("exclude") or []

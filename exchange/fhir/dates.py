@@ -1,8 +1,12 @@
-"""FHIR date, dateTime and instant values as half-open UTC ranges [low, high)."""
+"""FHIR date, dateTime and instant values as half-open UTC ranges [low, high).
+
+A value without a zone (a date, a month, a year, or a search's time of day) means that
+day or time where the community lives: ``2026-01-05`` in Hangzhou begins at 16:00 UTC on
+the 4th. Read as UTC, a search for a day would miss its first eight hours."""
 
 import re
 from calendar import monthrange
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 # Upper bound of an open-ended Period; kept inside what every database stores.
 FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
@@ -15,8 +19,9 @@ _DATE_TIME = re.compile(
 )
 
 
-def parse_range(value: str) -> tuple[datetime, datetime]:
-    """The instants a FHIR date/dateTime value stands for; ``ValueError`` if malformed."""
+def parse_range(value: str, zone: tzinfo = UTC) -> tuple[datetime, datetime]:
+    """The instants a FHIR date/dateTime value stands for, a value without a zone read in
+    ``zone`` (the community's); ``ValueError`` if malformed."""
     match = _DATE_TIME.match(value)
     if match is None:
         raise ValueError("not a FHIR date or dateTime")
@@ -25,19 +30,18 @@ def parse_range(value: str) -> tuple[datetime, datetime]:
     if year < 1 or year > 9998:
         raise ValueError("year out of range")
     if g["m"] is None:
-        low = datetime(year, 1, 1, tzinfo=UTC)
-        return low, _add_years(low, 1)
+        return _local_span(datetime(year, 1, 1), datetime(year + 1, 1, 1), zone)
     month = int(g["m"])
     if g["d"] is None:
-        low = datetime(year, month, 1, tzinfo=UTC)
-        return low, low + timedelta(days=monthrange(year, month)[1])
+        low = datetime(year, month, 1)
+        return _local_span(low, low + timedelta(days=monthrange(year, month)[1]), zone)
     day = int(g["d"])
     if day > monthrange(year, month)[1]:
         raise ValueError("no such day")
     if g["H"] is None:
-        low = datetime(year, month, day, tzinfo=UTC)
-        return low, low + timedelta(days=1)
-    tz = _tz(g["tz"])
+        low = datetime(year, month, day)
+        return _local_span(low, low + timedelta(days=1), zone)
+    tz = _tz(g["tz"], zone)
     second = min(int(g["S"] or 0), 59)
     fraction = g["f"] or ""
     micro = int((fraction[1:] + "000000")[:6]) if fraction else 0
@@ -52,27 +56,33 @@ def parse_range(value: str) -> tuple[datetime, datetime]:
     return low, low + step
 
 
-def _tz(text: str | None) -> timezone:
-    if text is None or text == "Z":
+def _local_span(low: datetime, high: datetime, zone: tzinfo) -> tuple[datetime, datetime]:
+    """Local wall-clock bounds as UTC instants; the open ends stay at the far bounds."""
+    def instant(moment: datetime) -> datetime:
+        try:
+            return moment.replace(tzinfo=zone).astimezone(UTC)
+        except OverflowError:  # the first hours of year 1, east of Greenwich
+            return FAR_PAST
+    return instant(low), instant(high)
+
+
+def _tz(text: str | None, zone: tzinfo) -> tzinfo:
+    if text is None:
+        return zone
+    if text == "Z":
         return UTC
     sign = 1 if text[0] == "+" else -1
     hours, minutes = int(text[1:3]), int(text[4:6])
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
 
-def _add_years(moment: datetime, years: int) -> datetime:
-    try:
-        return moment.replace(year=moment.year + years)
-    except ValueError:
-        return FAR_FUTURE
-
-
-def period_range(period: dict[str, object]) -> tuple[datetime, datetime] | None:
+def period_range(period: dict[str, object],
+                 zone: tzinfo = UTC) -> tuple[datetime, datetime] | None:
     start, end = period.get("start"), period.get("end")
     if not isinstance(start, str) and not isinstance(end, str):
         return None
-    low = parse_range(start)[0] if isinstance(start, str) else FAR_PAST
-    high = parse_range(end)[1] if isinstance(end, str) else FAR_FUTURE
+    low = parse_range(start, zone)[0] if isinstance(start, str) else FAR_PAST
+    high = parse_range(end, zone)[1] if isinstance(end, str) else FAR_FUTURE
     return low, high
 
 

@@ -6,7 +6,7 @@ Pure functions: no database, no policy. The repository turns a ``SearchQuery`` i
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 from exchange.errors import InvalidSearch, UnsupportedSearch
 from exchange.fhir.dates import parse_range
@@ -40,6 +40,7 @@ class DateValue:
     prefix: str
     low: datetime
     high: datetime
+    zone: tzinfo = UTC  # what a stored value without a zone is read in, as this one was
 
 
 @dataclass(frozen=True)
@@ -110,9 +111,10 @@ class SearchQuery:
 
 def parse_search(resource_type: str, pairs: Iterable[tuple[str, str]], *,
                  default_count: int = 50, max_count: int = 500,
-                 lenient: bool = False) -> SearchQuery:
+                 lenient: bool = False, zone: tzinfo = UTC) -> SearchQuery:
     """A query; an unknown parameter or modifier is a 400, or under ``lenient`` ignored
-    and listed in ``ignored`` (the Bundle says so). A malformed value is always a 400."""
+    and listed in ``ignored`` (the Bundle says so). A malformed value is always a 400.
+    A date without a zone is read in ``zone``, the community's (``Settings.time_zone``)."""
     if resource_type not in PARAMS:
         raise InvalidSearch(f"Searching {resource_type} is not supported.")
     query = SearchQuery(resource_type, count=default_count)
@@ -122,7 +124,7 @@ def parse_search(resource_type: str, pairs: Iterable[tuple[str, str]], *,
                             f"{MAX_PARAMETERS} values of each.")
     for raw_name, raw_value in pairs:
         try:
-            _parse_pair(query, raw_name, raw_value, max_count)
+            _parse_pair(query, raw_name, raw_value, max_count, zone)
         except UnsupportedSearch:
             if not lenient:
                 raise
@@ -130,13 +132,14 @@ def parse_search(resource_type: str, pairs: Iterable[tuple[str, str]], *,
     return query
 
 
-def _parse_pair(query: SearchQuery, raw_name: str, raw_value: str, max_count: int) -> None:
+def _parse_pair(query: SearchQuery, raw_name: str, raw_value: str, max_count: int,
+                zone: tzinfo) -> None:
     resource_type = query.resource_type
     known = PARAMS[resource_type]
     if "." in raw_name and not raw_name.startswith("_"):
         if raw_value == "":
             raise InvalidSearch(f"Parameter {raw_name} has no value.")
-        query.clauses.append(_parse_chain(resource_type, raw_name, raw_value))
+        query.clauses.append(_parse_chain(resource_type, raw_name, raw_value, zone))
         return
     name, _, modifier = raw_name.partition(":")
     if name in CONTROL_PARAMS:
@@ -155,10 +158,10 @@ def _parse_pair(query: SearchQuery, raw_name: str, raw_value: str, max_count: in
     elif name == "_lastUpdated":
         _no_modifier(raw_name, modifier)
         query.clauses.append(Clause("_lastUpdated", None, tuple(
-            _date_value(raw_name, v) for v in _split(raw_value))))
+            _date_value(raw_name, v, zone) for v in _split(raw_value))))
     elif name in known:
         param = known[name]
-        values = _values(param, raw_name, modifier, raw_value)
+        values = _values(param, raw_name, modifier, raw_value, zone)
         kept = "" if param.kind == "reference" and modifier in param.targets else modifier
         query.clauses.append(Clause(name, param, values, modifier=kept))
     else:
@@ -177,13 +180,14 @@ CONTAINS_LENGTH = 16  # the longest piece of a word the index keeps for :contain
 
 
 def _values(param: SearchParam, raw_name: str, modifier: str,
-            raw_value: str) -> tuple[Value, ...]:
+            raw_value: str, zone: tzinfo) -> tuple[Value, ...]:
     if param.kind in VALUE_KINDS:
         if modifier:
             raise UnsupportedSearch(f"Modifier :{modifier} is not supported on "
                                     f"{param.name}.")
         if param.kind == "composite":
-            return tuple(_composite_value(param, raw_name, v) for v in _split(raw_value))
+            return tuple(_composite_value(param, raw_name, v, zone)
+                         for v in _split(raw_value))
         return tuple(parse_number(v, param.kind == "quantity") for v in _split(raw_value))
     if param.kind not in SEARCHABLE_KINDS:
         raise UnsupportedSearch(f"Searching by {param.name} ({param.kind}) is not "
@@ -210,7 +214,7 @@ def _values(param: SearchParam, raw_name: str, modifier: str,
     if param.kind == "uri":
         return tuple(TokenValue(None, v) for v in values)
     if param.kind == "date":
-        return tuple(_date_value(raw_name, v) for v in values)
+        return tuple(_date_value(raw_name, v, zone) for v in values)
     if param.kind == "string":
         if modifier == "contains" and any(len(w) > CONTAINS_LENGTH
                                           for v in values for w in v.split()):
@@ -222,7 +226,8 @@ def _values(param: SearchParam, raw_name: str, modifier: str,
     return tuple(r for v in values for r in _reference_values(param, modifier, v))
 
 
-def _composite_value(param: SearchParam, raw_name: str, value: str) -> CompositeValue:
+def _composite_value(param: SearchParam, raw_name: str, value: str,
+                     zone: tzinfo) -> CompositeValue:
     """``http://loinc.org|8480-6$gt140``: one value per component, joined by ``$``."""
     pieces = value.split("$")
     if len(pieces) != len(param.components) or not all(pieces):
@@ -237,7 +242,7 @@ def _composite_value(param: SearchParam, raw_name: str, value: str) -> Composite
         elif kind == "string":
             parts.append(StringValue(piece, False))
         elif kind == "date":
-            parts.append(_date_value(raw_name, piece))
+            parts.append(_date_value(raw_name, piece, zone))
         else:
             raise UnsupportedSearch(f"{param.name} has a {kind} component, which is not "
                                     "supported.")
@@ -255,15 +260,15 @@ def _token_value(value: str) -> TokenValue:
     return TokenValue(system, code or None)
 
 
-def _date_value(raw_name: str, value: str) -> DateValue:
+def _date_value(raw_name: str, value: str, zone: tzinfo) -> DateValue:
     prefix = "eq"
     if value[:2] in DATE_PREFIXES:
         prefix, value = value[:2], value[2:]
     try:
-        low, high = parse_range(value)
+        low, high = parse_range(value, zone)
     except ValueError:
         raise InvalidSearch(f"Parameter {raw_name} has a malformed date.") from None
-    return DateValue(prefix, low, high)
+    return DateValue(prefix, low, high, zone)
 
 
 def _reference_values(param: SearchParam, modifier: str,
@@ -280,7 +285,7 @@ def _reference_values(param: SearchParam, modifier: str,
     return [ReferenceValue(f"{t}/{rid}") for t in types]
 
 
-def _parse_chain(resource_type: str, name: str, raw_value: str) -> Clause:
+def _parse_chain(resource_type: str, name: str, raw_value: str, zone: tzinfo) -> Clause:
     link, _, tail = name.partition(".")
     head, _, modifier = link.partition(":")
     ref_param = PARAMS[resource_type].get(head)
@@ -294,7 +299,7 @@ def _parse_chain(resource_type: str, name: str, raw_value: str) -> Clause:
         raise UnsupportedSearch(f"A chain does not end in a value ({named(tail)}).")
     if target is None or target.kind == "reference":
         raise InvalidSearch(f"Chained parameter {name} is not supported.")
-    return Clause(name, ref_param, _values(target, name, "", raw_value),
+    return Clause(name, ref_param, _values(target, name, "", raw_value, zone),
                   Chain(target_type, target))
 
 

@@ -3,6 +3,7 @@ version filed under another resident is never disclosed, and a pseudonymized his
 pseudonyms and withholds the real time of each change."""
 
 from collections.abc import Sequence
+from datetime import tzinfo
 from typing import Any
 
 import orjson
@@ -32,7 +33,8 @@ class History:
             check_type(rtype)
             if rid is not None:
                 check_id(rid)
-            count, since = _history_params(pairs, road.default_count, road.max_count)
+            count, since = _history_params(pairs, road.default_count, road.max_count,
+                                           road.zone)
             if rid is not None:
                 state, decision = road.deciding.decide_existing(draft, who, "read", rtype, rid)
                 if road.shaping.hides_current(rtype, rid, decision) \
@@ -122,14 +124,14 @@ class History:
 
 
 def _history_params(pairs: Sequence[tuple[str, str]], default: int,
-                    maximum: int) -> tuple[int, Any]:
+                    maximum: int, zone: tzinfo) -> tuple[int, Any]:
     count, since = default, None
     for key, value in pairs:
         if key == "_count" and DIGITS.match(value):
             count = min(int(value), maximum)
         elif key == "_since":
             try:
-                since = parse_range(value)[0]
+                since = parse_range(value, zone)[0]
             except ValueError:
                 raise InvalidSearch("Parameter _since has a malformed instant.") from None
         else:

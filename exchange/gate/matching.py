@@ -115,7 +115,7 @@ def conditional_query(road: Road, rtype: str, criteria: str) -> SearchQuery:
     if not pairs:
         raise InvalidRequest("A conditional interaction needs search criteria.")
     query = parse_search(rtype, pairs, default_count=road.default_count,
-                         max_count=road.max_count)
+                         max_count=road.max_count, zone=road.zone)
     if not query.clauses:
         raise InvalidRequest("A conditional interaction needs search criteria, not only "
                              "controls such as _count.")

@@ -112,7 +112,7 @@ class Reads:
                 row = road.repository.read("Consent", rid, row.version_id - 1) or row
             consent: dict[str, Any] = orjson.loads(row.body)
             receipt = build_receipt(consent, row.version_id + (1 if revoked else 0), revoked,
-                                    decision.policy_revision, road.clock.now())
+                                    decision.policy_revision, road.clock.now(), road.zone)
             body = sign_receipt(receipt, road.sign)
             return Disclosure(200, orjson.dumps(body), {"Content-Type": "application/json"})
 

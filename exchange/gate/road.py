@@ -3,6 +3,7 @@ complete), decide, fetch (the repository), shape; and how answers name themselve
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import tzinfo
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,6 +25,11 @@ class Road:
     sign: Callable[[bytes], bytes]  # the exchange's signature (receipts, checkpoints)
     default_count: int = 50
     max_count: int = 500
+
+    @property
+    def zone(self) -> tzinfo:
+        """The community's time zone, which dates without one are read in."""
+        return self.repository.zone
 
     def url(self, path: str, pairs: Sequence[tuple[str, str]]) -> str:
         query = urlencode(list(pairs))

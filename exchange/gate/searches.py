@@ -66,7 +66,7 @@ class Searches:
         has = [(k, v) for k, v in pairs if k.startswith("_has:")]
         query = parse_search(rtype, [(k, v) for k, v in pairs if not k.startswith("_has:")],
                              default_count=road.default_count, max_count=road.max_count,
-                             lenient=lenient)
+                             lenient=lenient, zone=road.zone)
         for key, value in has:
             query.clauses.append(self._reverse_chain(draft, who, rtype, key, value))
         if compartment is not None:
@@ -143,12 +143,13 @@ class Searches:
                 raise InvalidSearch(f"Reverse chains may be nested {HAS_DEPTH} deep at "
                                     "most; narrow the search another way.")
             inner = parse_search(inner_type, link, default_count=HAS_LIMIT + 1,
-                                 max_count=HAS_LIMIT + 1)
+                                 max_count=HAS_LIMIT + 1, zone=self._road.zone)
             inner.clauses.append(self._reverse_chain(draft, who, inner_type, inner_name,
                                                      value, depth + 1))
         else:
             inner = parse_search(inner_type, [(inner_name, value), *link],
-                                 default_count=HAS_LIMIT + 1, max_count=HAS_LIMIT + 1)
+                                 default_count=HAS_LIMIT + 1, max_count=HAS_LIMIT + 1,
+                                 zone=self._road.zone)
         found = find(self._road, draft, who, inner_type, inner)
         if found.total > HAS_LIMIT:
             raise InvalidSearch(f"A reverse chain may rest on at most {HAS_LIMIT} "

@@ -35,7 +35,7 @@ class Trail:
         with road.recorder.recording(ctx, who, AUDIT_READ, {"type": AUDIT_TYPE,
                                                             "query": ctx.query}) as draft:
             confined = authorize_trail(road, draft, who)
-            filters, count, offset = audit_filters(pairs)
+            filters, count, offset = audit_filters(pairs, road.zone)
             if confined is not None:
                 if filters.get("resident") not in (None, confined):
                     raise Forbidden("A resident reads only their own access history.")

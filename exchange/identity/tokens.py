@@ -11,7 +11,7 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +75,8 @@ class TokenService:
                  signing_key: ec.EllipticCurvePrivateKey, issuer: str, token_url: str,
                  audience: str, lifetime_seconds: int = 300,
                  max_assertion_seconds: int = 300,
-                 proxy_resolver: Callable[[str], dict[str, Any] | None] | None = None) -> None:
+                 proxy_resolver: Callable[[str], dict[str, Any] | None] | None = None,
+                 zone: tzinfo = UTC) -> None:
         self._engine = engine
         self._registry = registry
         self._clock = clock
@@ -88,6 +89,7 @@ class TokenService:
         self.max_assertion = timedelta(seconds=max_assertion_seconds)
         # RelatedPerson id -> the current RelatedPerson resource (None if gone)
         self._proxy_resolver = proxy_resolver
+        self._zone = zone  # a delegation "until 31 December" ends at local midnight
 
     # -- client assertions ------------------------------------------------------------------
 
@@ -231,7 +233,7 @@ class TokenService:
         person = self._proxy_resolver(subject.split("/", 1)[1])
         if person is None:
             raise NotAuthenticated("The delegation behind this token no longer exists.")
-        resident, delegation = delegation_view(person)
+        resident, delegation = delegation_view(person, self._zone)
         if resident is None:
             raise NotAuthenticated("The delegation names no resident.")
         return Identity("proxy", subject, token_id=token_id, acting_for=resident,

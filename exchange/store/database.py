@@ -9,7 +9,17 @@ from sqlmodel import SQLModel, create_engine
 from exchange.store import tables  # noqa: F401  (registers the tables on the metadata)
 
 
+def driver_url(url: str) -> str:
+    """The URL with the driver the project declares: ``postgresql://`` means psycopg 3
+    (the ``postgres`` extra), where SQLAlchemy alone would look for psycopg2."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain):]
+    return url
+
+
 def make_engine(url: str) -> Engine:
+    url = driver_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 

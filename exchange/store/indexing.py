@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from exchange.fhir.dates import parse_range, period_range
@@ -148,14 +148,16 @@ def string_terms(text: str) -> set[str]:
     return terms
 
 
-def index_entries(resource: dict[str, Any], blind: BlindIndex) -> IndexEntries:
+def index_entries(resource: dict[str, Any], blind: BlindIndex,
+                  zone: tzinfo = UTC) -> IndexEntries:
+    """What the store indexes of ``resource``; a date without a zone is read in ``zone``."""
     entries = IndexEntries()
     plain: set[tuple[str, str]] = set()  # (index key, term) before blinding, each once
     for param in _reading(str(resource.get("resourceType")), resource.keys()):
         for value in param_values(resource, param):
             plain.update(_terms(param, value))
             if param.kind == "date":
-                span = _date_span(value)
+                span = _date_span(value, zone)
                 if span is not None:
                     entries.dates.append((param.name, *span))
             elif param.kind == "reference":
@@ -294,12 +296,12 @@ def strings_of(value: Any) -> Iterator[str]:
                         yield part
 
 
-def _date_span(value: Any) -> tuple[datetime, datetime] | None:
+def _date_span(value: Any, zone: tzinfo) -> tuple[datetime, datetime] | None:
     try:
         if isinstance(value, str):
-            return parse_range(value)
+            return parse_range(value, zone)
         if isinstance(value, dict):
-            return period_range(value)
+            return period_range(value, zone)
     except ValueError:
         return None
     return None

@@ -12,6 +12,7 @@ gets; the parts call each other directly.
 """
 
 from collections.abc import Callable
+from datetime import UTC, tzinfo
 
 from sqlalchemy.engine import Engine
 
@@ -38,9 +39,11 @@ __all__ = ["DIRECTORY_OWNER", "Allowed", "CurrentState", "ResourceRepository",
 
 
 class ResourceRepository:
-    def __init__(self, engine: Engine, vault: Vault, blind: BlindIndex, clock: Clock) -> None:
+    def __init__(self, engine: Engine, vault: Vault, blind: BlindIndex, clock: Clock,
+                 zone: tzinfo = UTC) -> None:
         self.engine = engine
-        versions = ResourceVersions(engine, vault, blind, clock)
+        self.zone = zone
+        versions = ResourceVersions(engine, vault, blind, clock, zone)
         searching = ResourceSearch(engine, blind, versions)
         compartments = Compartments(engine, versions)
         eraser = RecordEraser(engine)

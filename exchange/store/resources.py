@@ -9,7 +9,7 @@ the other parts of the store as well (search, compartments).
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
 
 import orjson
@@ -96,11 +96,13 @@ def allowed_filter(allowed: Allowed) -> list[ColumnElement[bool]]:
 
 
 class ResourceVersions:
-    def __init__(self, engine: Engine, vault: Vault, blind: BlindIndex, clock: Clock) -> None:
+    def __init__(self, engine: Engine, vault: Vault, blind: BlindIndex, clock: Clock,
+                 zone: tzinfo = UTC) -> None:
         self._engine = engine
         self._vault = vault
         self._blind = blind
         self._clock = clock
+        self._zone = zone  # the community's: dates without a zone are indexed in it
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -159,7 +161,7 @@ class ResourceVersions:
             resource["meta"] = meta
             patient_id = write.owner()
             body = orjson.dumps(resource)
-            index.add(resource, self._blind)
+            index.add(resource, self._blind, self._zone)
         sealed = self._vault.seal(patient_id or DIRECTORY_OWNER,
                                   (write.resource_type, write.resource_id, str(version)), body)
         rows.append({"resource_type": write.resource_type, "resource_id": write.resource_id,
@@ -188,7 +190,7 @@ class ResourceVersions:
                          "is_current": True, "deleted": False, "patient_id": patient_id,
                          "last_updated": now, "content": self._vault.seal(
                              patient_id or DIRECTORY_OWNER, (rtype, rid, "1"), body)})
-            index.add(resource, self._blind)
+            index.add(resource, self._blind, self._zone)
         try:
             with writing(self._engine) as conn:
                 conn.execute(insert(RESOURCES), rows)
@@ -256,9 +258,9 @@ class IndexRows:
         self.dates: list[dict[str, Any]] = []
         self.references: list[dict[str, Any]] = []
 
-    def add(self, resource: dict[str, Any], blind: BlindIndex) -> None:
+    def add(self, resource: dict[str, Any], blind: BlindIndex, zone: tzinfo) -> None:
         key = {"resource_type": resource["resourceType"], "resource_id": resource["id"]}
-        entries = index_entries(resource, blind)
+        entries = index_entries(resource, blind, zone)
         self.terms.extend({**key, "param": p, "term": t} for p, t in entries.terms)
         self.dates.extend({**key, "param": p, "low": lo, "high": hi}
                           for p, lo, hi in entries.dates)

@@ -322,8 +322,8 @@ def _part_admits(part: Any, found: Any) -> bool:
             normalize_text(part.text))
     if isinstance(part, DateValue):
         try:
-            span = parse_range(found) if isinstance(found, str) else \
-                period_range(found) if isinstance(found, dict) else None
+            span = parse_range(found, part.zone) if isinstance(found, str) else \
+                period_range(found, part.zone) if isinstance(found, dict) else None
         except ValueError:
             return False
         return span is not None and _date_admits(part, *span)
