@@ -30,3 +30,12 @@ def hl7_examples(request: pytest.FixtureRequest) -> Path:
     cache = request.config.cache
     assert cache is not None
     return fetch(Path(cache.mkdir("hl7")))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster for this session (tests/postgres.py), or a skip."""
+    from tests.postgres import cluster
+
+    with cluster() as url:
+        yield url
