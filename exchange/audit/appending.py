@@ -7,7 +7,7 @@ and can be checked without any key. An append stores, in the same transaction as
 entries, the leaf and every subtree it completes (``audit_node``); proofs are served from
 those nodes (see ``exchange.audit.proofs``). A few filter columns (action, outcome, the
 one resident, organization, purpose) are copied out of the entry beside it for the
-compliance views; they are never trusted without decrypting the entry again.
+compliance views, and its time; verify recomputes each from the decrypted entry.
 """
 
 import threading
@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from exchange.audit.merkle import leaf_hash, node_hash
 from exchange.errors import AuditUnavailable, KeyUnavailable
+from exchange.fhir.dates import parse_range, to_instant
 from exchange.ports import Clock
 from exchange.privacy.envelope import Vault
 from exchange.store.tables import AuditNode, AuditRow
@@ -33,12 +34,18 @@ HEAD = select(func.max(A.seq))
 
 
 def filter_columns(entry: dict[str, Any]) -> dict[str, Any]:
-    """The columns stored beside an entry so that views can narrow their scan."""
+    """The columns stored beside an entry so that views can narrow their scan: each is
+    computed from the entry alone, so verify recomputes and compares every one."""
     who = entry.get("who") or {}
     residents = entry.get("residents") or []
-    return {"action": entry.get("action"), "outcome": entry.get("outcome"),
+    time = entry.get("time")
+    return {"recorded_at": parse_range(time)[0] if isinstance(time, str) else None,
+            "action": entry.get("action"), "outcome": entry.get("outcome"),
             "resident": residents[0] if len(residents) == 1 else None,
             "organization": who.get("organization"), "purpose": who.get("purpose")}
+
+
+FILTER_COLUMNS = ("recorded_at", "action", "outcome", "resident", "organization", "purpose")
 
 
 def open_entry(vault: Vault, seq: int, content: bytes) -> dict[str, Any]:
@@ -68,7 +75,9 @@ class AuditLog:
         self._engine = engine
         self._vault = vault
         self._clock = clock
-        self._on_durable = on_durable
+        self.on_durable = on_durable
+        # (connection, head) -> a checkpoint signed on that transaction, to record; or None
+        self.checkpointer: Callable[[Connection, int], dict[str, Any] | None] | None = None
         self._cond = threading.Condition()  # group commit of appends
         self._queue: list[_Pending] = []
         self._writing = False
@@ -111,19 +120,22 @@ class AuditLog:
                     self._cond.notify_all()
         if pending.error is not None:
             raise AuditUnavailable() from pending.error
-        if self._on_durable is not None:
-            self._on_durable(pending.seqs)
+        if self.on_durable is not None:
+            self.on_durable(pending.seqs)
         return pending.seqs
 
     def _append_within(self, unit: Unit, entries: list[dict[str, Any]]) -> list[int]:
+        attached = unit.take_attachments()
+        if attached and entries:
+            entries = [{**entries[0], **attached}, *entries[1:]]
         try:
             self._vault.ensure_key(AUDIT_OWNER)
             with writing(self._engine) as conn:
                 seqs = self._append_on(conn, entries)
         except (SQLAlchemyError, KeyUnavailable, OSError, TypeError) as exc:
             raise AuditUnavailable() from exc
-        if self._on_durable is not None:
-            on_durable = self._on_durable
+        if self.on_durable is not None:
+            on_durable = self.on_durable
             unit.after_commit(lambda: on_durable(seqs))
         return seqs
 
@@ -159,16 +171,25 @@ class AuditLog:
         seqs: list[int] = []
         lock_ledger(conn)
         head = int(conn.execute(HEAD).scalar() or 0)
+        if self.checkpointer is not None and entries:
+            # A checkpoint due is signed here, of the tree before this batch, and named
+            # by the batch's first entry: row and entry commit together.
+            signed = self.checkpointer(conn, head)
+            if signed is not None:
+                entries = [{**entries[0], "checkpoint": signed}, *entries[1:]]
         rows, nodes = [], []
         # Right-edge hashes written in this batch, so siblings need not be read back.
         fresh: dict[tuple[int, int], bytes] = {}
         for offset, entry in enumerate(entries, start=1):
             seq = head + offset
-            body = orjson.dumps({**entry, "seq": seq}, option=orjson.OPT_SORT_KEYS)
+            # The time is sealed in the entry and the column is read from it, so that
+            # verify can tell a doctored column from the entry (a view filters on it).
+            entry = {**entry, "seq": seq, "time": entry.get("time") or to_instant(now)}
+            body = orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)
             content = self._vault.seal(AUDIT_OWNER, ("audit", str(seq)), body)
             leaf = leaf_hash(content)
-            rows.append({"seq": seq, "recorded_at": now, "leaf": leaf.hex(),
-                         "content": content, **filter_columns(entry)})
+            rows.append({"seq": seq, "leaf": leaf.hex(), "content": content,
+                         **filter_columns(entry)})
             h, level, index = leaf, 0, seq - 1
             nodes.append({"level": 0, "index": index, "hash": leaf.hex()})
             fresh[(0, index)] = leaf

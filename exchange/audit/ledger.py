@@ -17,14 +17,15 @@ The ledger is three parts composed, each in its own module:
 ``AuditLedger`` builds them and exposes their methods under one name.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Engine
 
-from exchange.audit.appending import AUDIT_OWNER, AuditLog
+from exchange.audit.appending import AUDIT_OWNER, AuditLog, open_entry
+from exchange.audit.checkpoint import Checkpoint
 from exchange.audit.proofs import AuditProofs, SignedCheckpoint, VerifyReport
 from exchange.audit.views import AuditViews
 from exchange.ports import Clock
@@ -40,8 +41,10 @@ class AuditLedger:
                  checkpoint_every: timedelta = timedelta(minutes=1)) -> None:
         self._vault = vault
         self._engine = engine
-        proofs = AuditProofs(engine, clock, signing_key, origin, checkpoint_every)
-        log = AuditLog(engine, vault, clock, on_durable=proofs.checkpoint_if_due)
+        log = AuditLog(engine, vault, clock)
+        proofs = AuditProofs(engine, clock, signing_key, origin, log.append_many,
+                             checkpoint_every)
+        log.checkpointer = proofs.sign_if_due
         views = AuditViews(engine, vault)
         self.public_key = proofs.public_key
         self.origin = proofs.origin
@@ -67,7 +70,7 @@ class AuditLedger:
         self.consistent_with = proofs.consistent_with
         self.record_verification = proofs.record_verification
         self.last_verification = proofs.last_verification
-        self.verify = proofs.verify
+        self._proofs = proofs
         # views
         self.query = views.query
         self.counts = views.counts
@@ -80,3 +83,12 @@ class AuditLedger:
         (``exchange.store.units``)."""
         with scope(self._engine) as unit:
             yield unit
+
+    def verify(self, progress: Callable[[int], None] | None = None,
+               witness: Checkpoint | None = None, batch: int = 20_000,
+               start: Checkpoint | None = None) -> VerifyReport:
+        """Verify the tree, and every column and table a view reads against the entries
+        (which this decrypts; the tree alone needs no key)."""
+        return self._proofs.verify(progress, witness, batch, start,
+                                   opener=lambda seq, content: open_entry(self._vault, seq,
+                                                                          content))

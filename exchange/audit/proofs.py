@@ -18,13 +18,23 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from exchange.audit.appending import HEAD
+from exchange.audit.appending import FILTER_COLUMNS, HEAD
 from exchange.audit.checkpoint import Checkpoint, CheckpointError, open_note, sign
+from exchange.audit.crosscheck import (
+    CHECKPOINT_ACTION,
+    EXPORT_ACTION,
+    VERIFY_ACTION,
+    CrossCheck,
+    Opener,
+    nodes_completed_by,
+    tree_nodes,
+)
 from exchange.audit.merkle import (
+    EMPTY_ROOT,
     CompactRange,
     ProofError,
     consistency_proof,
@@ -34,6 +44,7 @@ from exchange.audit.merkle import (
     verify_consistency,
 )
 from exchange.errors import AuditUnavailable
+from exchange.fhir.dates import parse_range, to_instant
 from exchange.ports import Clock
 from exchange.store.repository import as_utc
 from exchange.store.tables import (
@@ -42,6 +53,7 @@ from exchange.store.tables import (
     AuditRow,
     AuditVerificationRow,
 )
+from exchange.store.units import in_scope, lock_ledger, scope, writing
 
 log = logging.getLogger("exchange.audit")
 
@@ -71,8 +83,10 @@ class AuditProofs:
     """The tree over the log's leaves, its signed checkpoints, and verification."""
 
     def __init__(self, engine: Engine, clock: Clock, signing_key: Ed25519PrivateKey,
-                 origin: str, checkpoint_every: timedelta = timedelta(minutes=1)) -> None:
+                 origin: str, record: Callable[[list[dict[str, Any]]], list[int]],
+                 checkpoint_every: timedelta = timedelta(minutes=1)) -> None:
         self._engine = engine
+        self._record = record  # appends entries (within the present unit, if any)
         self._clock = clock
         self._key = signing_key
         self.public_key = signing_key.public_key()
@@ -109,23 +123,51 @@ class AuditProofs:
 
     # -- checkpoints --------------------------------------------------------------------------
 
-    def checkpoint_if_due(self, seqs: list[int]) -> None:
-        """After an append: sign a checkpoint if the last one is older than the interval.
+    def sign_if_due(self, conn: Connection, head: int) -> dict[str, Any] | None:
+        """Within an append, on its transaction: sign a checkpoint of the tree before it
+        if the last one is older than the interval; what the batch's first entry records.
 
-        The entries are durable by now; refusing to sign is the alarm, and verify names why.
+        Refusing to sign (the tree no longer extends the last checkpoint) is the alarm:
+        logged, and named by verify; the entries are still appended.
         """
-        if self._checkpoint_due():
-            try:
-                self.checkpoint()
-            except AuditUnavailable:
-                log.error("audit checkpoint refused at size %d", seqs[-1])
+        if head == 0 or not self._due():
+            return None  # (an empty tree is signed only when asked)
+        try:
+            made = self._sign_on(conn, head)
+        except (ProofError, AuditUnavailable):  # inconsistent, or a subtree is missing
+            log.error("audit checkpoint refused at size %d", head)
+            return None
+        return None if made is None else made[0]
 
-    def _checkpoint_due(self) -> bool:
+    def _due(self) -> bool:
         now = self._clock.now()
         if self._last_checkpoint_at is None:
             latest = self.latest_checkpoint()
             self._last_checkpoint_at = latest.created_at if latest else None
         return self._last_checkpoint_at is None or now - self._last_checkpoint_at >= self._every
+
+    def _sign_on(self, conn: Connection,
+                 head: int) -> tuple[dict[str, Any], SignedCheckpoint] | None:
+        """Sign the tree of ``head`` entries and insert its row on ``conn``; None if the
+        last checkpoint is of that size already. ``ProofError`` if the tree does not
+        extend the last checkpoint."""
+        row = conn.execute(select(C.size, C.root).order_by(C.size.desc()).limit(1)).first()
+        if row is not None and row[0] >= head:
+            return None
+        subtree = self._subtree(conn)
+        root = mth(subtree, 0, head)
+        if row is not None and row[0] > 0:  # every tree extends the empty one
+            verify_consistency(row[0], head, bytes.fromhex(row[1]), root,
+                               consistency_proof(row[0], head, subtree))
+        checkpoint = Checkpoint(self.origin, head, root)
+        note = sign(checkpoint, self._key)
+        signed_at = to_instant(self._clock.now())
+        created = parse_range(signed_at)[0]
+        conn.execute(insert(AuditCheckpointRow), [{
+            "size": head, "root": root.hex(), "note": note, "created_at": created}])
+        self._last_checkpoint_at = created
+        return ({"size": head, "root": root.hex(), "signed_at": signed_at, "note": note},
+                SignedCheckpoint(checkpoint, note, created))
 
     def latest_checkpoint(self) -> SignedCheckpoint | None:
         with self._engine.connect() as conn:
@@ -144,30 +186,37 @@ class AuditProofs:
                                  as_utc(r[3])) for r in rows]
 
     def checkpoint(self) -> SignedCheckpoint:
-        """Sign the current tree, if it grew and is consistent with the last checkpoint."""
-        with self._lock:
-            try:
-                previous = self.latest_checkpoint()
-                size, root = self.root()
-                if previous is not None and previous.checkpoint.size == size:
-                    return previous
-                if previous is not None:
-                    old = previous.checkpoint
-                    verify_consistency(old.size, size, old.root, root,
-                                       self.consistency_proof(old.size, size))
-                checkpoint = Checkpoint(self.origin, size, root)
-                note = sign(checkpoint, self._key)
-                now = self._clock.now()
-                with self._engine.begin() as conn:
-                    conn.execute(insert(AuditCheckpointRow), [{
-                        "size": size, "root": root.hex(), "note": note, "created_at": now}])
-                self._last_checkpoint_at = now
-                return SignedCheckpoint(checkpoint, note, now)
-            except ProofError as exc:
-                raise AuditUnavailable("Refusing to sign a checkpoint inconsistent with "
-                                       "the previous one.") from exc
-            except (SQLAlchemyError, ValueError) as exc:
-                raise AuditUnavailable() from exc
+        """Sign the current tree now, if it grew and is consistent with the last
+        checkpoint. The row commits with the ledger entry that names it: the present
+        operation's (an officer's integrity view, an operator's export), or else one of
+        its own."""
+        nested = in_scope(self._engine)
+        try:
+            with scope(self._engine) as unit:
+                with writing(self._engine) as conn:
+                    lock_ledger(conn)
+                    made = self._sign_on(conn, int(conn.execute(HEAD).scalar() or 0))
+                if made is not None:
+                    unit.attach("checkpoint", made[0])
+                    if not nested:
+                        self._record([self._own_entry(CHECKPOINT_ACTION, "success")])
+        except ProofError as exc:
+            raise AuditUnavailable("Refusing to sign a checkpoint inconsistent with "
+                                   "the previous one.") from exc
+        except (SQLAlchemyError, ValueError) as exc:
+            raise AuditUnavailable() from exc
+        if made is not None:
+            return made[1]
+        latest = self.latest_checkpoint()
+        assert latest is not None  # _sign_on signs when there is none
+        return latest
+
+    def _own_entry(self, action: str, outcome: str) -> dict[str, Any]:
+        """An entry of the exchange's own act, outside any request (it carries what the
+        unit attached)."""
+        return {"time": to_instant(self._clock.now()), "action": action, "outcome": outcome,
+                "status": 200, "who": {"kind": "exchange", "role": "exchange"},
+                "residents": []}
 
     def sign(self, data: bytes) -> bytes:
         """An Ed25519 signature by the exchange's key (checkpoints, consent receipts)."""
@@ -182,9 +231,17 @@ class AuditProofs:
     # -- witnesses ----------------------------------------------------------------------------
 
     def mark_exported(self, size: int) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(update(AuditCheckpointRow).where(C.size == size)
-                         .values(exported_at=self._clock.now()))
+        """Mark the checkpoint handed to a witness; the entry of the operation that
+        exported it names it (or one of its own), so verify can pair the two."""
+        nested = in_scope(self._engine)
+        at = to_instant(self._clock.now())
+        with scope(self._engine) as unit:
+            with writing(self._engine) as conn:
+                conn.execute(update(AuditCheckpointRow).where(C.size == size)
+                             .values(exported_at=parse_range(at)[0]))
+            unit.attach("exported", {"size": size, "at": at})
+            if not nested:
+                self._record([self._own_entry(EXPORT_ACTION, "success")])
 
     def last_exported(self) -> SignedCheckpoint | None:
         with self._engine.connect() as conn:
@@ -211,15 +268,38 @@ class AuditProofs:
     # -- verification -----------------------------------------------------------------------
 
     def record_verification(self, report: VerifyReport) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(insert(AuditVerificationRow), [{
-                "verified_at": self._clock.now(), "ok": report.ok, "checked": report.checked,
-                "problem": report.problem}])
+        """Keep the outcome; the entry of the operation that verified names it (an
+        officer's or operator's), or else an entry of its own, in the same transaction."""
+        nested = in_scope(self._engine)
+        time = to_instant(self._clock.now())
+        with scope(self._engine) as unit:
+            with writing(self._engine) as conn:
+                conn.execute(insert(AuditVerificationRow), [{
+                    "verified_at": parse_range(time)[0], "ok": report.ok,
+                    "checked": report.checked, "problem": report.problem}])
+            unit.attach("verification", {"verified_at": time, "ok": report.ok,
+                                         "checked": report.checked,
+                                         "problem": report.problem})
+            if not nested:
+                self._record([self._own_entry(VERIFY_ACTION,
+                                              "success" if report.ok else "failure")])
+
+    def _checkpoint_rows(self) -> list[tuple[SignedCheckpoint, datetime | None]]:
+        with self._engine.connect() as conn:
+            rows = list(conn.execute(select(C.size, C.root, C.note, C.created_at,
+                                            C.exported_at).order_by(C.size)))
+        return [(SignedCheckpoint(Checkpoint(self.origin, r[0], bytes.fromhex(r[1])), r[2],
+                                  as_utc(r[3])), r[4]) for r in rows]
+
+    def _verification_rows(self) -> list[Any]:
+        with self._engine.connect() as conn:
+            return list(conn.execute(select(V.verified_at, V.ok, V.checked, V.problem)))
 
     def last_verification(self) -> dict[str, Any] | None:
         with self._engine.connect() as conn:
+            # By time, which verify binds; the row number is only the table's key.
             row = conn.execute(select(V.verified_at, V.ok, V.checked, V.problem)
-                               .order_by(V.row.desc()).limit(1)).first()
+                               .order_by(V.verified_at.desc(), V.row.desc()).limit(1)).first()
         if row is None:
             return None
         return {"verified_at": as_utc(row[0]).isoformat(), "ok": bool(row[1]),
@@ -227,13 +307,19 @@ class AuditProofs:
 
     def verify(self, progress: Callable[[int], None] | None = None,
                witness: Checkpoint | None = None, batch: int = 20_000,
-               start: Checkpoint | None = None) -> VerifyReport:
+               start: Checkpoint | None = None,
+               opener: Opener | None = None) -> VerifyReport:
         """Recompute every leaf and the tree; check it against every signed checkpoint and,
         if given, a witness's checkpoint. Names the first entry found changed, removed,
         inserted or reordered, or the span of entries a checkpoint no longer matches.
 
         ``start``: a checkpoint already trusted (verified before, or kept by a witness);
         entries up to it are not re-hashed, only the stored subtrees that make its root.
+
+        Every stored subtree (``audit_node``) is recomputed and compared, and their number
+        must be the tree's. With ``opener`` (which decrypts an entry), every column a view
+        filters on is recomputed from its entry and compared, and the checkpoint and
+        verification tables are checked against the entries that recorded them.
         """
         signed = self.checkpoints()
         if start is not None:
@@ -261,21 +347,36 @@ class AuditProofs:
             return VerifyReport(False, 0, None, "the witness is older than the start")
         expected, previous_size = cr.size + 1, cr.size
         pending = list(targets)
+        while pending and pending[0].size <= cr.size:  # the empty tree, or the start
+            if pending.pop(0).root != (cr.root() if cr.size else EMPTY_ROOT):
+                return VerifyReport(False, 0, cr.size + 1,
+                                    "a checkpoint no longer matches the tree it signed")
+        audit = CrossCheck()
         while True:
             with self._engine.connect() as conn:
                 rows = list(conn.execute(
-                    select(A.seq, A.leaf, A.content, N.hash)
-                    .outerjoin(AuditNode, (N.level == 0) & (N.index == A.seq - 1))
+                    select(A.seq, A.leaf, A.content, *(A[c] for c in FILTER_COLUMNS))
                     .where(A.seq >= expected).order_by(A.seq).limit(batch)))
-            for seq, leaf_hex, content, node_hex in rows:
+                nodes = nodes_completed_by(conn, rows[0][0] - 1, rows[-1][0] - 1) \
+                    if rows else {}
+            for seq, leaf_hex, content, *stored in rows:
                 if seq != expected:
                     return VerifyReport(False, cr.size, expected,
                                         f"entry {expected} was removed")
                 computed = leaf_hash(content)
-                if computed.hex() != leaf_hex or node_hex != leaf_hex:
+                if computed.hex() != leaf_hex:
                     return VerifyReport(False, cr.size, seq,
                                         f"entry {seq} was changed, inserted or reordered")
-                cr.append(computed)
+                for level, index, h in cr.append(computed):
+                    node = nodes.get((level, index))
+                    if node != h.hex():
+                        how = "is missing" if node is None else "was changed"
+                        return VerifyReport(False, cr.size - 1, seq,
+                                            f"audit_node level {level} index {index} {how}")
+                if opener is not None:
+                    problem = audit.entry(seq, opener, content, stored)
+                    if problem is not None:
+                        return VerifyReport(False, cr.size - 1, seq, problem)
                 expected = seq + 1
                 while pending and pending[0].size == cr.size:
                     target = pending.pop(0)
@@ -295,9 +396,16 @@ class AuditProofs:
             return VerifyReport(False, cr.size, cr.size + 1,
                                 f"the ledger was truncated: a checkpoint vouches for "
                                 f"{pending[-1].size} entries, {cr.size} remain")
-        if cr.size:
-            _size, stored_root = self.root(cr.size)
-            if stored_root != cr.root():
-                return VerifyReport(False, cr.size, None,
-                                    "the stored tree nodes disagree with the entries")
+        with self._engine.connect() as conn:
+            node_rows = int(conn.execute(select(func.count()).select_from(
+                AuditNode.__table__)).scalar_one())  # type: ignore[attr-defined]
+        if node_rows != tree_nodes(cr.size):
+            return VerifyReport(False, cr.size, None,
+                                f"audit_node holds {node_rows} rows where a tree of "
+                                f"{cr.size} leaves has {tree_nodes(cr.size)}: rows were "
+                                f"inserted or removed")
+        if opener is not None and start is None:
+            problem = audit.tables(self._checkpoint_rows(), self._verification_rows())
+            if problem is not None:
+                return VerifyReport(False, cr.size, None, problem)
         return VerifyReport(True, cr.size, None, None, len(signed))

@@ -8,11 +8,12 @@ from typing import Annotated, NoReturn
 import typer
 
 from exchange.audit.checkpoint import CheckpointError, public_pem
-from exchange.audit.merkle import verify_inclusion
+from exchange.audit.merkle import ProofError, verify_inclusion
 from exchange.cli.administration import record_admin
 from exchange.cli.data_dir import open_exchange
 from exchange.cli.messages import console, fail, progress
 from exchange.cli.options import DataOpt, settings
+from exchange.errors import AuditUnavailable
 from exchange.services import Services
 
 app = typer.Typer(help="The audit ledger.", no_args_is_help=True)
@@ -49,7 +50,15 @@ def verify(data: DataOpt = None,
         task = bar.add_task("Verifying the audit ledger", total=size)
         report = ledger.verify(progress=lambda n: bar.update(task, completed=n),
                                witness=witnessed, start=from_checkpoint)
-    ledger.record_verification(report)
+    # The operator's act and its outcome, in one entry, before the command reports.
+    try:
+        with ledger.operation():
+            ledger.record_verification(report)
+            record_admin(services, "audit-verify", {"ok": report.ok,
+                                                    "checked": report.checked,
+                                                    "witness": witnessed is not None})
+    except AuditUnavailable:
+        console.print("the outcome could not be recorded in the ledger", style="red")
     if report.ok:
         console.print(f"OK: {report.checked} entries; the tree matches "
                       f"{report.checkpoints} signed checkpoint(s)"
@@ -70,9 +79,10 @@ def checkpoint(action: Annotated[CheckpointAction, typer.Argument()] = Checkpoin
     services = open_exchange(settings(data))
     if out is not None and not out.parent.is_dir():
         fail(f"no directory {out.parent} for {out.name}", 2)
-    signed = services.ledger.checkpoint()
-    services.ledger.mark_exported(signed.checkpoint.size)
-    record_admin(services, "audit-checkpoint-export", {"size": signed.checkpoint.size})
+    with services.ledger.operation():  # the checkpoint, its mark and the entry: one commit
+        signed = services.ledger.checkpoint()
+        services.ledger.mark_exported(signed.checkpoint.size)
+        record_admin(services, "audit-checkpoint-export", {"size": signed.checkpoint.size})
     if out is None:
         typer.echo(signed.note, nl=False)
     else:
@@ -89,9 +99,17 @@ def prove(entry: EntryArg, data: DataOpt = None) -> None:
     leaf = ledger.leaf(entry)
     if leaf is None:
         _no_entry(services, entry)
-    signed = ledger.checkpoint()
-    proof = ledger.inclusion_proof(entry, signed.checkpoint.size)
-    verify_inclusion(entry - 1, signed.checkpoint.size, leaf, proof, signed.checkpoint.root)
+    try:
+        with ledger.operation():  # the checkpoint it signs commits with the operator's entry
+            signed = ledger.checkpoint()
+            record_admin(services, "audit-prove", {"entry": entry,
+                                                   "size": signed.checkpoint.size})
+        proof = ledger.inclusion_proof(entry, signed.checkpoint.size)
+        verify_inclusion(entry - 1, signed.checkpoint.size, leaf, proof,
+                         signed.checkpoint.root)
+    except (AuditUnavailable, ProofError, ValueError):
+        fail(f"entry {entry} cannot be proved: the ledger's tree is damaged or unreadable; "
+             "`exchange audit verify` names what changed")
     typer.echo(json.dumps({
         "entry": entry, "leaf_index": entry - 1, "leaf_hash": leaf.hex(),
         "tree_size": signed.checkpoint.size, "root": signed.checkpoint.root.hex(),
@@ -108,6 +126,8 @@ def replay(entry: EntryArg, data: DataOpt = None) -> None:
     if recorded is None:
         _no_entry(services, entry)
     results = services.replayer.replay(recorded)
+    record_admin(services, "audit-replay", {"entry": entry,
+                                            "same": all(r["same"] for r in results)})
     typer.echo(json.dumps(results, indent=2, ensure_ascii=False))
     if not all(r["same"] for r in results):
         raise typer.Exit(1)

@@ -25,7 +25,12 @@ def token(patient_id: PatientArg, data: DataOpt = None, port: PortOpt = None,
     state = services.repository.current("Patient", patient_id)
     if state is None or state.deleted:
         _no_resident(services, patient_id)
-    typer.echo(services.tokens.issue_resident(patient_id))
+    # Who issued a session for whom, in the resident's own history, before it is shown.
+    with services.gate.recording(context("residents token"), operator(), "token",
+                                 {"type": "Patient", "id": patient_id}) as draft:
+        draft.residents.add(patient_id)
+        issued = services.tokens.issue_resident(patient_id)
+    typer.echo(issued)
     typer.echo(f"a session token of Patient/{patient_id} for {services.settings.fhir_base}",
                err=True)
 

@@ -45,6 +45,19 @@ class Unit:
         # vault keeps data keys created here, so a rolled-back key is never used).
         self.staged: dict[Any, Any] = {}
 
+    def attach(self, key: str, value: object) -> None:
+        """Have the ledger entry this unit appends carry ``value`` under ``key``: a row
+        written beside the ledger (a checkpoint, a verification's outcome) is then named
+        by the entry that commits with it, and verify can pair the two."""
+        self.staged[("attach", key)] = value
+
+    def take_attachments(self) -> dict[str, object]:
+        found = {k[1]: v for k, v in self.staged.items()
+                 if isinstance(k, tuple) and k[:1] == ("attach",)}
+        for key in found:
+            del self.staged[("attach", key)]
+        return found
+
     def after_commit(self, action: Callable[[], object]) -> None:
         """Run ``action`` once this unit has committed (at once if it never began)."""
         if self.connection is None:
@@ -70,6 +83,12 @@ def current_unit(engine: Engine) -> Unit | None:
     if unit is None or unit.connection is None or unit.engine is not engine:
         return None
     return unit
+
+
+def in_scope(engine: Engine) -> bool:
+    """Whether an operation's scope on ``engine`` is open (begun or not)."""
+    unit = _current.get()
+    return unit is not None and unit.engine is engine
 
 
 @contextmanager

@@ -57,8 +57,9 @@ def test_append_then_read_back(log: AuditLog) -> None:
     assert log.append(entry(1)) == 1
     assert log.append(entry(2)) == 2
     assert log.size() == 2
-    assert log.read(1) == {**entry(1), "seq": 1}
-    assert log.read(2) == {**entry(2), "seq": 2}
+    # The entry comes back with its place in the log and the time it was recorded.
+    assert log.read(1) == {**entry(1), "seq": 1, "time": "2026-03-01T09:00:00.000Z"}
+    assert log.read(2) == {**entry(2), "seq": 2, "time": "2026-03-01T09:00:00.000Z"}
     assert log.read(3) is None and log.leaf(3) is None
 
 
@@ -76,6 +77,7 @@ def test_entry_is_stored_as_canonical_json_encrypted(log: AuditLog, vault: Vault
     assert "秀英".encode() not in content and b"TREAT" not in content
     plain = vault.open(AUDIT_OWNER, ("audit", "1"), content)
     assert plain == orjson.dumps({"action": "read", "residents": ["秀英"], "seq": 1,
+                                  "time": "2026-03-01T09:00:00.000Z",
                                   "who": {"purpose": "TREAT"}}, option=orjson.OPT_SORT_KEYS)
     with pytest.raises(KeyUnavailable):  # bound to its place in the log
         vault.open(AUDIT_OWNER, ("audit", "2"), content)
@@ -129,8 +131,8 @@ def test_filter_columns_are_stored_beside_the_entry(log: AuditLog, engine: Engin
 def test_filter_columns_name_a_resident_only_when_there_is_one() -> None:
     assert filter_columns({"residents": ["alice"]})["resident"] == "alice"
     assert filter_columns({"residents": ["alice", "bob"]})["resident"] is None
-    assert filter_columns({}) == {"action": None, "outcome": None, "resident": None,
-                                  "organization": None, "purpose": None}
+    assert filter_columns({}) == {"recorded_at": None, "action": None, "outcome": None,
+                                  "resident": None, "organization": None, "purpose": None}
 
 
 def test_open_entry_decrypts_what_was_stored(log: AuditLog, vault: Vault) -> None:

@@ -55,7 +55,7 @@ def seqs(found: tuple[int, list[tuple[int, dict[str, Any]]]]) -> tuple[int, list
 def test_query_without_filters_is_every_entry_newest_first(views: AuditViews) -> None:
     total, page = views.query()
     assert total == 6 and [seq for seq, _e in page] == [6, 5, 4, 3, 2, 1]
-    assert page[-1][1] == {**TRAFFIC[0], "seq": 1}
+    assert page[-1][1] == {**TRAFFIC[0], "seq": 1, "time": "2026-03-01T09:00:00.000Z"}
 
 
 def test_query_filters_by_resident(views: AuditViews) -> None:
