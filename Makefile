@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Where `make demo` and `make serve` listen: make demo PORT=9000
 PORT ?= 8080
 
-.PHONY: demo test lint bench serve clean
+.PHONY: demo test lint bench durability serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# SIGKILLs of a serving exchange under concurrent writes, then every acknowledged write,
+# audit entry and Bundle checked on the data directory (#14.1).
+durability: $(STAMP)
+	$(BIN)/python -m bench.durability
 
 clean:
 	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache .hypothesis
