@@ -1,7 +1,6 @@
 """Ledger benchmarks: appends under concurrent reads, and verifying a large ledger."""
 
 import multiprocessing
-import os
 import secrets
 import tempfile
 import threading
@@ -10,11 +9,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import insert
 
 from exchange.app import build_services
+from exchange.audit.appending import AUDIT_OWNER, filter_columns
 from exchange.audit.merkle import CompactRange, leaf_hash
 from exchange.config import Settings
+from exchange.fhir.dates import to_instant
 from exchange.services import Services
 from exchange.store.tables import AuditNode, AuditRow
 
@@ -100,13 +102,28 @@ def verify_large(entries: int) -> None:
         cr = CompactRange()
         fill_start = time.perf_counter()
         batch = 50_000
+        services.vault.ensure_key(AUDIT_OWNER)
+        time_text = to_instant(now)
         for first in range(0, entries, batch):
             rows, nodes = [], []
             for seq in range(first + 1, min(first + batch, entries) + 1):
-                content = b"\x01" + secrets.token_bytes(12) + os.urandom(300)
+                # A read's entry as the road writes it (about 600 bytes), sealed as stored.
+                entry = {"seq": seq, "time": time_text, "action": "read",
+                         "outcome": "success", "status": 200, "residents": [f"p{seq % 997}"],
+                         "request_id": secrets.token_hex(8),
+                         "who": {"kind": "client", "organization": "Organization/clinic-a",
+                                 "purpose": "TREAT", "client_id": "clinic-a"},
+                         "what": {"type": "Observation", "id": secrets.token_hex(16)},
+                         "decisions": [{"allow": True, "consents": ["Consent/c1#1"],
+                                        "reasons": ["consent_permit"]}],
+                         "request": {"method": "GET", "path": "/fhir/Observation/x",
+                                     "query": ""}, "network_address": "127.0.0.1"}
+                content = services.vault.seal(
+                    AUDIT_OWNER, ("audit", str(seq)),
+                    orjson.dumps(entry, option=orjson.OPT_SORT_KEYS))
                 leaf = leaf_hash(content)
-                rows.append({"seq": seq, "recorded_at": now, "leaf": leaf.hex(),
-                             "content": content})
+                rows.append({"seq": seq, "leaf": leaf.hex(), "content": content,
+                             **filter_columns(entry)})
                 nodes.extend({"level": lv, "index": ix, "hash": h.hex()}
                              for lv, ix, h in cr.append(leaf))
             with services.engine.begin() as conn:
@@ -115,10 +132,17 @@ def verify_large(entries: int) -> None:
         fill = time.perf_counter() - fill_start
         services.ledger.checkpoint()
         start = time.perf_counter()
+        tree = services.ledger._proofs.verify()  # the tree alone, as without any key
+        tree_took = time.perf_counter() - start
+        assert tree.ok, tree
+        start = time.perf_counter()
         report = services.ledger.verify()
         took = time.perf_counter() - start
         assert report.ok, report
         print(f"Verify a ledger of {entries:,} entries (filled in {fill:.0f} s)")
-        print(f"  full verification                               {took:10.2f} s"
-              f"   {entries / took:,.0f} entries/s   goal 10 s: ratio {10 / took:.2f}")
+        print(f"  the tree and every stored subtree               {tree_took:10.2f} s"
+              f"   {entries / tree_took:,.0f} entries/s   goal 10 s: ratio "
+              f"{10 / tree_took:.2f}")
+        print(f"  full (entries decrypted, columns and tables)    {took:10.2f} s"
+              f"   {entries / took:,.0f} entries/s   goal 30 s: ratio {30 / took:.2f}")
         services.engine.dispose()

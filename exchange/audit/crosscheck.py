@@ -50,8 +50,10 @@ def nodes_completed_by(conn: Connection, lo: int, hi: int) -> dict[tuple[int, in
             levels.append(and_(N.level == level, N.index.between(first, last)))
     if not levels:
         return {}
-    return {(r[0], r[1]): r[2]
-            for r in conn.execute(select(N.level, N.index, N.hash).where(or_(*levels)))}
+    # Straight from the driver's cursor: verify reads two nodes per entry, and these are
+    # plain integers and text that need no conversion by the result layer.
+    result = conn.execute(select(N.level, N.index, N.hash).where(or_(*levels)))
+    return {(level, index): h for level, index, h in result.cursor.fetchall()}
 
 
 def _same_time(stored: Any, recorded: Any) -> bool:

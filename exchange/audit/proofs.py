@@ -87,6 +87,7 @@ class AuditProofs:
                  checkpoint_every: timedelta = timedelta(minutes=1)) -> None:
         self._engine = engine
         self._record = record  # appends entries (within the present unit, if any)
+        self._own_tail: int | None = None  # the seq of our last checkpoint's own entry
         self._clock = clock
         self._key = signing_key
         self.public_key = signing_key.public_key()
@@ -195,11 +196,15 @@ class AuditProofs:
             with scope(self._engine) as unit:
                 with writing(self._engine) as conn:
                     lock_ledger(conn)
-                    made = self._sign_on(conn, int(conn.execute(HEAD).scalar() or 0))
+                    head = int(conn.execute(HEAD).scalar() or 0)
+                    # Only the entry of this process's own last checkpoint since: the
+                    # tree grew by nothing that needs vouching for.
+                    made = None if head == self._own_tail else self._sign_on(conn, head)
                 if made is not None:
                     unit.attach("checkpoint", made[0])
                     if not nested:
-                        self._record([self._own_entry(CHECKPOINT_ACTION, "success")])
+                        self._own_tail = self._record(
+                            [self._own_entry(CHECKPOINT_ACTION, "success")])[-1]
         except ProofError as exc:
             raise AuditUnavailable("Refusing to sign a checkpoint inconsistent with "
                                    "the previous one.") from exc
@@ -352,11 +357,13 @@ class AuditProofs:
                 return VerifyReport(False, 0, cr.size + 1,
                                     "a checkpoint no longer matches the tree it signed")
         audit = CrossCheck()
+        # The filter columns only when they are checked (the tree alone needs none).
+        columns = [A[c] for c in FILTER_COLUMNS] if opener is not None else []
         while True:
             with self._engine.connect() as conn:
-                rows = list(conn.execute(
-                    select(A.seq, A.leaf, A.content, *(A[c] for c in FILTER_COLUMNS))
-                    .where(A.seq >= expected).order_by(A.seq).limit(batch)))
+                rows = conn.execute(
+                    select(A.seq, A.leaf, A.content, *columns)
+                    .where(A.seq >= expected).order_by(A.seq).limit(batch)).all()
                 nodes = nodes_completed_by(conn, rows[0][0] - 1, rows[-1][0] - 1) \
                     if rows else {}
             for seq, leaf_hex, content, *stored in rows:

@@ -36,14 +36,18 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def proofs(engine: Engine, clock: FixedClock) -> AuditProofs:
-    return AuditProofs(engine, clock, KEY, ORIGIN)
+def log(engine: Engine, clock: FixedClock, tmp_path: Path) -> AuditLog:
+    vault = Vault(engine, LocalKeyFile(tmp_path / "keys.json"))
+    return AuditLog(engine, vault, clock)
 
 
 @pytest.fixture
-def log(engine: Engine, clock: FixedClock, proofs: AuditProofs, tmp_path: Path) -> AuditLog:
-    vault = Vault(engine, LocalKeyFile(tmp_path / "keys.json"))
-    return AuditLog(engine, vault, clock, on_durable=proofs.checkpoint_if_due)
+def proofs(engine: Engine, clock: FixedClock, log: AuditLog) -> AuditProofs:
+    """Wired as the ledger wires them: appends sign due checkpoints on their transaction,
+    and the proofs record what they sign through the log."""
+    made = AuditProofs(engine, clock, KEY, ORIGIN, log.append_many)
+    log.checkpointer = made.sign_if_due
+    return made
 
 
 def fill(log: AuditLog, n: int) -> None:
@@ -120,8 +124,8 @@ def test_an_incomplete_tree_is_unavailable(log: AuditLog, proofs: AuditProofs,
 def test_a_checkpoint_is_a_signed_note_of_origin_size_and_root(
         log: AuditLog, proofs: AuditProofs) -> None:
     fill(log, 5)
-    signed = proofs.checkpoint()
-    size, root = proofs.root()
+    signed = proofs.checkpoint()  # and an entry of its own, the sixth, that names it
+    size, root = proofs.root(5)
     assert signed.checkpoint == Checkpoint(ORIGIN, size, root)
     assert signed.note == sign(signed.checkpoint, KEY)
     assert signed.note.startswith(f"{ORIGIN}\n5\n")
@@ -139,43 +143,48 @@ def test_a_forged_or_foreign_checkpoint_does_not_open(log: AuditLog, proofs: Aud
     other = Ed25519PrivateKey.generate()
     with pytest.raises(CheckpointError):
         proofs.open_checkpoint(sign(Checkpoint(ORIGIN, 3, proofs.root()[1]), other))
-    foreign = AuditProofs(engine, FixedClock(datetime.now(UTC)), KEY, "elsewhere")
+    foreign = AuditProofs(engine, FixedClock(datetime.now(UTC)), KEY, "elsewhere",
+                          log.append_many)
     with pytest.raises(CheckpointError):
         foreign.open_checkpoint(note)
 
 
 def test_appends_sign_a_checkpoint_once_a_minute(log: AuditLog, proofs: AuditProofs,
                                                  clock: FixedClock) -> None:
+    # An append signs the tree before it, on its own transaction, when one is due.
     log.append({"i": 1})
+    assert [c.checkpoint.size for c in proofs.checkpoints()] == []  # nothing to vouch for
+    log.append({"i": 2})
     assert [c.checkpoint.size for c in proofs.checkpoints()] == [1]
+    assert log.read(2)["checkpoint"]["size"] == 1  # named by the entry it commits with
     clock.advance(seconds=30)
-    fill(log, 2)
+    log.append({"i": 3})
     assert [c.checkpoint.size for c in proofs.checkpoints()] == [1]
     clock.advance(seconds=30)
     log.append({"i": 4})
-    assert [c.checkpoint.size for c in proofs.checkpoints()] == [1, 4]
+    assert [c.checkpoint.size for c in proofs.checkpoints()] == [1, 3]
     assert proofs.checkpoints()[-1].created_at == clock.now()
 
 
 def test_a_tree_that_did_not_grow_keeps_its_checkpoint(log: AuditLog,
                                                        proofs: AuditProofs) -> None:
-    fill(log, 2)  # the first append signed size 1
+    fill(log, 2)  # the second append signed size 1
     first = proofs.checkpoint()
     assert first.checkpoint.size == 2
-    assert proofs.checkpoint() == first
+    assert proofs.checkpoint() == first  # its own entry since is nothing to sign again
     assert [c.checkpoint.size for c in proofs.checkpoints()] == [1, 2]
 
 
 def test_no_checkpoint_is_signed_over_a_rewritten_history(
         log: AuditLog, proofs: AuditProofs, engine: Engine, clock: FixedClock,
         caplog: pytest.LogCaptureFixture) -> None:
-    fill(log, 4)  # the first append signed size 1
+    fill(log, 4)  # the second append signed size 1
     tamper(engine, "UPDATE audit_node SET hash = :h WHERE level = 2 AND \"index\" = 0",
            h="00" * 32)
     clock.advance(minutes=2)
     with caplog.at_level(logging.ERROR, logger="exchange.audit"):
         assert log.append({"i": 5}) == 5  # durable all the same; the refusal is the alarm
-    assert "audit checkpoint refused at size 5" in caplog.text
+    assert "audit checkpoint refused at size 4" in caplog.text
     with pytest.raises(AuditUnavailable):
         proofs.checkpoint()
     assert [c.checkpoint.size for c in proofs.checkpoints()] == [1]
@@ -247,7 +256,7 @@ def test_verify_finds_a_truncated_ledger(log: AuditLog, proofs: AuditProofs,
 
 def test_a_rewritten_history_breaks_a_witness_checkpoint(
         log: AuditLog, proofs: AuditProofs, engine: Engine) -> None:
-    """Leaf and level-0 node rewritten together: only a signed root still remembers."""
+    """Leaf and level-0 node rewritten together: the subtree recomputed above differs."""
     fill(log, 4)
     witness = proofs.open_checkpoint(proofs.checkpoint().note)
     fill(log, 2)
@@ -256,7 +265,9 @@ def test_a_rewritten_history_breaks_a_witness_checkpoint(
     tamper(engine, "UPDATE audit_node SET hash = :h WHERE level = 0 AND \"index\" = 2",
            h=_leaf(b"\x01\x02"))
     report = proofs.verify(witness=witness)
-    assert not report.ok and report.first_bad == 2 and "fork" in (report.problem or "")
+    # The subtree over entries 3 and 4 is recomputed and differs: found at entry 4.
+    assert not report.ok and report.first_bad == 4 and "audit_node level 1 index 1" in (
+        report.problem or "")
 
 
 def test_a_forged_stored_checkpoint_fails_verification(
@@ -276,7 +287,8 @@ def test_verify_from_a_trusted_checkpoint_skips_what_it_vouches_for(
     # An entry under the trusted checkpoint is not re-hashed ...
     tamper(engine, "UPDATE audit_entry SET content = X'00' WHERE seq = 2")
     report = proofs.verify(start=start)
-    assert report.ok and report.checked == 11 and report.checkpoints == 1
+    # (12: the checkpoint's own entry is the ninth)
+    assert report.ok and report.checked == 12 and report.checkpoints == 1
     # ... but the stored subtrees that make its root are checked.
     tamper(engine, "UPDATE audit_node SET hash = :h WHERE level = 3 AND \"index\" = 0",
            h="00" * 32)
