@@ -37,4 +37,4 @@ durability: $(STAMP)
 	$(BIN)/python -m bench.durability
 
 clean:
-	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) demo-data demo-data-keys demo-data-witness .pytest_cache .mypy_cache .ruff_cache .hypothesis

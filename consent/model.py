@@ -69,6 +69,20 @@ def _check_honoured(provision: dict[str, Any], where: str) -> None:
                 f"This exchange cannot honour {where}.{element}: a consent narrowed by it "
                 "would be read as wider than written. Narrow it by class or period instead.",
                 expression=[f"{where}.{element}"])
+    _check_actors(provision.get("actor"), where)
+
+
+def _check_actors(actors: Any, where: str) -> None:
+    # The policies match an actor by its Type/id, as clients are known (Organization/x).
+    # An absolute URL, even one naming this exchange, would match no client: a deny for it
+    # would deny no one, and a nested deny read as no exception widens the consent.
+    for index, actor in enumerate(actors if isinstance(actors, list) else []):
+        reference = (actor.get("reference") or {}) if isinstance(actor, dict) else {}
+        value = reference.get("reference") if isinstance(reference, dict) else None
+        if isinstance(value, str) and "://" in value:
+            raise InvalidResource("A Consent names each actor as Type/id (Organization/...) "
+                                  "or by identifier, not by an absolute URL.",
+                                  expression=[f"{where}.actor[{index}].reference.reference"])
 
 
 def _check_nested(provisions: Any, where: str) -> None:

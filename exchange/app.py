@@ -16,7 +16,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.opa_server import OpaDecisionPoint
 from adapters.rego_embedded import RegoDecisionPoint
-from exchange.audit.checkpoint import load_signing_key as load_audit_key
 from exchange.audit.checkpoint import public_pem
 from exchange.audit.ledger import AuditLedger
 from exchange.clock import SystemClock, SystemMonotonic
@@ -29,10 +28,11 @@ from exchange.feeds import consent_api, fhir_api, oversight_api, smart_api
 from exchange.feeds.body_limit import BodyLimit
 from exchange.feeds.deps import context_of
 from exchange.fhir.outcome import render_error
+from exchange.fhir.references import LocalBases
 from exchange.fhir.release import FHIR_MIME
 from exchange.gate import Gate, GateParts, was_recorded
 from exchange.identity.registry import ClientRegistry
-from exchange.identity.tokens import TokenService, load_signing_key
+from exchange.identity.tokens import TokenService
 from exchange.ports import Clock, DecisionPoint, KeyProvider, Monotonic
 from exchange.privacy.blind_index import BlindIndex
 from exchange.privacy.envelope import Vault
@@ -60,11 +60,12 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     clock = clock or SystemClock()
     monotonic = monotonic or SystemMonotonic()
-    keys = keys or LocalKeyFile(settings.data_dir / "keys.json")
+    keys = keys or LocalKeyFile(settings.keys_dir / "keys.json")
     engine = make_engine(settings.sqlalchemy_url)
     vault = Vault(engine, keys)
     repository = ResourceRepository(engine, vault, BlindIndex(keys.derive("blind-index")),
-                                    clock, settings.zone)
+                                    clock, settings.zone,
+                                    LocalBases.of(settings.fhir_base, settings.server_aliases))
     if decision_point is None:
         timeout = settings.policy_timeout_seconds
         decision_point = (OpaDecisionPoint(settings.opa_url, settings.policy_dir, timeout)
@@ -72,11 +73,11 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
                           else RegoDecisionPoint(settings.policy_dir, timeout))
     decider = Decider(decision_point, repository, clock, monotonic)
     ledger = AuditLedger(engine, vault, clock,
-                         load_audit_key(settings.data_dir / "audit-signing-key.pem"),
+                         keys.audit_signing_key(),
                          settings.audit_origin)
     registry = ClientRegistry(engine)
     tokens = TokenService(engine, registry, clock,
-                          load_signing_key(settings.data_dir / "token-signing-key.pem"),
+                          keys.token_signing_key(),
                           issuer=settings.base_url.rstrip("/"), token_url=settings.token_url,
                           audience=settings.fhir_base,
                           lifetime_seconds=settings.access_token_seconds,

@@ -1,11 +1,11 @@
 """Settings read from the environment (prefix ``EXCHANGE_``)."""
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -13,6 +13,14 @@ class Settings(BaseSettings):
 
     # The one default every command shares; ``make demo`` seeds it.
     data_dir: Path = Path("demo-data")
+    # The keys (data-key wrapping keys, the ledger's and the tokens' signing keys), kept
+    # apart from the data so that a copy of one is no copy of the other. Empty means
+    # "<data_dir>-keys" beside the data directory.
+    key_dir: Path | None = None
+    # Where signed checkpoints are published (`exchange audit publish`, and `serve` each
+    # minute) and read back by verify: a file path or an http(s) URL. Empty means a local
+    # witness, "<data_dir>-witness/checkpoint"; "none" means no witness.
+    witness: str = ""
     # Empty means "exchange.db inside data_dir"; any SQLAlchemy URL is accepted.
     database_url: str = ""
     # Where ``exchange serve`` listens; the public base URL follows it unless it is set.
@@ -20,6 +28,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     # Empty means "http://127.0.0.1:<port>"; behind a proxy, the address clients use.
     base_url: str = ""
+    # Other FHIR base URLs that name this exchange (an old host name, an internal address):
+    # an absolute reference under one of them, or under fhir_base, is to a local record;
+    # one under any other base is another server's and refused. Comma-separated.
+    server_aliases: Annotated[list[str], NoDecode] = Field(default_factory=list)
     environment: Literal["development", "production"] = "development"
     decision_point: Literal["embedded", "opa"] = "embedded"
     opa_url: str = "http://127.0.0.1:8181"
@@ -50,6 +62,21 @@ class Settings(BaseSettings):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value
+
+    @field_validator("server_aliases", mode="before")
+    @classmethod
+    def _split_aliases(cls, value: object) -> object:
+        if isinstance(value, str):  # the environment's form: comma-separated
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("server_aliases")
+    @classmethod
+    def _http_aliases(cls, value: list[str]) -> list[str]:
+        for alias in value:
+            if not alias.startswith(("http://", "https://")):
+                raise ValueError("each alias must be an http:// or https:// FHIR base URL")
+        return [alias.rstrip("/") for alias in value]
 
     @field_validator("time_zone")
     @classmethod
@@ -82,6 +109,17 @@ class Settings(BaseSettings):
     def address_given(self) -> bool:
         """Whether the base URL or the port was set (by the environment or a flag)."""
         return bool({"base_url", "port"} & self.model_fields_set)
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.key_dir or self.data_dir.with_name(self.data_dir.name + "-keys")
+
+    @property
+    def witness_target(self) -> str | None:
+        if self.witness == "none":
+            return None
+        return self.witness or str(self.data_dir.with_name(self.data_dir.name + "-witness")
+                                   / "checkpoint")
 
     @property
     def fhir_base(self) -> str:

@@ -6,6 +6,9 @@ Implementations are picked in ``exchange.app`` only (the composition root).
 from datetime import datetime
 from typing import Any, Protocol
 
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 
 class Clock(Protocol):
     def now(self) -> datetime:
@@ -47,6 +50,16 @@ class KeyProvider(Protocol):
 
     def forget(self, context: bytes) -> None:
         """Refuse, from now on, to unwrap any data key wrapped under ``context``."""
+        ...
+
+    # The exchange's signing keys, kept in custody with the rest (an HSM adapter returns
+    # objects of the same interfaces that sign inside the module).
+    def audit_signing_key(self) -> Ed25519PrivateKey:
+        """Signs the audit ledger's checkpoints and consent receipts."""
+        ...
+
+    def token_signing_key(self) -> EllipticCurvePrivateKey:
+        """Signs access tokens."""
         ...
 
 

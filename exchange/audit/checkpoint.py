@@ -16,9 +16,7 @@ witnesses; a later ledger must still contain them.
 
 import base64
 import hashlib
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -79,21 +77,6 @@ def open_note(note: str, public: Ed25519PublicKey) -> Checkpoint:
             raise CheckpointError("the checkpoint's signature does not verify") from None
         return checkpoint
     raise CheckpointError("the checkpoint carries no signature by the exchange's key")
-
-
-def load_signing_key(path: Path) -> Ed25519PrivateKey:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pem = Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption())
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError("the audit signing key must be Ed25519")
-    return key
 
 
 def public_pem(key: Ed25519PublicKey) -> str:

@@ -1,4 +1,4 @@
-"""``exchange audit verify|checkpoint|prove|replay``: the audit ledger."""
+"""``exchange audit verify|publish|checkpoint|prove|replay``: the audit ledger."""
 
 import json
 from enum import StrEnum
@@ -7,8 +7,10 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from exchange.audit.checkpoint import CheckpointError, public_pem
+from exchange.audit.checkpoint import Checkpoint, CheckpointError, public_pem
 from exchange.audit.merkle import ProofError, verify_inclusion
+from exchange.audit.proofs import SignedCheckpoint
+from exchange.audit.witness import CAVEAT, Witness, WitnessError
 from exchange.cli.administration import record_admin
 from exchange.cli.data_dir import open_exchange
 from exchange.cli.messages import console, fail, progress
@@ -45,6 +47,9 @@ def verify(data: DataOpt = None,
         except (CheckpointError, ValueError) as exc:
             fail(f"the {name} checkpoint {path} is not valid: {exc}")
     witnessed, from_checkpoint = notes.get("witness"), notes.get("start")
+    caveat = None
+    if witness is None:
+        witnessed, caveat = _from_witness(services)
     size = ledger.size()
     with progress() as bar:
         task = bar.add_task("Verifying the audit ledger", total=size)
@@ -64,10 +69,60 @@ def verify(data: DataOpt = None,
                       f"{report.checkpoints} signed checkpoint(s)"
                       + (f" and the witness at size {witnessed.size}" if witnessed else "")
                       + ".", style="green")
+        if caveat:
+            console.print(f"Note: {caveat}.", style="yellow", highlight=False, soft_wrap=True)
         return
     console.print(f"TAMPERED: {report.problem} (verified {report.checked} before it).",
                   style="bold red")
     raise typer.Exit(1)
+
+
+def _from_witness(services: Services) -> tuple[Checkpoint | None, str | None]:
+    """The checkpoint the configured witness holds, or why there is none (the caveat)."""
+    target = services.settings.witness_target
+    if target is None:
+        return None, CAVEAT
+    try:
+        note = Witness(target).latest()
+    except WitnessError as exc:
+        fail(str(exc))
+    if note is None:
+        return None, f"the witness {target} holds no checkpoint yet; until it does, {CAVEAT}"
+    try:
+        return services.ledger.open_checkpoint(note), None
+    except (CheckpointError, ValueError) as exc:
+        fail(f"the witness {target} holds no valid checkpoint of this ledger: {exc}")
+
+
+def publish_checkpoint(services: Services, target: str) -> SignedCheckpoint:
+    """Sign a checkpoint now, record that it is handed out, and hand it to the witness."""
+    ledger = services.ledger
+    with ledger.operation():  # the checkpoint, its mark and the entry: one commit
+        signed = ledger.checkpoint()
+        ledger.mark_exported(signed.checkpoint.size)
+        record_admin(services, "audit-publish", {
+            "size": signed.checkpoint.size,
+            "witness": "url" if Witness(target).is_url else "file"})
+    Witness(target).publish(signed.note)
+    return signed
+
+
+@app.command("publish")
+def publish(data: DataOpt = None,
+            to: Annotated[str | None, typer.Option(
+                help="A file path or an http(s) URL; EXCHANGE_WITNESS if omitted.")] = None
+            ) -> None:
+    """Publish a signed checkpoint to a witness, which `audit verify` then checks."""
+    services = open_exchange(settings(data))
+    target = to or services.settings.witness_target
+    if target is None:
+        fail("no witness is set (EXCHANGE_WITNESS is none); say where with --to PATH|URL", 2)
+    try:
+        signed = publish_checkpoint(services, target)
+    except WitnessError as exc:
+        fail(str(exc))
+    console.print(f"checkpoint of {signed.checkpoint.size} entries published to {target}",
+                  highlight=False, soft_wrap=True)
 
 
 @app.command("checkpoint")

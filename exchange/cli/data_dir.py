@@ -1,10 +1,11 @@
 """The data directory: ``exchange init`` and ``exchange demo`` create one; every other
 command opens an existing one or refuses, and creates nothing.
 
-An exchange data directory holds its key file, its two signing keys and (unless
-``EXCHANGE_DATABASE_URL`` names another database) its SQLite database. A directory without
-them is not one: opening it would quietly make a new, empty exchange with new keys, whose
-audit ledger would verify as "OK: 0 entries".
+An exchange data directory holds (unless ``EXCHANGE_DATABASE_URL`` names another
+database) its SQLite database; its key directory, apart from it (``EXCHANGE_KEY_DIR``,
+by default ``<data>-keys``), holds its key file and its two signing keys. Without them it
+is not an exchange: opening it would quietly make a new, empty exchange with new keys,
+whose audit ledger would verify as "OK: 0 entries".
 """
 
 import os
@@ -24,13 +25,14 @@ DATABASE = "exchange.db"
 
 
 def parts(settings: Settings) -> list[Path]:
-    """The files that make a directory an exchange's."""
-    names = [KEY_FILE, *SIGNING_KEYS] + ([] if settings.database_url else [DATABASE])
-    return [settings.data_dir / name for name in names]
+    """The files that make an exchange: its keys and (on SQLite) its database."""
+    return [settings.keys_dir / name for name in (KEY_FILE, *SIGNING_KEYS)] + \
+        ([] if settings.database_url else [settings.data_dir / DATABASE])
 
 
 def missing(settings: Settings) -> list[str]:
-    return [p.name for p in parts(settings) if not p.is_file()]
+    return [str(p) if p.parent != settings.data_dir else p.name
+            for p in parts(settings) if not p.is_file()]
 
 
 def is_exchange(settings: Settings) -> bool:
@@ -75,6 +77,15 @@ def create_exchange(settings: Settings) -> Services:
             os.makedirs(data, mode=0o700)
         except OSError as exc:
             fail(f"cannot create {data}: {exc.strerror}")
+    keys = settings.keys_dir
+    if keys.exists() and (not keys.is_dir() or any(keys.iterdir())):
+        fail(f"the key directory {keys} is not new or empty; choose another "
+             "(EXCHANGE_KEY_DIR)")
+    try:
+        os.makedirs(keys, mode=0o700, exist_ok=True)
+        keys.chmod(0o700)
+    except OSError as exc:
+        fail(f"cannot create the key directory {keys}: {exc.strerror}")
     return _build(settings)
 
 

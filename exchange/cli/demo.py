@@ -5,6 +5,7 @@ from typing import Annotated
 
 import typer
 
+from exchange.cli.audit import publish_checkpoint
 from exchange.cli.client_files import readdress
 from exchange.cli.data_dir import create_exchange, is_exchange, open_exchange
 from exchange.cli.messages import console, progress, this_command
@@ -49,6 +50,13 @@ def _seed(services: Services, residents: int) -> None:
     console.print(f"Seeded {summary.residents} residents, {summary.resources} resources, "
                   f"{summary.consents} consents; clients: {', '.join(summary.clients)}.",
                   soft_wrap=True)
+    # A local witness from the start: a rollback of the ledger is caught out of the box.
+    target = services.settings.witness_target
+    if target is not None:
+        signed = publish_checkpoint(services, target)
+        console.print(f"Witness: a checkpoint of {signed.checkpoint.size} entries in {target} "
+                      "(published each minute while serving).", soft_wrap=True,
+                      highlight=False)
 
 
 def _print_try_it(services: Services) -> None:

@@ -76,8 +76,10 @@ def seed_demo(services: Services, residents: int = 300, seed: int = 20261128,
     rng = random.Random(seed)
     today = today or services.clock.now().date()
     clients = register_clients(services)
-    services.repository.ingest([validate_resource(organization(c)) for c in CLIENTS])
-    services.repository.ingest([validate_resource(r) for r in DIRECTORY])
+    here = services.repository.here
+    services.repository.ingest([validate_resource(organization(c), here=here)
+                                for c in CLIENTS])
+    services.repository.ingest([validate_resource(r, here=here) for r in DIRECTORY])
     total, consent_count = len(CLIENTS) + len(DIRECTORY), 0
     for index in range(residents):
         person = make_person(rng, index)
@@ -85,7 +87,7 @@ def seed_demo(services: Services, residents: int = 300, seed: int = 20261128,
         granted = consents(rng, pid, person, today)
         resources = [patient(pid, person), *record(rng, pid, person, today),
                      *care_record(pid, today), *granted]
-        services.repository.ingest([label(services.decider, validate_resource(r))
+        services.repository.ingest([label(services.decider, validate_resource(r, here=here))
                                     for r in resources])
         total += len(resources)
         consent_count += len(granted)

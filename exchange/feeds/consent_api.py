@@ -40,5 +40,5 @@ def make_consent(template_id: str, choices: Annotated[dict[str, Any], Body()],
         raise InvalidRequest("exclude lists resource types.")
     consent = instantiate(template_id, resident, organization=choices.get("organization"),
                           end=end, exclude=exclude)
-    return Response(orjson.dumps(validate_resource(consent)),
+    return Response(orjson.dumps(validate_resource(consent, here=gate.road.here)),
                     media_type="application/fhir+json")

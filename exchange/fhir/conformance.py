@@ -16,20 +16,23 @@ from typing import Any
 from exchange.errors import BrokenInvariant, InvalidCode, InvalidResource
 from exchange.fhir.element_tree import ANY_RESOURCE, Binding, ElementTree, Node, element_tree
 from exchange.fhir.invariants import datatype_invariants, reference_violation
+from exchange.fhir.references import RELATIVE_ONLY, LocalBases
 
 _INVARIANTS = datatype_invariants()
 _CONTAINED = "contained"
 
 
 def check_conformance(resource: Mapping[str, Any], prefix: str | None = None,
-                      tree: ElementTree | None = None) -> None:
-    """Raise ``InvalidCode`` or ``BrokenInvariant`` for the first element that fails."""
+                      tree: ElementTree | None = None,
+                      here: LocalBases = RELATIVE_ONLY) -> None:
+    """Raise ``InvalidCode`` or ``BrokenInvariant`` for the first element that fails.
+    ``here``: the bases an absolute reference may be under (``exchange.fhir.references``)."""
     tree = tree or element_tree()
     node = tree.roots.get(str(resource.get("resourceType")))
     if node is None:
         return  # a type the release's model knows and the package does not: nothing to add
     try:
-        _Walk(tree).resource(resource, node)
+        _Walk(tree, here).resource(resource, node)
     except _Failure as failure:
         path = (prefix or node.name) + "".join(reversed(failure.steps))
         raise failure.error(failure.message, expression=[path]) from None
@@ -46,11 +49,12 @@ class _Failure(Exception):
 
 
 class _Walk:
-    __slots__ = ("contained", "resource_types", "roots")
+    __slots__ = ("contained", "here", "resource_types", "roots")
 
-    def __init__(self, tree: ElementTree) -> None:
+    def __init__(self, tree: ElementTree, here: LocalBases) -> None:
         self.roots = tree.roots
         self.resource_types = tree.resource_types
+        self.here = here
         self.contained: Collection[str] = ()
 
     def resource(self, resource: Mapping[str, Any], node: Node) -> None:
@@ -65,7 +69,8 @@ class _Walk:
     def node(self, data: Mapping[str, Any], node: Node) -> None:
         name = node.name
         if name == "Reference":
-            _violation(reference_violation(data, self.resource_types, self.contained))
+            _violation(reference_violation(data, self.resource_types, self.contained,
+                                           self.here))
         else:
             invariant = _INVARIANTS.get(name)
             if invariant is not None:

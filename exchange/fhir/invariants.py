@@ -6,6 +6,8 @@ a message in the exchange's own words (never the value, which may be patient dat
 * Reference (``ref-1`` and the format of ``Reference.reference``): a relative ``Type/id``
   (optionally ``/_history/vid``) of an R4 resource type, an absolute http(s) URL, a
   ``urn:uuid:`` or ``urn:oid:``, or ``#id`` of a resource contained in the same resource.
+  An absolute URL in R4's RESTful form must be under this exchange's base or an alias of
+  it (``exchange.fhir.references``): another server's ``Patient/alice`` is not ours.
   A reference that resolves nowhere, or somewhere unintended, is how a record ends up in
   the wrong resident's file.
 * Quantity (and Age, Count, Distance, Duration): a comparator, unit or code says what a
@@ -19,6 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from exchange.fhir.dates import parse_range
+from exchange.fhir.references import RELATIVE_ONLY, LocalBases
 
 Violation = tuple[str, str] | None  # (child element, message)
 
@@ -32,7 +35,10 @@ _ZONE_SLACK = timedelta(hours=14)
 
 
 def reference_violation(reference: Mapping[str, Any], resource_types: Collection[str],
-                        contained_ids: Collection[str]) -> Violation:
+                        contained_ids: Collection[str],
+                        here: LocalBases = RELATIVE_ONLY) -> Violation:
+    """``here``: the bases that name this exchange; an absolute RESTful URL under any
+    other is refused, so that nothing is filed under a local record by another's id."""
     value = reference.get("reference")
     if not isinstance(value, str):
         return None  # a logical reference (identifier) or a display only
@@ -46,6 +52,10 @@ def reference_violation(reference: Mapping[str, Any], resource_types: Collection
         if relative["type"] in resource_types:
             return None
         return "reference", "A relative reference must start with an R4 resource type."
+    if here.foreign(value):
+        return "reference", ("A reference to another server's record is not accepted: an "
+                             "absolute reference must be under this exchange's base (or a "
+                             "base the operator names as its alias).")
     if _ABSOLUTE.fullmatch(value) or _UUID.fullmatch(value) or _OID.fullmatch(value):
         return None
     return "reference", ("A reference must be Type/id, an absolute URL, a urn:uuid:, "

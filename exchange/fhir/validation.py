@@ -1,14 +1,16 @@
-"""Validate incoming resources with the release's models, then against the specification's
-required bindings and safety invariants; name the failing element."""
+"""Validate incoming resources against R4's JSON rules and the release's models, then
+against the specification's required bindings and safety invariants; name the failing
+element."""
 
-import re
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
 
-from exchange.errors import InvalidRequest, InvalidResource, MalformedValue
+from exchange.errors import InvalidRequest, InvalidResource
 from exchange.fhir.conformance import check_conformance
+from exchange.fhir.primitives import check_primitives
+from exchange.fhir.references import RELATIVE_ONLY, LocalBases
 from exchange.fhir.release import model_class
 
 # Deeper than any resource of the record goes (a Questionnaire's nested items, a contained
@@ -22,9 +24,15 @@ def parse_json(body: bytes) -> Any:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise InvalidRequest("The request body is not valid JSON.") from None
-    if _deeper_than(value, MAX_DEPTH):
-        raise InvalidRequest(f"The request body is nested deeper than {MAX_DEPTH} levels.")
+    check_depth(value, "The request body")
     return value
+
+
+def check_depth(value: Any, what: str) -> None:
+    """A 400 for JSON nested deeper than ``MAX_DEPTH``: a body as it arrives, and what a
+    JSON Patch builds of a stored resource (each ``copy`` into itself doubles its depth)."""
+    if _deeper_than(value, MAX_DEPTH):
+        raise InvalidRequest(f"{what} is nested deeper than {MAX_DEPTH} levels.")
 
 
 def _deeper_than(value: Any, limit: int) -> bool:
@@ -53,12 +61,15 @@ def element_path(prefix: str, loc: tuple[int | str, ...]) -> str:
 
 
 def validate_resource(resource: Any, *, where: str | None = None,
-                      expected_type: str | None = None) -> dict[str, Any]:
-    """Check ``resource`` against its FHIR model, then its codes and invariants, and return
-    it unchanged.
+                      expected_type: str | None = None,
+                      here: LocalBases = RELATIVE_ONLY) -> dict[str, Any]:
+    """Check ``resource`` against R4's JSON rules and its FHIR model, then its codes and
+    invariants, and return it unchanged.
 
-    A wrong shape is ``InvalidResource`` (422); a code outside a required binding is
-    ``InvalidCode`` and a broken invariant ``BrokenInvariant`` (both 400). ``where``
+    A wrong shape or a primitive of the wrong JSON type is ``InvalidResource`` (422); a
+    control character ``MalformedValue``, a code outside a required binding
+    ``InvalidCode`` and a broken invariant ``BrokenInvariant`` (a narrative outside R4's
+    rules, a reference to another server than ``here`` names) are 400s. ``where``
     prefixes element paths in errors (for bundle entries). Error text names the element
     and the rule, never the offending value: values may be patient data.
     """
@@ -78,10 +89,7 @@ def validate_resource(resource: Any, *, where: str | None = None,
     except KeyError:
         raise InvalidResource("Unknown resourceType.",
                               expression=[f"{prefix}.resourceType"]) from None
-    control = _control_character_at(resource, prefix)
-    if control is not None:
-        raise MalformedValue("A string holds a control character; FHIR's strings allow "
-                             "only tab, carriage return and line feed.", expression=[control])
+    check_primitives(resource, model, prefix)
     try:
         model.model_validate(resource)
     except ValidationError as exc:
@@ -90,32 +98,13 @@ def validate_resource(resource: Any, *, where: str | None = None,
         first = errors[0]
         raise InvalidResource(
             f"Invalid element {paths[0]}: {_safe_message(first)}", expression=paths) from None
-    check_conformance(resource, prefix)
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError):
+        # The library fails on some shapes it should refuse (a bool where it parses a JSON
+        # string as a model): still the client's malformed resource, never a 500.
+        raise InvalidResource("The resource does not have the shape of its FHIR model.",
+                              expression=[prefix]) from None
+    check_conformance(resource, prefix, here=here)
     return resource
-
-
-# R4's string: [ \r\n\t\S]+. NUL and the other C0 controls are not text: stored, they
-# break the readers downstream (a NUL ends a C string, an escape rewrites a terminal).
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def _control_character_at(node: Any, path: str) -> str | None:
-    """The path of the first string holding a control character, keys included."""
-    if isinstance(node, str):
-        return path if _CONTROL.search(node) else None
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if _CONTROL.search(key):
-                return path
-            found = _control_character_at(value, f"{path}.{key}")
-            if found is not None:
-                return found
-    elif isinstance(node, list):
-        for index, item in enumerate(node):
-            found = _control_character_at(item, f"{path}[{index}]")
-            if found is not None:
-                return found
-    return None
 
 
 def _safe_message(error: Any) -> str:

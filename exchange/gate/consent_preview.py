@@ -24,7 +24,8 @@ class ConsentPreview:
         """What-if: who could see what if this consent were granted."""
         with self._road.recorder.recording(ctx, who, "preview", {"type": "Consent"}) as draft:
             resident = who.resident
-            consent = validate_resource(draft_consent, expected_type="Consent")
+            consent = validate_resource(draft_consent, expected_type="Consent",
+                                        here=self._road.here)
             check_consent(consent)
             patient = consent["patient"]["reference"].split("/", 1)[1]
             decision = self._road.deciding.decider.decide(who, "create", ["Consent"], patient)

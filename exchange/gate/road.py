@@ -7,6 +7,7 @@ from datetime import tzinfo
 from typing import Any
 from urllib.parse import urlencode
 
+from exchange.fhir.references import LocalBases
 from exchange.gate.deciding import Deciding
 from exchange.gate.recording import Recorder
 from exchange.gate.shaping import Shaping
@@ -30,6 +31,12 @@ class Road:
     def zone(self) -> tzinfo:
         """The community's time zone, which dates without one are read in."""
         return self.repository.zone
+
+    @property
+    def here(self) -> LocalBases:
+        """The bases that name this exchange: the store files references by them, so the
+        validator judges them by the same."""
+        return self.repository.here
 
     def url(self, path: str, pairs: Sequence[tuple[str, str]]) -> str:
         query = urlencode(list(pairs))

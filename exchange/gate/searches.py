@@ -156,7 +156,7 @@ class Searches:
                                 "resources; narrow it.")
         ids = {r.split("/", 1)[1] for row in found.rows
                for v in param_values(orjson.loads(row.body), ref)
-               if (r := relative_reference(v) or "").startswith(rtype + "/")}
+               if (r := relative_reference(v, self._road.here) or "").startswith(rtype + "/")}
         return Clause("_id", None, tuple(sorted(ids)))
 
     def _searchset(self, rtype: str, query: SearchQuery, pairs: Sequence[tuple[str, str]],

@@ -13,6 +13,7 @@ import jsonpatch
 import orjson
 
 from exchange.errors import InvalidRequest, InvalidResource, NotFound
+from exchange.fhir.validation import MAX_DEPTH, check_depth
 from exchange.gate.context import (
     AuditDraft,
     Disclosure,
@@ -179,6 +180,10 @@ def _apply_patch(resource: dict[str, Any], operations: Any) -> dict[str, Any]:
     except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError,
             ValueError, KeyError, IndexError):
         raise InvalidResource("The JSON Patch cannot be applied to this resource.") from None
+    except RecursionError:  # copies of a subtree into itself, deeper than Python goes
+        raise InvalidRequest(f"The patched resource is nested deeper than {MAX_DEPTH} "
+                             "levels.") from None
     if not isinstance(patched, dict):
         raise InvalidRequest("The JSON Patch must leave a resource.")
+    check_depth(patched, "The patched resource")
     return dict(patched)

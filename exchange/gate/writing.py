@@ -83,11 +83,12 @@ class Writer:
             self.require_readable(draft, who, rtype, rid)
             self._road.deciding.decide_existing(draft, who, "delete", rtype, rid, live=True)
             return Write("delete", rtype, rid)
-        body = validate_resource(resource, where=where, expected_type=rtype)
+        here = self._road.here
+        body = validate_resource(resource, where=where, expected_type=rtype, here=here)
         if rtype == "Consent":
             check_consent(body)
         body = label(self._decider, {**body, "id": rid})
-        resident = compartment_of(body)
+        resident = compartment_of(body, here)
         derived = resident is None and rtype in RESIDENT_TYPES
         if derived:
             resident = self._resident_referred_to(draft, who, body, where or rtype)
@@ -128,7 +129,7 @@ class Writer:
         consents govern it. Only records the caller may read count, so that one it may not
         see tells it no more than a missing one; records of two residents are refused."""
         residents: set[str] = set()
-        for ref in sorted(set(referenced(body))):
+        for ref in sorted(set(referenced(body, self._road.here))):
             rtype, rid = ref.split("/", 1)
             if rtype not in RESIDENT_TYPES:
                 continue

@@ -7,16 +7,13 @@ by the exchange, carrying client, organization, scopes and purpose of use.
 """
 
 import json
-import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from pathlib import Path
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
@@ -53,21 +50,6 @@ class TokenRefused(Exception):
 class AssertedClient:
     client: Client
     jti: str
-
-
-def load_signing_key(path: Path) -> ec.EllipticCurvePrivateKey:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = ec.generate_private_key(ec.SECP256R1())
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
-    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(loaded, ec.EllipticCurvePrivateKey):
-        raise ValueError("the token signing key must be an EC key")
-    return loaded
 
 
 class TokenService:

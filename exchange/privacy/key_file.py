@@ -11,7 +11,12 @@ wrap contexts of erased residents: their data keys are never unwrapped again, fr
 database or from any copy of it. Rotation adds a KEK and makes it primary; retiring
 removes an old one once no data key is wrapped under it, which also makes every older
 backup's wrapped keys unopenable. Every change rewrites the file atomically (mode 0600).
-A KMS adapter replaces this class behind the same ``KeyProvider`` port.
+
+The file lives in the key directory, apart from the data directory (a copy of the data
+is no copy of its keys), with the exchange's two signing keys: the audit ledger's
+(Ed25519, checkpoints and receipts) and the token service's (EC P-256). The directory is
+0700 and every file 0600; a key readable by others is refused. A KMS or HSM adapter
+replaces this class behind the same ``KeyProvider`` port.
 """
 
 import base64
@@ -21,14 +26,21 @@ import os
 import secrets
 import stat
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from exchange.errors import KeyUnavailable
+
+AUDIT_SIGNING_KEY = "audit-signing-key.pem"
+TOKEN_SIGNING_KEY = "token-signing-key.pem"  # noqa: S105 (a file name)
 
 
 class LocalKeyFile:
@@ -36,17 +48,53 @@ class LocalKeyFile:
         self.path = path
         self._lock = threading.Lock()
         try:
+            if not path.parent.exists():
+                os.makedirs(path.parent, mode=0o700)
             if not path.exists():
                 self._create(path)
         except OSError:
             raise KeyUnavailable("The key file could not be created.") from None
         self._load()
 
+    def audit_signing_key(self) -> Ed25519PrivateKey:
+        key = self._signing_key(AUDIT_SIGNING_KEY, Ed25519PrivateKey.generate)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise KeyUnavailable("The audit signing key is not an Ed25519 key.")
+        return key
+
+    def token_signing_key(self) -> ec.EllipticCurvePrivateKey:
+        key = self._signing_key(TOKEN_SIGNING_KEY,
+                                lambda: ec.generate_private_key(ec.SECP256R1()))
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise KeyUnavailable("The token signing key is not an EC key.")
+        return key
+
+    def _signing_key(self, name: str, generate: Callable[[], Any]) -> Any:
+        """The private key in ``name`` beside the key file, made (0600) on first use."""
+        path = self.path.parent / name
+        try:
+            if not path.exists():
+                pem = generate().private_bytes(serialization.Encoding.PEM,
+                                               serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption())
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(pem)
+            if stat.S_IMODE(path.stat().st_mode) & 0o077:
+                raise KeyUnavailable(f"The key {name} is readable by others; refusing to "
+                                     "use it.")
+            return serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except (OSError, ValueError, TypeError):
+            raise KeyUnavailable(f"The key {name} could not be read.") from None
+
     def _load(self) -> None:
         """Read the file (again, after another process rotated or erased)."""
         try:
-            if stat.S_IMODE(self.path.stat().st_mode) & 0o077:
-                raise KeyUnavailable("The key file is readable by others; refusing to use it.")
+            if stat.S_IMODE(self.path.stat().st_mode) & 0o077 or \
+                    stat.S_IMODE(self.path.parent.stat().st_mode) & 0o077:
+                raise KeyUnavailable("The key file or its directory is open to others; "
+                                     "refusing to use it (chmod 700 the directory, 600 "
+                                     "the files).")
             raw = json.loads(self.path.read_text())
             keks = {kid: base64.b64decode(v) for kid, v in raw["keks"].items()}
             primary = str(raw["primary"])

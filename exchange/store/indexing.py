@@ -7,6 +7,7 @@ from typing import Any
 
 from exchange.fhir.dates import parse_range, period_range
 from exchange.fhir.fhirpath import evaluate
+from exchange.fhir.references import RELATIVE_ONLY, LocalBases, reference_type
 from exchange.fhir.search import CONTAINS_LENGTH
 from exchange.fhir.search_params import COMPARTMENT, PARAMS, SEARCHABLE_KINDS, SearchParam
 from exchange.privacy.blind_index import BlindIndex, normalize_text
@@ -49,10 +50,11 @@ def param_values(resource: dict[str, Any], param: SearchParam) -> Iterator[Any]:
             if step.where is not None and not (
                     isinstance(value, dict) and value.get(step.where[0]) == step.where[1]):
                 continue
-            if step.target is not None:
-                ref = relative_reference(value)
-                if ref is None or not ref.startswith(step.target + "/"):
-                    continue
+            # A target type selects by the type a reference names, on whatever server;
+            # whether that is a record of this exchange is the caller's to judge (by its
+            # LocalBases), so that one reading decides it everywhere.
+            if step.target is not None and reference_type(value) != step.target:
+                continue
             yield extension_value(value) if step.where and step.where[0] == "url" else value
 
 
@@ -65,50 +67,49 @@ def extension_value(extension: Any) -> Any:
     return extension
 
 
-def relative_reference(value: Any) -> str | None:
-    ref = value.get("reference") if isinstance(value, dict) else None
-    if not isinstance(ref, str) or "/" not in ref or ref.startswith(("#", "urn:")):
-        return None
-    parts = ref.split("/")
-    if len(parts) >= 4 and parts[-2] == "_history":
-        parts = parts[:-2]
-    return f"{parts[-2]}/{parts[-1]}"
+def relative_reference(value: Any, here: LocalBases) -> str | None:
+    """``Type/id`` of the local record a Reference element (a dict) names, else None: a
+    relative reference, or an absolute one under a base of ``here``. The very reading the
+    validator judges references by (``exchange.fhir.references``), so that what it let
+    through as another server's is never filed here."""
+    return here.local(value.get("reference")) if isinstance(value, dict) else None
 
 
-def compartment_of(resource: dict[str, Any]) -> str | None:
+def compartment_of(resource: dict[str, Any], here: LocalBases) -> str | None:
     """The resident whose record this resource is part of, or None for directory resources:
     the first resident named by the type's Patient-compartment parameters, in the order
-    that puts whom the resource is about before its author or payer."""
+    that puts whom the resource is about before its author or payer. Only a reference
+    to a record of this exchange (``here``) names a resident."""
     rtype = resource.get("resourceType")
     if rtype == "Patient":
         rid = resource.get("id")
         return rid if isinstance(rid, str) else None
     for param in COMPARTMENT.get(str(rtype), ()):
         for value in param_values(resource, param):
-            ref = relative_reference(value)
+            ref = relative_reference(value, here)
             if ref and ref.startswith("Patient/"):
                 return ref.split("/", 1)[1]
     return None
 
 
-def referenced(node: Any) -> Iterator[str]:
+def referenced(node: Any, here: LocalBases) -> Iterator[str]:
     """Every local record ``node`` refers to, as ``Type/id``, wherever the reference is."""
     if isinstance(node, dict):
-        ref = relative_reference(node)
+        ref = relative_reference(node, here)
         if ref is not None:
             yield ref
         for value in node.values():
-            yield from referenced(value)
+            yield from referenced(value, here)
     elif isinstance(node, list):
         for item in node:
-            yield from referenced(item)
+            yield from referenced(item, here)
 
 
 def names_a_resident(node: Any) -> bool:
-    """Whether any reference anywhere in ``node`` points at a Patient, or it contains one."""
+    """Whether any reference anywhere in ``node`` points at a Patient, of this server or
+    another (a person either way), or it contains one."""
     if isinstance(node, dict):
-        ref = relative_reference(node)
-        if ref is not None and ref.startswith("Patient/"):
+        if reference_type(node) == "Patient":
             return True
         if node.get("resourceType") in ("Patient", "RelatedPerson"):
             return True
@@ -148,9 +149,10 @@ def string_terms(text: str) -> set[str]:
     return terms
 
 
-def index_entries(resource: dict[str, Any], blind: BlindIndex,
-                  zone: tzinfo = UTC) -> IndexEntries:
-    """What the store indexes of ``resource``; a date without a zone is read in ``zone``."""
+def index_entries(resource: dict[str, Any], blind: BlindIndex, zone: tzinfo = UTC,
+                  here: LocalBases = RELATIVE_ONLY) -> IndexEntries:
+    """What the store indexes of ``resource``; a date without a zone is read in ``zone``,
+    and a reference is indexed as the local record it names by ``here``."""
     entries = IndexEntries()
     plain: set[tuple[str, str]] = set()  # (index key, term) before blinding, each once
     for param in _reading(str(resource.get("resourceType")), resource.keys()):
@@ -161,7 +163,7 @@ def index_entries(resource: dict[str, Any], blind: BlindIndex,
                 if span is not None:
                     entries.dates.append((param.name, *span))
             elif param.kind == "reference":
-                ref = relative_reference(value)
+                ref = relative_reference(value, here)
                 if ref is not None:
                     entries.references.append((param.name, ref))
     for label in values_at(resource, "meta.security"):

@@ -16,6 +16,7 @@ from datetime import UTC, tzinfo
 
 from sqlalchemy.engine import Engine
 
+from exchange.fhir.references import RELATIVE_ONLY, LocalBases
 from exchange.ports import Clock
 from exchange.privacy.blind_index import BlindIndex
 from exchange.privacy.envelope import Vault
@@ -40,10 +41,11 @@ __all__ = ["DIRECTORY_OWNER", "Allowed", "CurrentState", "ResourceRepository",
 
 class ResourceRepository:
     def __init__(self, engine: Engine, vault: Vault, blind: BlindIndex, clock: Clock,
-                 zone: tzinfo = UTC) -> None:
+                 zone: tzinfo = UTC, here: LocalBases = RELATIVE_ONLY) -> None:
         self.engine = engine
         self.zone = zone
-        versions = ResourceVersions(engine, vault, blind, clock, zone)
+        self.here = here  # the bases that name this exchange (references to its records)
+        versions = ResourceVersions(engine, vault, blind, clock, zone, here)
         searching = ResourceSearch(engine, blind, versions)
         compartments = Compartments(engine, versions)
         eraser = RecordEraser(engine)

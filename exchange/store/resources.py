@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from exchange.errors import Conflict, DependencyUnavailable
 from exchange.fhir.dates import to_instant
+from exchange.fhir.references import RELATIVE_ONLY, LocalBases
 from exchange.ports import Clock
 from exchange.privacy.blind_index import BlindIndex
 from exchange.privacy.envelope import Vault
@@ -70,10 +71,10 @@ class Write:
     # Patient-compartment references (see gate/writing.py); None: by those.
     resident: str | None = None
 
-    def owner(self) -> str | None:
+    def owner(self, here: LocalBases) -> str | None:
         if self.resident is not None or self.resource is None:
             return self.resident
-        return compartment_of({**self.resource, "id": self.resource_id})
+        return compartment_of({**self.resource, "id": self.resource_id}, here)
 
 
 Allowed = Collection[str] | None  # resident ids a caller may see; None: no restriction
@@ -97,12 +98,13 @@ def allowed_filter(allowed: Allowed) -> list[ColumnElement[bool]]:
 
 class ResourceVersions:
     def __init__(self, engine: Engine, vault: Vault, blind: BlindIndex, clock: Clock,
-                 zone: tzinfo = UTC) -> None:
+                 zone: tzinfo = UTC, here: LocalBases = RELATIVE_ONLY) -> None:
         self._engine = engine
         self._vault = vault
         self._blind = blind
         self._clock = clock
         self._zone = zone  # the community's: dates without a zone are indexed in it
+        self._here = here  # the bases under which an absolute reference is to our records
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -159,9 +161,9 @@ class ResourceVersions:
             meta["versionId"] = str(version)
             meta["lastUpdated"] = to_instant(now)
             resource["meta"] = meta
-            patient_id = write.owner()
+            patient_id = write.owner(self._here)
             body = orjson.dumps(resource)
-            index.add(resource, self._blind, self._zone)
+            index.add(resource, self._blind, self._zone, self._here)
         sealed = self._vault.seal(patient_id or DIRECTORY_OWNER,
                                   (write.resource_type, write.resource_id, str(version)), body)
         rows.append({"resource_type": write.resource_type, "resource_id": write.resource_id,
@@ -184,13 +186,13 @@ class ResourceVersions:
             resource["meta"] = {**(resource.get("meta") or {}), "versionId": "1",
                                 "lastUpdated": to_instant(now)}
             rtype, rid = resource["resourceType"], resource["id"]
-            patient_id = compartment_of(resource)
+            patient_id = compartment_of(resource, self._here)
             body = orjson.dumps(resource)
             rows.append({"resource_type": rtype, "resource_id": rid, "version_id": 1,
                          "is_current": True, "deleted": False, "patient_id": patient_id,
                          "last_updated": now, "content": self._vault.seal(
                              patient_id or DIRECTORY_OWNER, (rtype, rid, "1"), body)})
-            index.add(resource, self._blind, self._zone)
+            index.add(resource, self._blind, self._zone, self._here)
         try:
             with writing(self._engine) as conn:
                 conn.execute(insert(RESOURCES), rows)
@@ -258,9 +260,10 @@ class IndexRows:
         self.dates: list[dict[str, Any]] = []
         self.references: list[dict[str, Any]] = []
 
-    def add(self, resource: dict[str, Any], blind: BlindIndex, zone: tzinfo) -> None:
+    def add(self, resource: dict[str, Any], blind: BlindIndex, zone: tzinfo,
+            here: LocalBases) -> None:
         key = {"resource_type": resource["resourceType"], "resource_id": resource["id"]}
-        entries = index_entries(resource, blind, zone)
+        entries = index_entries(resource, blind, zone, here)
         self.terms.extend({**key, "param": p, "term": t} for p, t in entries.terms)
         self.dates.extend({**key, "param": p, "low": lo, "high": hi}
                           for p, lo, hi in entries.dates)

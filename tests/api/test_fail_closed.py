@@ -90,7 +90,11 @@ def test_unexpected_error_never_shows_its_text(community: Community,
 def test_missing_key_file_permissions_are_refused(tmp_path: Path) -> None:
     c = build_community(tmp_path)
     c.services.engine.dispose()
-    (tmp_path / "keys.json").chmod(0o644)
+    (c.services.settings.keys_dir / "keys.json").chmod(0o644)
+    with pytest.raises(KeyUnavailable):
+        build_community(tmp_path)
+    (c.services.settings.keys_dir / "keys.json").chmod(0o600)
+    c.services.settings.keys_dir.chmod(0o755)  # the directory open to others
     with pytest.raises(KeyUnavailable):
         build_community(tmp_path)
 

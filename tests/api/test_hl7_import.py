@@ -32,6 +32,7 @@ def test_hl7_examples_import_as_a_clinic_would(hl7_examples: Path,
     # rule of the exchange, a record belongs to one resident; the share is of the others.
     accepted, named = report.of_residents
     assert accepted >= 0.95 * named
-    # Of all of them, 459 of 491 (93.5 %): short of the 95 % aimed at, by the rule above
-    # (README).
-    assert accepted >= 459
+    # Of all of them, 456 of 491 (92.9 %): short of the 95 % aimed at, by the rule above
+    # and because 3 refer to records on other servers, which are not this exchange's to
+    # file (README).
+    assert accepted >= 456

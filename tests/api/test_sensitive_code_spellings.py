@@ -73,11 +73,22 @@ def _hidden_from_its_writer(community: Community, resource: dict[str, Any]) -> N
     assert r.status_code == 404
 
 
+# Spellings R4 itself does not allow (a uri holds no whitespace): refused on the way in,
+# which stores nothing to label, rather than labelled.
+NOT_R4 = frozenset({"trailing blank"})
+
+
 @pytest.mark.parametrize("spelling", sorted(SPELLINGS))
 def test_a_sensitive_code_is_labelled_however_it_is_spelled(community: Community,
                                                            spelling: str) -> None:
     system, code = SPELLINGS[spelling]
-    _hidden_from_its_writer(community, _condition(code={"coding": [_coding(system, code)]}))
+    condition = _condition(code={"coding": [_coding(system, code)]})
+    if spelling in NOT_R4:
+        refused = _post(community, condition)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["issue"][0]["expression"] == ["Condition.code.coding[0].system"]
+        return
+    _hidden_from_its_writer(community, condition)
 
 
 def test_a_code_in_a_tag_is_a_code(community: Community) -> None:

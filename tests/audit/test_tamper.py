@@ -67,6 +67,12 @@ def make_traffic(community: Community) -> None:
             ledger.record_verification(ledger.verify())
 
 
+def copy_exchange(data: Path, to: Path) -> None:
+    """The data and, apart from it, the keys (without which nothing decrypts)."""
+    shutil.copytree(data, to)
+    shutil.copytree(Settings(data_dir=data).keys_dir, Settings(data_dir=to).keys_dir)
+
+
 def rows_of(conn: sqlite3.Connection, table: str) -> list[sqlite3.Row]:
     return list(conn.execute(f"SELECT rowid AS _rowid, * FROM {table}"))
 
@@ -92,7 +98,7 @@ def changed(value: Any, column: str) -> Any:
 def test_any_single_row_change_fails_verify(template: Path, tmp_path_factory: Any,
                                             data: st.DataObject) -> None:
     copy = tmp_path_factory.mktemp("tampered") / "data"
-    shutil.copytree(template, copy)
+    copy_exchange(template, copy)
     table = data.draw(st.sampled_from(sorted(TABLES)), label="table")
     _key, columns = TABLES[table]
     op = data.draw(st.sampled_from(["edit", "delete", "insert"]), label="op")
@@ -140,7 +146,7 @@ def test_any_single_row_change_fails_verify(template: Path, tmp_path_factory: An
 
 def test_the_untouched_copy_verifies(template: Path, tmp_path: Path) -> None:
     copy = tmp_path / "data"
-    shutil.copytree(template, copy)
+    copy_exchange(template, copy)
     services = build_services(Settings(data_dir=copy))
     try:
         assert services.ledger.verify().ok
@@ -158,7 +164,7 @@ def test_the_problem_names_the_table(template: Path, tmp_path: Path) -> None:
                                  "(SELECT min(size) FROM audit_checkpoint)"),
             ("audit_verification", "UPDATE audit_verification SET ok = 1 - ok")):
         copy = tmp_path / table
-        shutil.copytree(template, copy)
+        copy_exchange(template, copy)
         with sqlite3.connect(copy / "exchange.db") as conn:
             conn.execute(sql)
         services = build_services(Settings(data_dir=copy))

@@ -205,9 +205,12 @@ def test_init_makes_an_exchange_once_and_only_in_a_new_or_empty_directory(
     data = tmp_path / "ex"
     made = invoke("init", "--data", str(data))
     assert made.exit_code == 0, made.output
-    for name in ("keys.json", "audit-signing-key.pem", "token-signing-key.pem", "exchange.db"):
-        assert name in made.stdout and (data / name).is_file()
-    assert (data / "keys.json").stat().st_mode & 0o077 == 0
+    keys = tmp_path / "ex-keys"  # apart from the data
+    for name in ("keys.json", "audit-signing-key.pem", "token-signing-key.pem"):
+        assert name in made.stdout and (keys / name).is_file()
+        assert (keys / name).stat().st_mode & 0o077 == 0
+    assert keys.stat().st_mode & 0o077 == 0
+    assert "exchange.db" in made.stdout and (data / "exchange.db").is_file()
     assert "already" in refused(invoke("init", "--data", str(data)))
     assert invoke("audit", "verify", "--data", str(data)).exit_code == 0
     (tmp_path / "other").mkdir()
@@ -274,7 +277,8 @@ def test_a_garbage_private_key_is_refused(exchange_dir: Path) -> None:
 def test_a_garbage_key_file_or_database_is_refused(tmp_path: Path, name: str) -> None:
     # Processes of their own: an exchange opened in this one keeps its pages in its WAL.
     assert run("init", "--data", str(tmp_path / "ex")).returncode == 0
-    (tmp_path / "ex" / name).write_text("garbage" * 1000)
+    (tmp_path / ("ex" if name == "exchange.db" else "ex-keys") / name).write_text(
+        "garbage" * 1000)
     verified = run("audit", "verify", "--data", str(tmp_path / "ex"))
     assert verified.returncode == 1 and "Traceback" not in verified.stderr
     assert verified.stderr.startswith("exchange: cannot open the exchange")

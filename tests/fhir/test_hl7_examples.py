@@ -22,6 +22,7 @@ import pytest
 from exchange.errors import InvalidResource
 from exchange.fhir.conformance import check_conformance
 from exchange.fhir.element_tree import element_tree
+from exchange.fhir.references import LocalBases, restful
 from exchange.fhir.search_params import SUPPORTED_TYPES
 from exchange.fhir.spec import bindings_generation
 
@@ -78,8 +79,22 @@ def test_the_generated_data_is_what_the_generator_makes(tarball: Path, tmp_path:
         "regenerate with python -m exchange.fhir.spec.bindings_generation"
 
 
+def _bases_of(node: Any) -> set[str]:
+    """The bases of the absolute RESTful references in an example."""
+    if isinstance(node, dict):
+        ref = restful(node.get("reference"))
+        own = {ref.base} if ref is not None and ref.base else set()
+        return own.union(*(_bases_of(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_bases_of(v) for v in node))
+    return set()
+
+
 def test_hl7_examples_pass(examples: dict[str, dict[str, Any]],
                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Each example as the server it was written on reads it: the bases its absolute
+    references use are that server's. (To this exchange they are another server's, a
+    rule of its own: see the next test.)"""
     refused: dict[str, str] = {}
     total = supported = supported_refused = 0
     for name, resource in examples.items():
@@ -87,7 +102,7 @@ def test_hl7_examples_pass(examples: dict[str, dict[str, Any]],
         total += 1
         supported += stored
         try:
-            check_conformance(resource)
+            check_conformance(resource, here=LocalBases(frozenset(_bases_of(resource))))
         except InvalidResource as exc:
             refused[name] = f"{exc.expression[0]}: {exc.message}"
             supported_refused += stored
@@ -99,6 +114,24 @@ def test_hl7_examples_pass(examples: dict[str, dict[str, Any]],
             print(f"  refused {name}: {why}")
     assert total > 5000 and supported_refused == 0
     assert set(refused) == KNOWN_INVALID, refused
+
+
+def test_hl7_examples_referring_to_other_servers_are_refused_for_that_alone(
+        examples: dict[str, dict[str, Any]]) -> None:
+    """To this exchange, an example's absolute reference is another server's: refused,
+    naming the element, and for no other reason."""
+    refused = {}
+    for name, resource in examples.items():
+        if resource["resourceType"] not in SUPPORTED_TYPES:
+            continue
+        try:
+            check_conformance(resource)
+        except InvalidResource as exc:
+            assert exc.message.startswith("A reference to another server's record"), name
+            assert exc.expression[0].endswith(".reference"), name
+            refused[name] = exc.expression[0]
+    assert refused.get("Coverage-9876B1.json") == "Coverage.policyHolder.reference"
+    assert 0 < len(refused) < 10
 
 
 def test_a_stored_type_example_still_fails_when_broken(

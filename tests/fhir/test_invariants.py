@@ -5,8 +5,10 @@ import pytest
 from exchange.errors import BrokenInvariant
 from exchange.fhir.conformance import check_conformance
 from exchange.fhir.invariants import period_violation, quantity_violation, reference_violation
+from exchange.fhir.references import LocalBases
 
 TYPES = {"Patient", "Observation", "Organization"}
+HERE = LocalBases.of("https://fhir.example.org/r4", ["http://old.example.org/fhir/"])
 
 
 @pytest.mark.parametrize("reference", [
@@ -15,7 +17,26 @@ TYPES = {"Patient", "Observation", "Organization"}
     "urn:oid:1.2.840.113619.2.62", "#med", "#",
 ])
 def test_well_formed_references_hold(reference: str) -> None:
-    assert reference_violation({"reference": reference}, TYPES, {"med"}) is None
+    assert reference_violation({"reference": reference}, TYPES, {"med"}, HERE) is None
+
+
+@pytest.mark.parametrize("reference", [
+    "https://fhir.example.org/r4/Patient/7", "https://FHIR.Example.org/r4/Patient/7",
+    "http://old.example.org/fhir/Patient/7/_history/1",
+    "http://example.org/not/a/record",  # not a RESTful URL: names no record anywhere
+])
+def test_references_under_this_exchanges_bases_hold(reference: str) -> None:
+    assert reference_violation({"reference": reference}, TYPES, (), HERE) is None
+
+
+@pytest.mark.parametrize("reference", [
+    "http://other.example/fhir/Patient/alice", "https://fhir.example.org/r5/Patient/7",
+    "https://fhir.example.org/Patient/7", "http://old.example.org/fhir/x/Observation/o",
+])
+def test_a_reference_to_another_server_is_refused(reference: str) -> None:
+    found = reference_violation({"reference": reference}, TYPES, (), HERE)
+    assert found is not None and found[0] == "reference"
+    assert "another server" in found[1] and reference not in found[1]
 
 
 @pytest.mark.parametrize("reference", [

@@ -78,7 +78,9 @@ def test_an_erased_resident_is_gone_everywhere_and_the_trail_keeps_the_fact(
                               hers).fetchone() == (0,), table
     # A backup taken before the erasure still holds her ciphertext and wrapped key, but
     # the key provider will never unwrap it again.
-    shutil.copy(data / "keys.json", copy / "keys.json")  # restored beside today's keys
+    # restored with today's keys (which live apart from the data)
+    shutil.copytree(community.services.settings.keys_dir,
+                    Settings(data_dir=copy).keys_dir)
     restored = build_services(Settings(data_dir=copy, base_url="http://testserver"))
     with pytest.raises(KeyUnavailable):
         restored.repository.read("Patient", "alice")
@@ -104,7 +106,8 @@ def test_rotation_rewraps_data_keys_without_touching_content(community: Communit
         keys_after = dict(db.execute("select owner, key_id from data_key").fetchall())
     assert before == after  # content is not re-encrypted
     assert set(keys_before) <= set(keys_after) and set(keys_after.values()) == {"kek-2"}
-    assert list(json.loads((data / "keys.json").read_text())["keks"]) == ["kek-2"]
+    keys = community.services.settings.keys_dir
+    assert list(json.loads((keys / "keys.json").read_text())["keks"]) == ["kek-2"]
     # The running worker and a fresh one both still read.
     assert community.http.get("/fhir/Patient/alice",
                               headers=community.headers("clinic-a")).status_code == 200

@@ -39,7 +39,11 @@ def test_ciphertext_moved_to_another_row_does_not_open(community: Community) -> 
 
 
 def test_key_file_is_private(community: Community) -> None:
-    key_file = community.services.settings.data_dir / "keys.json"
-    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
-    signing = community.services.settings.data_dir / "token-signing-key.pem"
-    assert stat.S_IMODE(os.stat(signing).st_mode) == 0o600
+    settings = community.services.settings
+    keys = settings.keys_dir
+    # Apart from the data: a copy of the data directory is no copy of its keys.
+    assert keys.parent == settings.data_dir.parent and keys != settings.data_dir
+    assert not list(settings.data_dir.glob("*.pem")) and not list(settings.data_dir.glob("keys*"))
+    assert stat.S_IMODE(os.stat(keys).st_mode) == 0o700
+    for name in ("keys.json", "token-signing-key.pem", "audit-signing-key.pem"):
+        assert stat.S_IMODE(os.stat(keys / name).st_mode) == 0o600, name
