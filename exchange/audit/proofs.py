@@ -277,17 +277,20 @@ class AuditProofs:
         officer's or operator's), or else an entry of its own, in the same transaction."""
         nested = in_scope(self._engine)
         time = to_instant(self._clock.now())
-        with scope(self._engine) as unit:
-            with writing(self._engine) as conn:
-                conn.execute(insert(AuditVerificationRow), [{
-                    "verified_at": parse_range(time)[0], "ok": report.ok,
-                    "checked": report.checked, "problem": report.problem}])
-            unit.attach("verification", {"verified_at": time, "ok": report.ok,
-                                         "checked": report.checked,
-                                         "problem": report.problem})
-            if not nested:
-                self._record([self._own_entry(VERIFY_ACTION,
-                                              "success" if report.ok else "failure")])
+        try:
+            with scope(self._engine) as unit:
+                with writing(self._engine) as conn:
+                    conn.execute(insert(AuditVerificationRow), [{
+                        "verified_at": parse_range(time)[0], "ok": report.ok,
+                        "checked": report.checked, "problem": report.problem}])
+                unit.attach("verification", {"verified_at": time, "ok": report.ok,
+                                             "checked": report.checked,
+                                             "problem": report.problem})
+                if not nested:
+                    self._record([self._own_entry(VERIFY_ACTION,
+                                                  "success" if report.ok else "failure")])
+        except SQLAlchemyError as exc:
+            raise AuditUnavailable() from exc
 
     def _checkpoint_rows(self) -> list[tuple[SignedCheckpoint, datetime | None]]:
         with self._engine.connect() as conn:

@@ -63,7 +63,9 @@ def verify(data: DataOpt = None,
                                                     "checked": report.checked,
                                                     "witness": witnessed is not None})
     except AuditUnavailable:
-        console.print("the outcome could not be recorded in the ledger", style="red")
+        # Fail closed: an operator's act the ledger cannot record did not happen cleanly.
+        fail(f"{'OK' if report.ok else 'TAMPERED'}: {report.checked} entries checked, but "
+             "the ledger could not record this verification (is the database writable?)")
     if report.ok:
         console.print(f"OK: {report.checked} entries; the tree matches "
                       f"{report.checkpoints} signed checkpoint(s)"

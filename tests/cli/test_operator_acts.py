@@ -84,3 +84,17 @@ def test_prove_on_a_damaged_tree_is_one_line(data: Path) -> None:
     assert "cannot be proved" in proved.stderr and len(proved.stderr.strip().splitlines()) == 1
     verified = invoke("audit", "verify", "--data", str(data))
     assert verified.exit_code == 1 and "audit_node level 1" in verified.output
+
+
+@pytest.mark.parametrize("command", [["audit", "verify"], ["audit", "publish"],
+                                     ["audit", "checkpoint", "export"],
+                                     ["residents", "token", "p1"]])
+def test_a_read_only_database_is_one_line_and_nothing_unrecorded(data: Path,
+                                                                 command: list[str]) -> None:
+    from tests.cli.test_commands import run
+
+    read_only = f"sqlite:///file:{data / 'exchange.db'}?mode=ro&uri=true"
+    done = run(*command, "--data", str(data), env={"EXCHANGE_DATABASE_URL": read_only})
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "eyJ" not in done.stdout  # no session token was issued unrecorded
