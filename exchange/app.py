@@ -26,7 +26,7 @@ from exchange.decisions.replay import PolicyArchive, Replayer
 from exchange.errors import ExchangeError, InvalidRequest, NotFound
 from exchange.feeds import consent_api, fhir_api, oversight_api, smart_api
 from exchange.feeds.body_limit import BodyLimit
-from exchange.feeds.deps import context_of
+from exchange.feeds.deps import PublicRead, context_of
 from exchange.fhir.outcome import render_error
 from exchange.fhir.references import LocalBases
 from exchange.fhir.release import FHIR_MIME
@@ -119,7 +119,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(oversight_api.router)
     app.include_router(consent_api.router)
     app.include_router(fhir_api.router)
-    app.include_router(pages.router)
+    app.include_router(pages.router, dependencies=[PublicRead])  # each page view recorded
     app.add_middleware(BodyLimit, max_bytes=services.settings.max_body_bytes)
 
     def outcome(request: Request, error: ExchangeError,

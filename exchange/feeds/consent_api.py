@@ -8,14 +8,14 @@ from fastapi import APIRouter, Body, Response
 
 from consent.templates import TEMPLATES, instantiate
 from exchange.errors import InvalidRequest
-from exchange.feeds.deps import GateDep
+from exchange.feeds.deps import ContextDep, GateDep, PublicRead
 from exchange.fhir.dates import parse_range
 from exchange.fhir.validation import validate_resource
 
 router = APIRouter(prefix="/consent")
 
 
-@router.get("/templates")
+@router.get("/templates", dependencies=[PublicRead])
 def templates() -> Response:
     return Response(orjson.dumps([t.describe() for t in TEMPLATES.values()]),
                     media_type="application/json")
@@ -23,7 +23,7 @@ def templates() -> Response:
 
 @router.post("/templates/{template_id}/$instantiate")
 def make_consent(template_id: str, choices: Annotated[dict[str, Any], Body()],
-                 gate: GateDep) -> Response:
+                 gate: GateDep, ctx: ContextDep) -> Response:
     """No data leaves here: the resident's choices come in, a draft Consent goes back.
     The portal then posts it to /fhir/Consent, on the one road, as the resident."""
     resident = choices.get("resident")
@@ -40,5 +40,6 @@ def make_consent(template_id: str, choices: Annotated[dict[str, Any], Body()],
         raise InvalidRequest("exclude lists resource types.")
     consent = instantiate(template_id, resident, organization=choices.get("organization"),
                           end=end, exclude=exclude)
-    return Response(orjson.dumps(validate_resource(consent, here=gate.road.here)),
-                    media_type="application/fhir+json")
+    body = orjson.dumps(validate_resource(consent, here=gate.road.here))
+    gate.record_public(ctx)  # once it succeeded; a refusal is recorded as one instead
+    return Response(body, media_type="application/fhir+json")

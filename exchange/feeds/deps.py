@@ -1,5 +1,6 @@
 """FastAPI dependencies, one per thing a route may hold: ``GateDep`` (the one road),
-``PublicationDep`` (what the exchange publishes), ``ContextDep`` and ``IdentityDep``.
+``PublicationDep`` (what the exchange publishes; each read recorded), ``ContextDep``,
+``IdentityDep``, and ``PublicRead`` for a public route that reads nothing published.
 
 Routes never receive the whole ``Services``: whatever they do with data, they do through the
 gate. The first three never block, so they are ``async`` and skip a hop through the thread
@@ -25,14 +26,6 @@ async def get_gate(request: Request) -> Gate:
 GateDep = Annotated[Gate, Depends(get_gate)]
 
 
-async def get_publication(request: Request) -> Publication:
-    publication: Publication = request.app.state.publication
-    return publication
-
-
-PublicationDep = Annotated[Publication, Depends(get_publication)]
-
-
 async def get_context(request: Request) -> RequestContext:
     return context_of(request)
 
@@ -51,6 +44,25 @@ def context_of(request: Request) -> RequestContext:
 
 
 ContextDep = Annotated[RequestContext, Depends(get_context)]
+
+
+def get_publication(request: Request, gate: GateDep, ctx: ContextDep) -> Publication:
+    """What the exchange publishes; reading it is recorded like any request (in a
+    thread: the append waits for its commit)."""
+    gate.record_public(ctx)
+    publication: Publication = request.app.state.publication
+    return publication
+
+
+PublicationDep = Annotated[Publication, Depends(get_publication)]
+
+
+def record_public_read(gate: GateDep, ctx: ContextDep) -> None:
+    """For a public route that reads nothing published (a page, the consent templates)."""
+    gate.record_public(ctx)
+
+
+PublicRead = Depends(record_public_read)
 
 
 def get_identity(request: Request, gate: GateDep, ctx: ContextDep) -> Identity:

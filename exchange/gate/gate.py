@@ -72,6 +72,7 @@ class Gate:
         # The operations, by name. Routes call these and nothing else.
         self.recording = recorder.recording
         self.record_refusal = recorder.record_refusal
+        self.record_public = recorder.record_public
         self.read = reads.read
         self.consent_receipt = reads.consent_receipt
         self.everything = reads.everything

@@ -122,6 +122,13 @@ class Recorder:
                            details={"reason": reason})
         self._append(ctx, None, draft)
 
+    def record_public(self, ctx: RequestContext) -> None:
+        """A read of what the exchange publishes to anyone (its capability statement,
+        public keys, consent templates, the portal's page): no data, but a request that
+        reached the server, so it is in the ledger like every other."""
+        self._append(ctx, None, AuditDraft("public-read", {"path": ctx.path},
+                                           outcome="success", status=200))
+
     def _check_in_flight(self, draft: AuditDraft) -> None:
         """Revocation reaches work already under way: a disclosure that took longer than
         the consent cache's refresh is checked against the consents as they are now."""

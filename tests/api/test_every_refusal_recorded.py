@@ -117,3 +117,33 @@ def test_what_an_attacker_tried_is_a_clear_400_or_404(community: Community) -> N
     for query in ("_type=Condition", "start=2024-01-01", "_since=2024-01-01", "bogus=1"):
         r = community.http.get(f"/fhir/Patient/alice/$everything?{query}", headers=h)
         assert r.status_code == 400, query  # an ignored _type would release more
+
+
+PUBLIC = ["/fhir/metadata", "/.well-known/smart-configuration",
+          "/fhir/.well-known/smart-configuration", "/.well-known/jwks.json",
+          "/.well-known/audit-log-key.pem", "/consent/templates", "/"]
+
+
+@pytest.mark.parametrize("path", PUBLIC)
+def test_a_public_read_is_recorded_once_too(community: Community, path: str) -> None:
+    """What the exchange publishes to anyone carries no data, but the request reached
+    the server: it is in the ledger like every other (#14.2)."""
+    ledger = community.services.ledger
+    before = ledger.size()
+    r = community.http.get(path, headers={"X-Request-ID": "public-1"})
+    assert r.status_code == 200
+    assert ledger.size() == before + 1
+    entry = ledger.read(before + 1)
+    assert entry is not None
+    assert (entry["action"], entry["outcome"], entry["request_id"]) == (
+        "public-read", "success", "public-1")
+    assert entry["request"]["path"] == path and entry["who"]["kind"] == "anonymous"
+
+
+def test_a_drafted_consent_is_recorded_once(community: Community) -> None:
+    ledger = community.services.ledger
+    before = ledger.size()
+    r = community.http.post("/consent/templates/family-clinic/$instantiate",
+                            json={"resident": "alice", "organization": "Organization/clinic-a"})
+    assert r.status_code == 200, r.text
+    assert ledger.size() == before + 1
