@@ -2,8 +2,8 @@
 
 A real ``exchange serve`` process is killed with signal 9 at random moments while
 concurrent clinic clients create, update and post transaction Bundles over HTTP, and is
-restarted on the same data directory each time. Then the data directory is opened in
-process and checked:
+restarted on the same data directory and database each time. Then the exchange is opened
+in process and checked:
 
 (a) every write the server acknowledged is stored, with that version and that content;
 (b) every version stored during the loop is named in some audit entry's ``written``
@@ -16,6 +16,14 @@ Each write carries a marker identifier unique to its operation, so that what is 
 can be traced to the request that asked for it whatever the server answered, or did not
 answer before it died. Synthetic residents only. Exits 1 on any violation, and keeps the
 data directory then, naming it, so the failure can be examined.
+
+It runs on SQLite (the database in the data directory) and on PostgreSQL (#14: "against
+PostgreSQL where the PostgreSQL store exists"): a throwaway cluster (bench/pg_cluster.py)
+holds the database, which the server is given as EXCHANGE_DATABASE_URL, and the checks
+read; the keys stay in ``<data>-keys``. Only the exchange's server is killed, never
+PostgreSQL. ``--database`` chooses; by default both where PostgreSQL's server programs are
+installed, else SQLite alone, saying why PostgreSQL was skipped. A failed PostgreSQL run
+keeps a dump of its database beside the data directory, since its cluster is removed.
 """
 
 import argparse
@@ -33,8 +41,8 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any, Literal
@@ -44,6 +52,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from bench import pg_cluster
 from consent.model import build_consent
 from exchange.app import build_services
 from exchange.cli.client_files import read_client
@@ -72,6 +81,22 @@ STALE = 'W/"999999"'
 
 Kind = Literal["create", "update", "transaction"]
 Version = tuple[str, str, int]  # resource type, id, version
+Database = Literal["sqlite", "postgres"]
+DATABASE_NAMES: dict[Database, str] = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """The exchange under test: its data directory, port, and database."""
+
+    database: Database
+    data_dir: Path
+    port: int
+    database_url: str = ""  # empty: SQLite, exchange.db in the data directory
+
+    def settings(self) -> Settings:
+        return Settings(data_dir=self.data_dir, database_url=self.database_url,
+                        port=self.port)
 
 
 @dataclass
@@ -149,11 +174,11 @@ class ServerFailed(Exception):
 
 
 class Server:
-    """One ``exchange serve`` process at a time on the data directory and port."""
+    """One ``exchange serve`` process at a time on the data directory, database and port."""
 
-    def __init__(self, data_dir: Path, port: int, log_path: Path) -> None:
-        self.data_dir = data_dir
-        self.port = port
+    def __init__(self, target: Target, log_path: Path) -> None:
+        self.target = target
+        self.port = target.port
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -163,7 +188,9 @@ class Server:
         # Only what the loop sets: an EXCHANGE_DATABASE_URL of the caller's must not send
         # the server to another database than the one checked afterwards.
         env = {k: v for k, v in os.environ.items() if not k.startswith("EXCHANGE_")}
-        env.update(EXCHANGE_DATA_DIR=str(self.data_dir), EXCHANGE_PORT=str(self.port))
+        env.update(EXCHANGE_DATA_DIR=str(self.target.data_dir), EXCHANGE_PORT=str(self.port))
+        if self.target.database_url:
+            env["EXCHANGE_DATABASE_URL"] = self.target.database_url
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "exchange.cli", "serve"], env=env,
@@ -187,7 +214,8 @@ class Server:
                            f"{self.log_tail()}")
 
     def kill(self) -> None:
-        """Signal 9 to the server process itself (by its pid), then reap it."""
+        """Signal 9 to the server process itself (by its pid), then reap it: never to
+        PostgreSQL, whose backends see the connections drop and roll back what was open."""
         if self.process is None:
             return
         with suppress(ProcessLookupError):
@@ -223,12 +251,12 @@ def patient(pid: str, index: int) -> dict[str, Any]:
             "gender": "female" if index % 2 else "male", "birthDate": "1944-05-01"}
 
 
-def seed(data_dir: Path, port: int, residents: int) -> tuple[set[Version], list[str]]:
+def seed(target: Target, residents: int) -> tuple[set[Version], list[str]]:
     """A new exchange with the demo's clients (their keys in ``clients/``, as ``exchange
     token`` reads them), their organizations, and residents who consent to both clinics
-    for treatment. Returns the versions it stored and the residents."""
-    settings = Settings(data_dir=data_dir, database_url="", port=port)
-    services = create_exchange(settings)
+    for treatment, in the target's database. Returns the versions it stored and the
+    residents."""
+    services = create_exchange(target.settings())
     try:
         register_clients(services)
         services.repository.ingest([validate_resource(organization(c)) for c in CLIENTS])
@@ -251,8 +279,8 @@ def stored_versions(engine: Engine) -> set[Version]:
         return {(str(t), str(i), int(v)) for t, i, v in rows}
 
 
-def clinic_keys(data_dir: Path, port: int) -> list[ClinicKey]:
-    settings = Settings(data_dir=data_dir, database_url="", port=port)
+def clinic_keys(target: Target) -> list[ClinicKey]:
+    settings = target.settings()
     keys = []
     for client_id in CLINICS:
         info = read_client(settings, client_id)
@@ -454,21 +482,27 @@ def markers_of(body: bytes) -> set[str]:
             if isinstance(i, dict) and i.get("system") == MARK}
 
 
-def check(data_dir: Path, port: int, seeded: set[Version],
-          operations: list[Operation]) -> Findings:
+def check(target: Target, seeded: set[Version], operations: list[Operation]) -> Findings:
     findings = Findings()
-    services = build_services(Settings(data_dir=data_dir, database_url="", port=port))
+    # On PostgreSQL the data directory holds no database: one there would mean a server
+    # (or the checks) fell back to SQLite, and the loop tested the wrong store.
+    if target.database_url and (target.data_dir / "exchange.db").exists():
+        findings.violation(f"an exchange.db in {target.data_dir}, on a PostgreSQL run")
+    services = build_services(target.settings())
     try:
         engine = services.engine
+        if target.database_url and engine.dialect.name != "postgresql":
+            findings.violation(f"the checks read {engine.dialect.name}, not PostgreSQL")
         with engine.connect() as conn:
             rows = list(conn.execute(text(
                 "SELECT resource_type, resource_id, version_id, is_current FROM resource")))
             # One current version per resource, and it is the newest: a torn update would
-            # leave two current, or none.
+            # leave two current, or none. (A CASE, not SUM(is_current): PostgreSQL does
+            # not add booleans.)
             torn = list(conn.execute(text(
                 "SELECT resource_type, resource_id FROM resource GROUP BY resource_type, "
-                "resource_id HAVING SUM(is_current) != 1 OR MAX(version_id) != "
-                "MAX(CASE WHEN is_current THEN version_id END)")))
+                "resource_id HAVING SUM(CASE WHEN is_current THEN 1 ELSE 0 END) != 1 OR "
+                "MAX(version_id) != MAX(CASE WHEN is_current THEN version_id END)")))
         for rtype, rid in torn[:5]:
             findings.violation(f"{rtype}/{rid}: not exactly one current version, the newest")
         stored = {(str(t), str(i), int(v)) for t, i, v, _ in rows}
@@ -620,6 +654,9 @@ def kill_loop(server: Server, load: Load, args: argparse.Namespace) -> Killing:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default=None,
+                        help="default: both where PostgreSQL's server programs are "
+                             "installed, else sqlite")
     parser.add_argument("--kills", type=int, default=30)
     parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients")
     parser.add_argument("--residents", type=int, default=6)
@@ -631,39 +668,104 @@ def main() -> None:
     run_seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**6)
     signal.signal(signal.SIGTERM, _terminated)
     began = time.monotonic()
-    tmp = Path(tempfile.mkdtemp(prefix="exchange-durability-"))
-    data_dir, port = tmp / "data", free_port()
-    server = Server(data_dir, port, tmp / "server.log")
-    load: Load | None = None
-    # Kept when a check fails or the run breaks: what failed is there to examine.
-    keep = True
-    try:
-        seeded, residents = seed(data_dir, port, args.residents)
-        load = Load(f"http://127.0.0.1:{port}", clinic_keys(data_dir, port), residents,
-                    run_seed)
-        killing = kill_loop(server, load, args)
-        findings = check(data_dir, port, seeded, load.operations)
-        for problem in ([killing.failure] if killing.failure else []) + load.errors:
-            findings.violation(problem)
-        keep = bool(findings.violations)
-        report(args, load, server, killing, findings, time.monotonic() - began)
-    except (KeyboardInterrupt, SystemExit):
-        keep = False  # stopped from outside: nothing to examine
-        raise
-    finally:
-        if load is not None:
-            load.stop.set()
-        server.kill()  # whatever happened, no server is left running
-        if keep:
-            print(f"  data directory and server log kept in {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    if keep:
+    databases = chosen(args.database)
+    # Every database is run even when one fails: each one's figures are worth having.
+    failed = [DATABASE_NAMES[d] for d in databases if not run(d, args, run_seed)]
+    if len(databases) > 1:
+        print(f"durability: {' and '.join(DATABASE_NAMES[d] for d in databases)} in "
+              f"{time.monotonic() - began:.0f} s"
+              f"{'; FAILED on ' + ' and '.join(failed) if failed else ''}")
+    if failed:
         sys.exit(1)
 
 
-def report(args: argparse.Namespace, load: Load, server: Server, killing: Killing,
-           findings: Findings, seconds: float) -> None:
+def chosen(asked: str | None) -> list[Database]:
+    """The databases to run on. Unasked, PostgreSQL only where it can run, saying why not
+    otherwise; asked for and impossible, a refusal rather than a pass on less."""
+    reason = pg_cluster.unavailable()
+    if asked is None:
+        if reason is None:
+            return ["sqlite", "postgres"]
+        print(f"durability: PostgreSQL skipped: {reason}")
+        return ["sqlite"]
+    if asked == "sqlite":
+        return ["sqlite"]
+    if reason is not None:
+        sys.exit(f"durability: cannot run on PostgreSQL: {reason}")
+    return ["postgres"] if asked == "postgres" else ["sqlite", "postgres"]
+
+
+def run(database: Database, args: argparse.Namespace, run_seed: int) -> bool:
+    """The loop and its checks on one database; False on any violation, and then what
+    failed is kept (the data directory, the logs, on PostgreSQL a dump of the database)."""
+    began = time.monotonic()
+    tmp = Path(tempfile.mkdtemp(prefix=f"exchange-durability-{database}-"))
+    target = Target(database, tmp / "data", free_port())
+    server: Server | None = None
+    load: Load | None = None
+    cluster: pg_cluster.Cluster | None = None
+    passed = False
+    # Kept when a check fails or the run breaks: what failed is there to examine.
+    keep = True
+    try:
+        # The cluster (if any) is entered first and so left last: the server is killed,
+        # and the database dumped, while PostgreSQL still runs; then it is stopped and
+        # removed, however the run ended.
+        with ExitStack() as stack:
+            try:
+                if database == "postgres":
+                    cluster = stack.enter_context(pg_cluster.cluster())
+                    target = replace(target,
+                                     database_url=cluster.create_database("durability"))
+                server = Server(target, tmp / "server.log")
+                seeded, residents = seed(target, args.residents)
+                load = Load(f"http://127.0.0.1:{target.port}", clinic_keys(target),
+                            residents, run_seed)
+                killing = kill_loop(server, load, args)
+                findings = check(target, seeded, load.operations)
+                for problem in ([killing.failure] if killing.failure else []) + load.errors:
+                    findings.violation(problem)
+                passed = not findings.violations
+                keep = not passed
+                report(target, args, load, server, killing, findings,
+                       time.monotonic() - began)
+            except pg_cluster.ClusterError as exc:
+                # A failure, not a skip: the programs are there and should have run. The
+                # message carries PostgreSQL's own words; the empty directory is no help.
+                print(f"durability on PostgreSQL: the throwaway cluster failed: {exc}")
+                keep = False
+            except (KeyboardInterrupt, SystemExit):
+                keep = False  # stopped from outside: nothing to examine
+                raise
+            finally:
+                if load is not None:
+                    load.stop.set()
+                if server is not None:
+                    server.kill()  # whatever happened, no server is left running
+                if keep and cluster is not None and target.database_url:
+                    preserve(cluster, target.database_url, tmp)
+    finally:
+        if keep:
+            dumped = " and PostgreSQL's database.sql" if (tmp / "database.sql").exists() \
+                else ""
+            print(f"  data directory and server log{dumped} kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return passed
+
+
+def preserve(cluster: pg_cluster.Cluster, database_url: str, into: Path) -> None:
+    """What a failed PostgreSQL run leaves to examine once its cluster is removed: a dump
+    of the database and PostgreSQL's log. Best effort: the failure is reported anyway."""
+    try:
+        cluster.dump(database_url, into / "database.sql")
+        shutil.copyfile(cluster.log, into / "postgresql.log")
+    except (OSError, subprocess.SubprocessError) as exc:
+        print(f"  could not keep the PostgreSQL database: {exc}")
+
+
+def report(target: Target, args: argparse.Namespace, load: Load, server: Server,
+           killing: Killing, findings: Findings, seconds: float) -> None:
     ops = load.operations
     outcomes = Counter(op.outcome for op in ops)
     acked = [op for op in ops if op.outcome == "acknowledged"]
@@ -673,10 +775,12 @@ def report(args: argparse.Namespace, load: Load, server: Server, killing: Killin
     versions = sum(len(op.versions) for op in acked)
     startup = sorted(server.startup_seconds)
     median = startup[len(startup) // 2] if startup else 0.0
-    print(f"durability (seed {load.seed}): {killing.kills} SIGKILLs of `exchange serve` "
-          f"({killing.in_flight} with requests in flight), each followed by a restart on the "
-          f"same data directory ({server.starts} starts, median {median:.1f} s to serve); "
-          f"{args.clients} clients, {killing.seconds:.0f} s of load, {seconds:.0f} s in all")
+    where = "data directory" if target.database == "sqlite" else "database"
+    print(f"durability on {DATABASE_NAMES[target.database]} (seed {load.seed}): "
+          f"{killing.kills} SIGKILLs of `exchange serve` ({killing.in_flight} with requests "
+          f"in flight), each followed by a restart on the same {where} ({server.starts} "
+          f"starts, median {median:.1f} s to serve); {args.clients} clients, "
+          f"{killing.seconds:.0f} s of load, {seconds:.0f} s in all")
     print(f"  operations: {len(ops)} sent; {len(acked)} acknowledged ({kinds['create']} "
           f"creates, {registrations} of them new residents, {kinds['update']} updates, "
           f"{kinds['transaction']} transactions), {outcomes['refused']} refused"

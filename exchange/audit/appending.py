@@ -12,6 +12,7 @@ compliance views, and its time; verify recomputes each from the decrypted entry.
 
 import threading
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -21,7 +22,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from exchange.audit.merkle import leaf_hash, node_hash
 from exchange.errors import AuditUnavailable, KeyUnavailable
-from exchange.fhir.dates import parse_range, to_instant
+from exchange.fhir.dates import to_instant
 from exchange.ports import Clock
 from exchange.privacy.envelope import Vault
 from exchange.store.tables import AuditNode, AuditRow
@@ -39,7 +40,8 @@ def filter_columns(entry: dict[str, Any]) -> dict[str, Any]:
     who = entry.get("who") or {}
     residents = entry.get("residents") or []
     time = entry.get("time")
-    return {"recorded_at": parse_range(time)[0] if isinstance(time, str) else None,
+    # (fromisoformat: the entry's time is an instant the exchange wrote, always zoned)
+    return {"recorded_at": datetime.fromisoformat(time) if isinstance(time, str) else None,
             "action": entry.get("action"), "outcome": entry.get("outcome"),
             "resident": residents[0] if len(residents) == 1 else None,
             "organization": who.get("organization"), "purpose": who.get("purpose")}

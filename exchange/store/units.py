@@ -165,21 +165,28 @@ def writing(engine: Engine) -> Iterator[Connection]:
     unit = _current.get()
     if unit is None or unit.engine is not engine:
         # A scope of its own, so that what the write does on the way (a new data key)
-        # joins its transaction rather than waiting on it for SQLite's write lock.
-        with scope(engine), writing(engine) as conn:
-            yield conn
+        # joins its transaction rather than waiting on it for SQLite's write lock. Its
+        # transaction is this write's alone: no savepoint is needed to take it back.
+        with scope(engine) as own:
+            yield _begin(own)
         return
     if unit.connection is None:
-        conn = engine.connect()
-        conn.begin()
-        try:
-            begin_immediately(conn)
-        except BaseException:
-            conn.close()
-            raise
-        unit.connection = conn
+        _begin(unit)
+    assert unit.connection is not None
     with unit.connection.begin_nested():
         yield unit.connection
+
+
+def _begin(unit: Unit) -> Connection:
+    conn = unit.engine.connect()
+    conn.begin()
+    try:
+        begin_immediately(conn)
+    except BaseException:
+        conn.close()
+        raise
+    unit.connection = conn
+    return conn
 
 
 @contextmanager
