@@ -5,9 +5,9 @@ resident, organization, purpose); the integrity view reads the checkpoint and
 verification tables. None of them is under the Merkle tree, so each is checked against
 what is: a column against the decrypted entry it was copied from, and every checkpoint,
 export and verification against the ledger entry that recorded it (written in the same
-transaction, under ``checkpoint`` and ``verification``). A doctored column, a deleted
-checkpoint or a forged verification result
-then fails verify, naming the table and row.
+transaction, under ``checkpoint``, ``exported`` and ``verification``). A doctored column,
+a deleted checkpoint or a forged verification result then fails verify, naming the table
+and row.
 """
 
 from collections import Counter

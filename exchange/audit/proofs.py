@@ -3,11 +3,14 @@
 The tree (RFC 6962) is read from the subtree hashes each append stored (``audit_node``),
 so roots and inclusion or consistency proofs never decrypt an entry. Checkpoints (origin,
 size, root; see ``exchange.audit.checkpoint`` for the signed-note format) are signed with
-Ed25519 at least once a minute while entries arrive, and on demand, and never unless the
-new tree is consistent with the previous checkpoint. A checkpoint handed to a witness is
-marked exported; today's tree must still extend it. Verification recomputes every leaf
-from the stored ciphertexts and checks the tree against every signed checkpoint, and
-against a witness's if given; each run's outcome is recorded.
+Ed25519 at least once a minute while entries arrive (by the append, on its transaction,
+of the tree before it), and on demand, and never unless the new tree is consistent with
+the previous checkpoint. A checkpoint handed to a witness is marked exported; today's tree
+must still extend it. Every checkpoint, export and verification row commits with the
+ledger entry that names it (the operation's, or one of the exchange's own), so that
+verify can pair them (``exchange.audit.crosscheck``). Verification recomputes every leaf
+and every stored subtree from the stored ciphertexts and checks the tree against every
+signed checkpoint, and against a witness's if given; each run's outcome is recorded.
 """
 
 import logging
