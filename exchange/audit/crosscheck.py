@@ -40,11 +40,13 @@ def tree_nodes(size: int) -> int:
     return sum(size >> level for level in range(size.bit_length()))
 
 
-def nodes_completed_by(conn: Connection, lo: int, hi: int) -> dict[tuple[int, int], str]:
-    """The stored subtrees whose last leaf lies in [lo, hi]: the ones appending those
-    leaves completes, so that verify compares each with what it recomputes."""
+def nodes_completed_by(conn: Connection, lo: int, hi: int,
+                       lowest: int = 0) -> dict[tuple[int, int], str]:
+    """The stored subtrees (of ``lowest`` level or above) whose last leaf lies in
+    [lo, hi]: the ones appending those leaves completes, so that verify compares each
+    with what it recomputes."""
     levels = []
-    for level in range((hi + 1).bit_length()):
+    for level in range(lowest, (hi + 1).bit_length()):
         first, last = ((lo + (1 << level)) >> level) - 1, ((hi + 1) >> level) - 1
         if last >= first:
             levels.append(and_(N.level == level, N.index.between(first, last)))

@@ -367,12 +367,14 @@ class AuditProofs:
         columns = [A[c] for c in FILTER_COLUMNS] if opener is not None else []
         while True:
             with self._engine.connect() as conn:
+                # Each leaf's own node comes with it; the subtrees above, in one read.
                 rows = conn.execute(
-                    select(A.seq, A.leaf, A.content, *columns)
+                    select(A.seq, A.leaf, N.hash, A.content, *columns)
+                    .outerjoin(AuditNode, (N.level == 0) & (N.index == A.seq - 1))
                     .where(A.seq >= expected).order_by(A.seq).limit(batch)).all()
-                nodes = nodes_completed_by(conn, rows[0][0] - 1, rows[-1][0] - 1) \
-                    if rows else {}
-            for seq, leaf_hex, content, *stored in rows:
+                nodes = nodes_completed_by(conn, rows[0][0] - 1, rows[-1][0] - 1,
+                                           lowest=1) if rows else {}
+            for seq, leaf_hex, node_hex, content, *stored in rows:
                 if seq != expected:
                     return VerifyReport(False, cr.size, expected,
                                         f"entry {expected} was removed")
@@ -380,7 +382,11 @@ class AuditProofs:
                 if computed.hex() != leaf_hex:
                     return VerifyReport(False, cr.size, seq,
                                         f"entry {seq} was changed, inserted or reordered")
-                for level, index, h in cr.append(computed):
+                if node_hex != leaf_hex:
+                    how = "is missing" if node_hex is None else "was changed"
+                    return VerifyReport(False, cr.size, seq,
+                                        f"audit_node level 0 index {seq - 1} {how}")
+                for level, index, h in cr.append(computed)[1:]:
                     node = nodes.get((level, index))
                     if node != h.hex():
                         how = "is missing" if node is None else "was changed"
