@@ -57,7 +57,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
     profiles = load_profiles(settings.policy_dir / "exchange" / "profiles",
                              settings.k_anonymity)
     check_complete(bundle, profiles)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     clock = clock or SystemClock()
     monotonic = monotonic or SystemMonotonic()
     keys = keys or LocalKeyFile(settings.keys_dir / "keys.json")

@@ -1,8 +1,12 @@
-"""Engine creation. SQLite gets WAL and synchronous=FULL: an acknowledged write survives."""
+"""Engine creation. SQLite gets WAL and synchronous=FULL (an acknowledged write survives),
+and its files are the owner's alone (0600)."""
 
+import os
+import stat
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, create_engine
 
@@ -18,9 +22,26 @@ def driver_url(url: str) -> str:
     return url
 
 
+def private_file(url: str) -> None:
+    """Make an SQLite database file readable by its owner alone (0600), before SQLite
+    opens it: its WAL and shared-memory files take the database file's mode, and the
+    default umask would leave all three readable by every local user (0644)."""
+    parsed = make_url(url)
+    path = parsed.database
+    if not path or path == ":memory:" or parsed.query.get("mode") == "ro" \
+            or path.startswith("file:"):
+        return
+    target = Path(path)
+    if not target.exists():
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT, 0o600))
+    if stat.S_IMODE(target.stat().st_mode) & 0o077:
+        target.chmod(0o600)
+
+
 def make_engine(url: str) -> Engine:
     url = driver_url(url)
     if url.startswith("sqlite"):
+        private_file(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")

@@ -3,6 +3,7 @@
 import os
 import sqlite3
 import stat
+from pathlib import Path
 
 from tests.community import Community
 
@@ -50,3 +51,28 @@ def test_key_file_is_private(community: Community) -> None:
     assert stat.S_IMODE(os.stat(keys).st_mode) == 0o700
     for name in ("keys.json", "token-signing-key.pem", "audit-signing-key.pem"):
         assert stat.S_IMODE(os.stat(keys / name).st_mode) == 0o600, name
+
+
+def test_the_database_files_are_the_owners_alone(community: Community) -> None:
+    """The database and SQLite's WAL and shared-memory files beside it are 0600: the
+    default umask left them readable by every local user (#15)."""
+    h = community.headers("clinic-a", scope="system/*.cruds")
+    assert community.http.get("/fhir/Patient/alice", headers=h).status_code == 200
+    data = community.services.settings.data_dir
+    files = [data / name for name in ("exchange.db", "exchange.db-wal", "exchange.db-shm")]
+    assert all(f.exists() for f in files)
+    for f in files:
+        assert stat.S_IMODE(os.stat(f).st_mode) == 0o600, f.name
+
+
+def test_an_existing_database_open_to_others_is_made_private(tmp_path: Path) -> None:
+    from exchange.app import build_services
+    from exchange.config import Settings
+
+    (tmp_path / "d").mkdir()
+    db = tmp_path / "d" / "exchange.db"
+    db.touch(mode=0o644)
+    db.chmod(0o644)
+    services = build_services(Settings(data_dir=tmp_path / "d"))
+    services.engine.dispose()
+    assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
