@@ -56,7 +56,7 @@ from exchange.store.tables import (
     AuditRow,
     AuditVerificationRow,
 )
-from exchange.store.units import in_scope, lock_ledger, scope, writing
+from exchange.store.units import Unit, in_scope, lock_ledger, scope, writing
 
 log = logging.getLogger("exchange.audit")
 
@@ -204,10 +204,9 @@ class AuditProofs:
                     # tree grew by nothing that needs vouching for.
                     made = None if head == self._own_tail else self._sign_on(conn, head)
                 if made is not None:
-                    unit.attach("checkpoint", made[0])
-                    if not nested:
-                        self._own_tail = self._record(
-                            [self._own_entry(CHECKPOINT_ACTION, "success")])[-1]
+                    own = self._named_by_entry(unit, nested, "checkpoint", made[0],
+                                               CHECKPOINT_ACTION, "success")
+                    self._own_tail = own if own is not None else self._own_tail
         except ProofError as exc:
             raise AuditUnavailable("Refusing to sign a checkpoint inconsistent with "
                                    "the previous one.") from exc
@@ -219,12 +218,18 @@ class AuditProofs:
         assert latest is not None  # _sign_on signs when there is none
         return latest
 
-    def _own_entry(self, action: str, outcome: str) -> dict[str, Any]:
-        """An entry of the exchange's own act, outside any request (it carries what the
-        unit attached)."""
-        return {"time": to_instant(self._clock.now()), "action": action, "outcome": outcome,
-                "status": 200, "who": {"kind": "exchange", "role": "exchange"},
-                "residents": []}
+    def _named_by_entry(self, unit: Unit, nested: bool, key: str, value: object,
+                        action: str, outcome: str) -> int | None:
+        """Have the entry that commits with ``unit`` name ``value`` under ``key``: the
+        present operation's (``nested``), or else an entry of the exchange's own act,
+        appended now (its seq is returned)."""
+        unit.attach(key, value)
+        if nested:
+            return None
+        return self._record([{"time": to_instant(self._clock.now()), "action": action,
+                              "outcome": outcome, "status": 200,
+                              "who": {"kind": "exchange", "role": "exchange"},
+                              "residents": []}])[-1]
 
     def sign(self, data: bytes) -> bytes:
         """An Ed25519 signature by the exchange's key (checkpoints, consent receipts)."""
@@ -247,9 +252,8 @@ class AuditProofs:
             with writing(self._engine) as conn:
                 conn.execute(update(AuditCheckpointRow).where(C.size == size)
                              .values(exported_at=parse_range(at)[0]))
-            unit.attach("exported", {"size": size, "at": at})
-            if not nested:
-                self._record([self._own_entry(EXPORT_ACTION, "success")])
+            self._named_by_entry(unit, nested, "exported", {"size": size, "at": at},
+                                 EXPORT_ACTION, "success")
 
     def last_exported(self) -> SignedCheckpoint | None:
         with self._engine.connect() as conn:
@@ -286,12 +290,10 @@ class AuditProofs:
                     conn.execute(insert(AuditVerificationRow), [{
                         "verified_at": parse_range(time)[0], "ok": report.ok,
                         "checked": report.checked, "problem": report.problem}])
-                unit.attach("verification", {"verified_at": time, "ok": report.ok,
-                                             "checked": report.checked,
-                                             "problem": report.problem})
-                if not nested:
-                    self._record([self._own_entry(VERIFY_ACTION,
-                                                  "success" if report.ok else "failure")])
+                self._named_by_entry(unit, nested, "verification", {
+                    "verified_at": time, "ok": report.ok, "checked": report.checked,
+                    "problem": report.problem}, VERIFY_ACTION,
+                    "success" if report.ok else "failure")
         except SQLAlchemyError as exc:
             raise AuditUnavailable() from exc
 

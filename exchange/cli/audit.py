@@ -70,7 +70,7 @@ def verify(data: DataOpt = None,
         console.print(f"OK: {report.checked} entries; the tree matches "
                       f"{report.checkpoints} signed checkpoint(s)"
                       + (f" and the witness at size {witnessed.size}" if witnessed else "")
-                      + ".", style="green")
+                      + ".", style="green", soft_wrap=True)
         if caveat:
             console.print(f"Note: {caveat}.", style="yellow", highlight=False, soft_wrap=True)
         return
