@@ -61,7 +61,8 @@ class Gate:
                             not_found_floor)
         self.road = Road(recorder, Deciding(parts.decider, parts.repository),
                          parts.repository,
-                         Shaping(parts.repository, parts.keys, parts.clock, parts.profiles),
+                         Shaping(parts.repository, parts.keys, parts.clock, parts.profiles,
+                                 parts.decider),
                          parts.clock, fhir_base, parts.ledger.sign, default_count, max_count)
         reads, searches, history = Reads(self.road), Searches(self.road), History(self.road)
         writes = Writes(self.road)

@@ -51,16 +51,15 @@ def find(road: Road, draft: AuditDraft, who: Identity, rtype: str,
             return Found(0, [], decisions, shapers)
         total, rows = road.repository.search(query, None, directory.withhold_labels)
         return Found(total, rows, decisions, shapers)
+    # A resident the k-anonymity guard suppresses (or never judged) is no match in any
+    # type, and counts in no total.
+    allowed = shaping.released(who, decisions, allowed, shapers)
     labels = union_labels(d for r, d in decisions.items() if r in allowed)
     classes = {r: decisions[r].categories[rtype] for r in allowed
                if rtype in decisions[r].categories}
     in_play = {shaping.disclosure(who, decisions[r], shapers).profile.name for r in allowed}
     neutral = any(not shapers[p].profile.passes_through for p in in_play)
-    if rtype == "Patient" and any(shapers[p].guarded for p in in_play):
-        total, rows = shaping.guarded_search(who, query, allowed, labels, classes,
-                                             decisions, shapers)
-    else:
-        total, rows = road.repository.search(query, allowed, labels, classes, neutral)
+    total, rows = road.repository.search(query, allowed, labels, classes, neutral)
     return Found(total, rows, decisions, shapers)
 
 

@@ -21,6 +21,7 @@ from exchange.gate.context import (
     version_headers,
 )
 from exchange.gate.road import Road
+from exchange.gate.shaping import Shapers
 from exchange.identity.model import Identity
 from exchange.store.repository import StoredResource, as_utc
 
@@ -142,8 +143,10 @@ class Reads:
                 raise NotFound()
             rows = road.repository.compartment(patient_id, sorted(decision.types))
             entries = []
+            shapers: Shapers = {}  # one disclosure (and guard verdict) for the bundle
             for row in rows:
-                entry = road.entry(row, road.shaping.shape(row, decision, who), "match")
+                entry = road.entry(row, road.shaping.shape(row, decision, who, None, shapers),
+                                   "match")
                 if entry is not None:
                     entries.append(entry)
             draft.residents.add(patient_id)

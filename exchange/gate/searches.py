@@ -23,7 +23,6 @@ from exchange.gate.context import AuditDraft, Disclosure, RequestContext, check_
 from exchange.gate.deciding import DecisionCache
 from exchange.gate.matching import find
 from exchange.gate.road import Road
-from exchange.gate.shaping import Shapers
 from exchange.identity.model import Identity
 from exchange.privacy.k_anonymity import outcome_entry
 from exchange.store.indexing import param_values, relative_reference
@@ -86,17 +85,14 @@ class Searches:
                     for row in road.repository.included(rows, query.includes,
                                                         query.revincludes)]
         included = [(row, d) for row, d in included if d.allows(row.resource_type)]
-        # Included Patients are a population of their own for the guard.
-        include_shapers: Shapers = {}
-        shaping.judge(who, [row for row, _ in included],
-                      {row.patient_id: d for row, d in included}, include_shapers)
+        # Included resources leave under the same guards' verdicts as the matches.
         for row, decision in included:
-            shaped = shaping.shape(row, decision, who, None, include_shapers)
+            shaped = shaping.shape(row, decision, who, None, shapers)
             if shaped is not None:
                 entries.append(road.entry(row, shaped, "include"))
                 note_resident(draft, row)
         reports = [d.verdict.report(d.profile.k_anonymity.k)
-                   for d in [*shapers.values(), *include_shapers.values()]
+                   for d in shapers.values()
                    if d.verdict is not None and d.profile.k_anonymity is not None]
         if reports:
             draft.details["k_anonymity"] = reports

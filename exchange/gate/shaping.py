@@ -1,16 +1,21 @@
 """The road's shape phase (HAPI's ``willSeeResource``): withhold, minimize, then apply the
-decision's de-identification profile; for a guarded Patient search, judge the whole
-population with the k-anonymity guard first."""
+decision's de-identification profile.
+
+Under a profile with a k-anonymity guard, the guard judges the recipient's whole
+population first: every resident whose Patient this recipient may see under that profile,
+shaped exactly as it leaves (never narrowed by the caller's ``_elements``, with the facts
+the profile derives on it). Its verdict is the same whatever the query, the type or the
+page, so a resident it suppresses is suppressed in every type (their Observations do not
+leave under a pseudonym the Patient list withholds), a search cannot make a class smaller
+by narrowing the population, and a resident the guard did not judge does not leave."""
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import orjson
 
-from exchange.decisions.decide import Decision
+from exchange.decisions.decide import Decider, Decision
 from exchange.errors import InvalidSearch, NotFound
-from exchange.fhir.search import SearchQuery
 from exchange.identity.model import Identity
 from exchange.ports import Clock, KeyProvider
 from exchange.privacy.disclosure import Shaper, domain_keys, domain_of
@@ -18,7 +23,7 @@ from exchange.privacy.profiles import Profile
 from exchange.privacy.shaping import keep_fields, withheld
 from exchange.store.repository import ResourceRepository, StoredResource
 
-# The most matches a k-anonymity guard judges at once (it reads every one).
+# The largest population a k-anonymity guard judges (it reads every one).
 GUARD_LIMIT = 20_000
 
 Shapers = dict[str, Shaper]  # one response's disclosures (and their k-anonymity verdicts)
@@ -26,9 +31,10 @@ Shapers = dict[str, Shaper]  # one response's disclosures (and their k-anonymity
 
 class Shaping:
     def __init__(self, repository: ResourceRepository, keys: KeyProvider, clock: Clock,
-                 profiles: Mapping[str, Profile]) -> None:
+                 profiles: Mapping[str, Profile], decider: Decider) -> None:
         self.profiles = dict(profiles)
         self._repository = repository
+        self._decider = decider
         self._keys = keys
         self._clock = clock
 
@@ -41,9 +47,7 @@ class Shaping:
             return None
         resource = minimize(resource, decision, row.resource_type, elements)
         disclosure = self.disclosure(who, decision, {} if shapers is None else shapers)
-        if disclosure.guarded and disclosure.verdict is None and row.resource_type == "Patient":
-            # A Patient alone is its own population: the guard decides on it alone.
-            disclosure.judge({str(row.patient_id): resource}, lambda p: p)
+        self.ensure_verdict(who, disclosure)
         return disclosure.shape(resource, row.patient_id)
 
     def visible(self, row: StoredResource, decision: Decision) -> bool:
@@ -88,46 +92,46 @@ class Shaping:
         row = self._repository.read("Patient", resident)
         return None if row is None or row.deleted else orjson.loads(row.body)
 
-    def guarded_search(self, who: Identity, query: SearchQuery, allowed: set[str],
-                       labels: list[dict[str, Any]], classes: dict[str, Any],
-                       decisions: Mapping[str | None, Decision],
-                       shapers: Shapers) -> tuple[int, list[StoredResource]]:
-        """A Patient search under a k-anonymity guard: the population is every match,
-        not the page, so the guard sees what the recipient could page through."""
-        everything = replace(query, offset=0, count=GUARD_LIMIT + 1, summary_count=False)
-        _, rows = self._repository.search(everything, allowed, labels, classes,
-                                          neutral_order=True)
-        if len(rows) > GUARD_LIMIT:
-            raise InvalidSearch(f"A pseudonymized search may match at most {GUARD_LIMIT} "
-                                "residents; narrow it.")
-        suppressed = self.judge(who, rows, decisions, shapers, query.elements)
-        kept = [row for row in rows if row.patient_id not in suppressed]
-        if query.summary_count or query.count == 0:
-            return len(kept), []
-        return len(kept), kept[query.offset:query.offset + query.count]
+    def ensure_verdict(self, who: Identity, disclosure: Shaper) -> None:
+        """Judge the recipient's population under a guarded profile, once per response."""
+        if disclosure.guarded and disclosure.verdict is None:
+            disclosure.judge(self.population(who, disclosure.profile.name),
+                             lambda p: p)
 
-    def judge(self, who: Identity, rows: Sequence[StoredResource],
-              decisions: Mapping[str | None, Decision], shapers: Shapers,
-              elements: Sequence[str] | None = None) -> set[str | None]:
-        """Run the k-anonymity guard over the Patients among ``rows``, one population per
-        profile; returns the residents it suppressed."""
-        groups: dict[str, dict[str, dict[str, Any]]] = {}
-        for row in rows:
-            decision = decisions.get(row.patient_id)
-            if row.resource_type != "Patient" or decision is None or row.patient_id is None:
+    def population(self, who: Identity, profile: str) -> dict[str, dict[str, Any]]:
+        """Every resident whose Patient ``who`` may see under ``profile``, minimized as
+        the purpose keeps it: what the guard judges. Deciding here discloses nothing, so
+        the decisions are not the operation's (its entry records the guard's report)."""
+        residents = sorted(r for r in self._repository.residents_with("Patient")
+                           if r is not None)
+        if len(residents) > GUARD_LIMIT:
+            raise InvalidSearch(f"A pseudonymized disclosure judges at most {GUARD_LIMIT} "
+                                "residents at once; this community is larger.")
+        self._decider.refresh(residents)
+        patients: dict[str, dict[str, Any]] = {}
+        for resident in residents:
+            decision = self._decider.decide(who, "read", ["Patient"], resident)
+            if not decision.allows("Patient") or decision.profile != profile:
                 continue
-            disclosure = self.disclosure(who, decision, shapers)
-            if disclosure.guarded:
-                resource = orjson.loads(row.body)
-                if not withheld(resource, decision.withhold_labels):
-                    groups.setdefault(decision.profile, {})[row.patient_id] = minimize(
-                        resource, decision, "Patient", elements)
-        suppressed: set[str | None] = set()
-        for name, patients in groups.items():
-            verdict = shapers[name].judge(patients, lambda p: p)
-            if verdict is not None:
-                suppressed |= verdict.suppressed
-        return suppressed
+            row = self._repository.read("Patient", resident)
+            if row is None or row.deleted:
+                continue
+            resource: dict[str, Any] = orjson.loads(row.body)
+            if withheld(resource, decision.withhold_labels) or not decision.admits(resource):
+                continue
+            patients[resident] = minimize(resource, decision, "Patient", None)
+        return patients
+
+    def released(self, who: Identity, decisions: Mapping[str | None, Decision],
+                 residents: Iterable[str], shapers: Shapers) -> set[str]:
+        """Of ``residents``, those the guards of their profiles let leave at all."""
+        kept = set()
+        for resident in residents:
+            disclosure = self.disclosure(who, decisions[resident], shapers)
+            self.ensure_verdict(who, disclosure)
+            if disclosure.releases(resident):
+                kept.add(resident)
+        return kept
 
 
 def minimize(resource: dict[str, Any], decision: Decision, rtype: str,

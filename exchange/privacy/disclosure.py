@@ -74,10 +74,17 @@ class Shaper:
             self._subjects[resident] = Subject.of(resident, patient)
         return self._subjects[resident]
 
+    def releases(self, resident: str | None) -> bool:
+        """Whether the guard lets anything of this resident leave: one it suppressed, or
+        never judged (their Patient is not this recipient's to see), leaves in no type."""
+        if not self.guarded:
+            return True
+        return self.verdict is not None and resident in self.verdict.released
+
     def shape(self, resource: dict[str, Any], resident: str | None) -> dict[str, Any] | None:
         if self.profile.passes_through:
             return resource
-        if self.verdict is not None and resident in self.verdict.suppressed:
+        if not self.releases(resident):
             return None
         return self.profile.apply(resource, self.context(resident))
 

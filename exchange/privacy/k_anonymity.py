@@ -26,6 +26,7 @@ class GuardResult:
     suppressed: frozenset[str]
     population: int
     smallest_class: int  # after suppression; 0 when nothing is left
+    released: frozenset[str] = frozenset()  # the residents judged and not suppressed
 
     def report(self, k: int) -> dict[str, Any]:
         return {"k": k, "level": self.level, "granularity": self.granularity,
@@ -74,7 +75,8 @@ def guard(patients: Mapping[str, dict[str, Any]], k: int,
     suppressed = frozenset(r for r, c in classes.items() if counts[c] < k)
     remaining = [n for n in counts.values() if n >= k]
     return GuardResult(level, dict(ladder[level]), suppressed, len(patients),
-                       min(remaining) if remaining else 0)
+                       min(remaining) if remaining else 0,
+                       frozenset(patients) - suppressed)
 
 
 def outcome_entry(reports: list[dict[str, Any]]) -> dict[str, Any]:

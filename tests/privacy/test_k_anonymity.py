@@ -14,6 +14,7 @@ from exchange.privacy.disclosure import Shaper
 from exchange.privacy.k_anonymity import quasi_identifiers
 from tests.api.test_shaping import PROFILES, TODAY
 from tests.community import Community, patient
+from tests.shapers import released
 
 DISTRICTS = [("杭州市", "西湖区"), ("杭州市", "拱墅区"), ("杭州市", "上城区"), ("宁波市", "海曙区")]
 
@@ -145,7 +146,7 @@ fhir_ids = st.text(alphabet=st.sampled_from(list("abcdefghijklmnopqrstuvwxyz0123
 @given(pid=fhir_ids, oid=fhir_ids, key=st.binary(min_size=32, max_size=32))
 def test_references_follow_their_targets_pseudonyms(pid: str, oid: str, key: bytes) -> None:
     patients = {pid: {"resourceType": "Patient", "id": pid, "gender": "male"}}
-    shaper = Shaper(PROFILES["pseudonymized"], key, key * 2, patients.get, TODAY)
+    shaper = released(PROFILES["pseudonymized"], key, key * 2, patients.get, TODAY, {pid})
     shaped_patient = shaper.shape(patients[pid], pid)
     obs = {"resourceType": "Observation", "id": oid, "status": "final",
            "subject": {"reference": f"Patient/{pid}"},
