@@ -18,7 +18,9 @@ import orjson
 import uvicorn
 
 from bench.existence import hidden_and_missing
+from bench.index_at_rest import print_searches
 from bench.ledger import appends_under_reads, verify_large
+from bench.linkage import linkage_report
 from bench.privacy import guarded_search, profile_throughput, rotation
 from bench.timing import per_second
 from exchange.app import build_services, create_app
@@ -37,6 +39,9 @@ def main() -> None:
                         help="size of the ledger to verify (0 skips it)")
     parser.add_argument("--rotation-residents", type=int, default=10_000,
                         help="data keys to re-wrap in the rotation benchmark (0 skips it)")
+    parser.add_argument("--linkage-residents", type=int, default=300,
+                        help="size of the demo community the linkage adversary attacks "
+                             "(0 skips it)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         port = _free_port()
@@ -54,11 +59,14 @@ def main() -> None:
                 run(services, http, args.seconds)
             profile_throughput(services, args.seconds)
             guarded_search(services, args.seconds)
+            print_searches(services, args.seconds)
             appends_under_reads(services, args.seconds)
         finally:
             server.should_exit = True
             thread.join(timeout=10)
             services.engine.dispose()
+    if args.linkage_residents:
+        linkage_report(args.linkage_residents)
     if args.rotation_residents:
         rotation(args.rotation_residents)
     if args.ledger_entries:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from bench.timing import per_second
 from exchange.app import build_services
@@ -17,7 +17,7 @@ from exchange.identity.model import Identity
 from exchange.privacy.custody import rotate_keys
 from exchange.privacy.disclosure import Shaper, domain_keys
 from exchange.privacy.envelope import Vault
-from exchange.store.tables import DataKeyRow, ResourceRow
+from exchange.store.tables import ResourceRow
 
 
 def profile_throughput(services: Any, seconds: float) -> None:
@@ -64,14 +64,11 @@ def rotation(residents: int) -> None:
     """Time to re-wrap ``residents`` data keys under a new key-encryption key, each batch
     recorded in the audit trail, with the old key retired."""
     with tempfile.TemporaryDirectory() as tmp:
-        services = build_services(Settings(data_dir=Path(tmp)))
-        rows = []
-        for i in range(residents):
-            owner = f"r{i:06d}"
-            key_id, wrapped = services.keys.wrap(bytes(32), Vault.context(owner))
-            rows.append({"owner": owner, "key_id": key_id, "wrapped": wrapped})
-        with services.engine.begin() as conn:
-            conn.execute(insert(DataKeyRow), rows)
+        services = build_services(Settings(data_dir=Path(tmp) / "data"))
+        # The residents' data keys, in the key store (one transaction: the embedded
+        # provider's bulk load).
+        services.keys.create_data_keys(  # type: ignore[attr-defined]
+            Vault.context(f"r{i:06d}") for i in range(residents))
         ctx = RequestContext("bench", None, "CLI", "exchange keys rotate")
         operator = Identity("operator", "bench")
 
@@ -81,7 +78,7 @@ def rotation(residents: int) -> None:
                 pass
 
         start = time.perf_counter()
-        done = rotate_keys(services.engine, services.keys, record, retire=True)
+        done = rotate_keys(services.keys, record, retire=True)
         elapsed = time.perf_counter() - start
         print(f"Key rotation: {done.rewrapped} data keys re-wrapped, "
               f"{', '.join(done.retired)} retired")

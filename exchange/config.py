@@ -13,9 +13,12 @@ class Settings(BaseSettings):
 
     # The one default every command shares; ``make demo`` seeds it.
     data_dir: Path = Path("demo-data")
-    # The keys (data-key wrapping keys, the ledger's and the tokens' signing keys), kept
-    # apart from the data so that a copy of one is no copy of the other. Empty means
-    # "<data_dir>-keys" beside the data directory.
+    # The keys (data-key wrapping keys, the key store of every wrapped data key, the
+    # ledger's and the tokens' signing keys), kept apart from the data so that a copy of
+    # one is no copy of the other: a database backup holds no key material. The key store
+    # keeps no retired wrapped key (an erased or re-wrapped one is overwritten when its
+    # change commits; exchange.privacy.key_store). Empty means "<data_dir>-keys" beside
+    # the data directory.
     key_dir: Path | None = None
     # Where signed checkpoints are published (`exchange audit publish`, and `serve` each
     # minute) and read back by verify: a file path or an http(s) URL. Empty means a local

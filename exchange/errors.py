@@ -182,6 +182,17 @@ class KeyUnavailable(DependencyUnavailable):
         super().__init__(message)
 
 
+class IndexOutdated(DependencyUnavailable):
+    """The search indexes are in an earlier form than this version reads: a search would
+    miss records, so searches wait until the operator rebuilds them."""
+
+    code = "index-outdated"
+
+    def __init__(self, message: str = "The search index is being upgraded; the operator "
+                                      "runs `exchange reindex`.") -> None:
+        super().__init__(message)
+
+
 class ConsentUnavailable(DependencyUnavailable):
     code = "consent-unavailable"
 

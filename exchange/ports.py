@@ -24,32 +24,61 @@ class Monotonic(Protocol):
 
 
 class KeyProvider(Protocol):
-    """Holds key-encryption keys; data keys are wrapped and unwrapped here, never exported."""
+    """Key custody: the key-encryption keys, and every owner's data key wrapped by them
+    in a key store of the provider's own (never the exchange's database, so that a
+    database backup holds ciphertext only). The embedded provider is a key file and an
+    SQLite key store in the key directory; a KMS adapter keeps both in the KMS.
+
+    Destroying a data key is erasure: the provider keeps nothing that opens it again, and
+    states how long, if at all, it retains a retired wrapped key (the embedded one: not
+    at all)."""
 
     @property
     def primary_key_id(self) -> str: ...
 
-    def wrap(self, data_key: bytes, context: bytes) -> tuple[str, bytes]:
-        """Wrap ``data_key`` under the primary key; returns (key id, wrapped bytes)."""
-        ...
-
-    def unwrap(self, key_id: str, wrapped: bytes, context: bytes) -> bytes: ...
-
-    def derive(self, purpose: str) -> bytes:
-        """A 32-byte secret for one purpose (blind indexes, pseudonyms), derived by HKDF."""
-        ...
-
     @property
     def key_ids(self) -> list[str]: ...
+
+    def data_key(self, context: bytes) -> bytes | None:
+        """The data key kept under ``context`` (the owner's wrap context), or None if
+        there is none: never made, or destroyed. ``KeyUnavailable`` if it cannot be
+        opened."""
+        ...
+
+    def create_data_key(self, context: bytes) -> bytes:
+        """Make a data key for ``context``, durable before it is returned; if another
+        process made one first, return that one."""
+        ...
+
+    def destroy_data_key(self, context: bytes) -> bool:
+        """Destroy the data key of ``context`` for good; whether there was one."""
+        ...
+
+    def destroyed(self) -> int:
+        """A count that grows with every destroyed data key (across processes), so that a
+        process drops the data keys it holds in memory after another one erased."""
+        ...
+
+    def data_key_count(self, *, not_under: str | None = None) -> int:
+        """How many data keys are kept (those not wrapped under ``not_under``)."""
+        ...
 
     def rotate(self) -> str:
         """Make a new key-encryption key primary; returns its id."""
         ...
 
-    def retire(self, key_id: str) -> None: ...
+    def rewrap_data_keys(self, limit: int) -> int:
+        """Re-wrap up to ``limit`` data keys not under the primary key under it; how many
+        (0: none is left)."""
+        ...
 
-    def forget(self, context: bytes) -> None:
-        """Refuse, from now on, to unwrap any data key wrapped under ``context``."""
+    def retire(self, key_id: str) -> None:
+        """Destroy a key-encryption key; ``ValueError`` if it is the primary or still
+        wraps a data key."""
+        ...
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte secret for one purpose (blind indexes, pseudonyms), derived by HKDF."""
         ...
 
     # The exchange's signing keys, kept in custody with the rest (an HSM adapter returns

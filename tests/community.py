@@ -138,7 +138,9 @@ def build_community(tmp: Path, base_url: str = "http://testserver",
             ("clinic-b", "clinic", "ES384", ["TREAT"], "system/*.cruds"),
             ("insurer", "insurer", "ES384", ["HPAYMT"], "system/*.rs"),
             ("hub", "hub", "ES384", ["CAREMGT"], "system/*.rs"),
-            ("office", "compliance", "ES384", ["HCOMPL"], "system/AuditEvent.rs")):
+            ("lab", "research", "ES384", ["HRESCH"], "system/*.rs"),
+            ("office", "compliance", "ES384", ["HCOMPL"],
+             "system/AuditEvent.rs system/Patient.r")):
         pem, jwk = generate_key(alg, f"{client_id}-1")
         services.registry.add(client_id, client_id, f"Organization/{client_id}", kind,
                               {"keys": [jwk]}, purposes, scopes)
@@ -146,7 +148,7 @@ def build_community(tmp: Path, base_url: str = "http://testserver",
     repo = services.repository
     repo.ingest([
         {"resourceType": "Organization", "id": cid, "name": f"Organization {cid}"}
-        for cid in ("clinic-a", "clinic-b", "insurer", "hub")])
+        for cid in ("clinic-a", "clinic-b", "insurer", "hub", "lab")])
     repo.ingest([
         patient("alice", "王", "秀英", "330106194203081228", "13912345678"),
         patient("bob", "李", "建国", "330105193805170031", "13587654321", "male", "1938-05-17"),

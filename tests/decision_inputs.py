@@ -72,7 +72,8 @@ def generate(seed: int, n: int) -> list[dict[str, Any]]:
             requester["scopes"].append({"text": "x", "context": "system",
                                         "resource_type": "*", "interactions": "cruds"})
         inputs.append({
-            "action": rng.choice(["read", "search", "search", "create", "update", "delete"]),
+            "action": rng.choice(["read", "read", "search", "search", "create", "update", "delete",
+                                 "derive"]),
             "resource_types": rng.sample(TYPES, rng.randint(1, 3)),
             "requester": requester,
             "resident": rng.choice(["p1", "p1", None]),

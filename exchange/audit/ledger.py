@@ -46,6 +46,8 @@ class AuditLedger:
                              checkpoint_every)
         log.checkpointer = proofs.sign_if_due
         views = AuditViews(engine, vault)
+        # How an entry's record of a request names a resident (exchange.privacy.request_scrub).
+        self.resident_reference = vault.resident_reference
         self.public_key = proofs.public_key
         self.origin = proofs.origin
         # appending

@@ -1,4 +1,5 @@
-"""The ``exchange`` command line: init, demo, serve, token, clients, residents, keys, audit.
+"""The ``exchange`` command line: init, demo, serve, token, clients, residents, keys, audit,
+reindex.
 
 Only ``init`` and ``demo`` create a data directory; every other command refuses a missing
 one. Every command reads its data directory, port and base URL the same way (flag, then
@@ -15,6 +16,7 @@ from exchange.cli import audit, clients, keys, residents
 from exchange.cli.demo import demo
 from exchange.cli.init import init
 from exchange.cli.messages import fail
+from exchange.cli.reindex import reindex
 from exchange.cli.serve import serve
 from exchange.cli.token import token
 from exchange.errors import ExchangeError
@@ -25,6 +27,7 @@ app.command()(init)
 app.command()(demo)
 app.command()(serve)
 app.command()(token)
+app.command()(reindex)
 app.add_typer(clients.app, name="clients")
 app.add_typer(residents.app, name="residents")
 app.add_typer(keys.app, name="keys")

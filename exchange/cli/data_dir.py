@@ -3,31 +3,49 @@ command opens an existing one or refuses, and creates nothing.
 
 An exchange data directory holds (unless ``EXCHANGE_DATABASE_URL`` names another
 database) its SQLite database; its key directory, apart from it (``EXCHANGE_KEY_DIR``,
-by default ``<data>-keys``), holds its key file and its two signing keys. Without them it
-is not an exchange: opening it would quietly make a new, empty exchange with new keys,
-whose audit ledger would verify as "OK: 0 entries".
+by default ``<data>-keys``), holds its key file, its key store (every wrapped data key)
+and its two signing keys. Without them it is not an exchange: opening it would quietly
+make a new, empty exchange with new keys, whose audit ledger would verify as "OK: 0
+entries". (An exchange made before the key store kept its data keys in the database:
+its key file says so, and opening it moves them, recorded as ``keys move``.)
 """
 
+import json
 import os
 from pathlib import Path
 
+import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from exchange.app import build_services
+from exchange.cli.administration import record_admin
 from exchange.cli.messages import fail
 from exchange.config import Settings
 from exchange.errors import ExchangeError
 from exchange.services import Services
 
 KEY_FILE = "keys.json"
+KEY_STORE = "data-keys.db"
 SIGNING_KEYS = ("audit-signing-key.pem", "token-signing-key.pem")
 DATABASE = "exchange.db"
 
 
 def parts(settings: Settings) -> list[Path]:
     """The files that make an exchange: its keys and (on SQLite) its database."""
-    return [settings.keys_dir / name for name in (KEY_FILE, *SIGNING_KEYS)] + \
+    keys = [KEY_FILE, *([KEY_STORE] if _has_key_store(settings) else []), *SIGNING_KEYS]
+    return [settings.keys_dir / name for name in keys] + \
         ([] if settings.database_url else [settings.data_dir / DATABASE])
+
+
+def _has_key_store(settings: Settings) -> bool:
+    """Whether this exchange keeps its data keys in a key store: every new one does, and
+    one whose key file is of format 1 kept them in its database until it is opened."""
+    try:
+        return int(json.loads((settings.keys_dir / KEY_FILE).read_text()).get("format", 1)) >= 2
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError, TypeError, AttributeError):
+        return True  # an unreadable key file is refused when it is opened
 
 
 def missing(settings: Settings) -> list[str]:
@@ -92,7 +110,16 @@ def create_exchange(settings: Settings) -> Services:
 def _build(settings: Settings) -> Services:
     data = settings.data_dir
     try:
-        return build_services(settings)
+        services = build_services(settings)
+        moved = services.vault.adoption
+        if moved is not None:
+            record_admin(services, "keys move", {"found": moved.found, "moved": moved.moved,
+                                                 "retired": moved.retired})
+            typer.echo(f"moved {moved.moved} data keys out of the database into "
+                       f"{settings.keys_dir / KEY_STORE}"
+                       + (f"; retired {', '.join(moved.retired)}" if moved.retired else ""),
+                       err=True)
+        return services
     except ExchangeError as exc:
         fail(f"cannot open the exchange in {data}: {exc.message}")
     except SQLAlchemyError as exc:

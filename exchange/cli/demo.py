@@ -10,6 +10,7 @@ from exchange.cli.client_files import readdress
 from exchange.cli.data_dir import create_exchange, is_exchange, open_exchange
 from exchange.cli.messages import console, progress, this_command
 from exchange.cli.options import BaseUrlOpt, DataOpt, HostOpt, PortOpt, settings
+from exchange.cli.reindex import rebuild
 from exchange.cli.serve import run
 from exchange.services import Services
 
@@ -33,6 +34,8 @@ def demo(data: DataOpt = None, port: PortOpt = None, base_url: BaseUrlOpt = None
         if moved:
             console.print(f"The client files of {', '.join(moved)} now name "
                           f"{configured.token_url}.", soft_wrap=True, highlight=False)
+        if not services.repository.index.current:  # written by an earlier version
+            rebuild(services)
     _print_try_it(services)
     if serve_after:
         console.print(f"Serving {configured.fhir_base} — Ctrl-C stops.", highlight=False)

@@ -21,7 +21,7 @@ def rotate(retire: Annotated[bool, typer.Option(
     services = open_exchange(settings(data))
     with progress() as bar:
         task = bar.add_task("Re-wrapping data keys", total=None)
-        done = rotate_keys(services.engine, services.keys,
+        done = rotate_keys(services.keys,
                            lambda op, details: record_admin(services, op, details),
                            retire=retire,
                            progress=lambda n, total: bar.update(task, completed=n, total=total))

@@ -39,8 +39,9 @@ def token(patient_id: PatientArg, data: DataOpt = None, port: PortOpt = None,
 def erase(patient_id: PatientArg,
           yes: Annotated[bool, typer.Option("--yes", help="Confirm.")] = False,
           data: DataOpt = None) -> None:
-    """Erase a resident (crypto-shredding): their data key is destroyed, so every copy of
-    their records, backups included, is unreadable; the audit trail keeps the fact."""
+    """Erase a resident (crypto-shredding): their data key is destroyed in the key store,
+    so every copy of their records, backups of the database included, is unreadable; the
+    audit trail keeps the fact."""
     if not yes:
         fail("erasure cannot be undone; run again with --yes", 2)
     services = open_exchange(settings(data))

@@ -11,6 +11,7 @@ from exchange.cli.audit import publish_checkpoint
 from exchange.cli.data_dir import open_exchange
 from exchange.cli.messages import console
 from exchange.cli.options import BaseUrlOpt, DataOpt, HostOpt, PortOpt, settings
+from exchange.cli.reindex import outdated_hint
 from exchange.errors import ExchangeError
 from exchange.services import Services
 
@@ -24,6 +25,9 @@ def serve(data: DataOpt = None, port: PortOpt = None, base_url: BaseUrlOpt = Non
     services = open_exchange(configured)
     console.print(f"Exchange at {configured.fhir_base} (data in {configured.data_dir})",
                   soft_wrap=True, highlight=False)
+    hint = outdated_hint(services)
+    if hint is not None:
+        console.print(hint, soft_wrap=True, highlight=False)
     run(services)
 
 

@@ -25,7 +25,8 @@ from exchange.errors import PolicyUnavailable
 DECISION = "data.exchange.decision"
 TOKEN_GRANT = "data.exchange.token.grant"  # noqa: S105  (a rule path, not a secret)
 LABELS = "data.exchange.labels.decision"
-ENTRY_POINTS = (DECISION, TOKEN_GRANT, LABELS)
+REACH = "data.exchange.labels.dependents.decision"
+ENTRY_POINTS = (DECISION, TOKEN_GRANT, LABELS, REACH)
 
 
 @dataclass(frozen=True)

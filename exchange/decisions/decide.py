@@ -15,7 +15,7 @@ import orjson
 
 from consent.model import policy_view
 from exchange.clock import SystemMonotonic
-from exchange.decisions.bundle import DECISION, LABELS, TOKEN_GRANT
+from exchange.decisions.bundle import DECISION, LABELS, REACH, TOKEN_GRANT
 from exchange.decisions.codes import codings
 from exchange.errors import ConsentUnavailable, ExchangeError, InvalidCode, PolicyUnavailable
 from exchange.fhir.data_classes import ClassRule, read_rules
@@ -32,6 +32,9 @@ class Decision:
     policy_revision: str
     form: str = "identified"
     profile: str = "identified"
+    # The profile no resident's disclosure to this requester is looser than (a search's
+    # parameters are judged on it before anything runs).
+    search_profile: str = "identified"
     types: dict[str, list[str]] = field(default_factory=dict)
     withhold_labels: tuple[dict[str, Any], ...] = ()
     categories: dict[str, ClassRule] = field(default_factory=dict)
@@ -77,6 +80,7 @@ class Decider:
         self._views: dict[str, tuple[str, list[dict[str, Any]]]] = {}
         self._decisions: dict[tuple[Any, ...], tuple[Decision, float]] = {}
         self._labels: dict[tuple[Any, ...], list[dict[str, str]]] = {}
+        self._reached: dict[tuple[Any, ...], list[dict[str, str]]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -205,6 +209,30 @@ class Decider:
         self._labels[key] = found
         return [dict(label) for label in found]
 
+    def reach_labels(self, resource_type: str,
+                     pointers: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
+        """Security labels that reach a resource on its way in from the labelled records
+        of its resident it points at (``pointers``: path, target type, target labels)."""
+        key = (self._point.revision, resource_type, tuple(sorted(
+            (p["path"], p["target_type"],
+             tuple(sorted((label["system"], label["code"]) for label in p["labels"])))
+            for p in pointers)))
+        cached = self._reached.get(key)
+        if cached is not None:
+            return [dict(label) for label in cached]
+        result = self._point.decide(REACH, {"resource_type": resource_type,
+                                            "pointers": list(pointers)})
+        labels = result.get("labels") if isinstance(result, dict) else None
+        if not isinstance(labels, list) or not all(
+                isinstance(x, dict) and isinstance(x.get("system"), str)
+                and isinstance(x.get("code"), str) for x in labels):
+            raise PolicyUnavailable("The labelling policy answered in an unexpected shape.")
+        found = [{"system": x["system"], "code": x["code"]} for x in labels]
+        if len(self._reached) > self.MAX_LABEL_SETS:
+            self._reached.clear()
+        self._reached[key] = found
+        return [dict(label) for label in found]
+
     def grant_token(self, client: dict[str, Any], purpose: str,
                     scopes: list[dict[str, Any]]) -> tuple[bool, list[str], list[str]]:
         """The token-issuance policy's answer: (allowed, scopes granted, reasons)."""
@@ -269,6 +297,7 @@ def read_decision(result: dict[str, Any], revision: str) -> Decision:
             policy_revision=revision,
             form=str(obligations["form"]),
             profile=str(obligations["profile"]),
+            search_profile=str(obligations.get("search_profile", "identified")),
             types={str(t): [str(f) for f in fs] for t, fs in types.items()},
             withhold_labels=tuple(obligations.get("withhold_labels", [])),
             categories=read_rules(obligations.get("categories")),

@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 from exchange.cli.client_files import write_client
-from exchange.decisions.labels import label
+from exchange.decisions.labels import label_records
 from exchange.demo.care import DIRECTORY, care_record
 from exchange.demo.people import make_person
 from exchange.demo.records import consents, patient, record
@@ -87,8 +87,8 @@ def seed_demo(services: Services, residents: int = 300, seed: int = 20261128,
         granted = consents(rng, pid, person, today)
         resources = [patient(pid, person), *record(rng, pid, person, today),
                      *care_record(pid, today), *granted]
-        services.repository.ingest([label(services.decider, validate_resource(r, here=here))
-                                    for r in resources])
+        services.repository.ingest(label_records(
+            services.decider, [validate_resource(r, here=here) for r in resources], here))
         total += len(resources)
         consent_count += len(granted)
         if progress is not None:

@@ -89,6 +89,14 @@ def everything(rid: str, request: Request, gate: GateDep, ctx: ContextDep,
     return _respond(gate.everything(ctx, who, rid, parameters))
 
 
+@router.get("/Measure/{mid}/$evaluate-measure")
+def evaluate_measure(mid: str, request: Request, gate: GateDep, ctx: ContextDep,
+                     who: IdentityDep) -> Response:
+    """The hub's cockpit: residents per zone and need, with differential privacy."""
+    return _respond(gate.evaluate_measure(ctx, who, mid,
+                                          list(request.query_params.multi_items())))
+
+
 @router.post("/Patient/{rid}/$everything")
 async def everything_post(rid: str, request: Request, gate: GateDep, ctx: ContextDep,
                           who: IdentityDep) -> Response:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from exchange.audit.ledger import AuditLedger
 from exchange.decisions.decide import Decider
 from exchange.decisions.replay import Replayer
+from exchange.gate.aggregates import Aggregates
 from exchange.gate.bundles import Bundles
 from exchange.gate.compliance import Compliance
 from exchange.gate.consent_preview import ConsentPreview
@@ -96,6 +97,7 @@ class Gate:
         self.replay = compliance.replay
         self.reidentify = Reidentification(self.road, parts.keys).reidentify
         self.preview = ConsentPreview(self.road, parts.registry).preview
+        self.evaluate_measure = Aggregates(self.road).evaluate
 
     @property
     def profiles(self) -> dict[str, Profile]:

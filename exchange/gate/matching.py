@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl
 
 from exchange.decisions.decide import Decision
 from exchange.errors import InvalidRequest, InvalidSearch
-from exchange.fhir.search import Clause, ReferenceValue, SearchQuery, parse_search
+from exchange.fhir.search import Clause, ReferenceValue, SearchQuery, named, parse_search
 from exchange.fhir.search_params import DIRECTORY_TYPES, PARAMS
 from exchange.gate.context import AuditDraft
 from exchange.gate.road import Road
@@ -33,6 +33,7 @@ CHAIN_LIMIT = 1000  # the resources one chain may rest on
 def find(road: Road, draft: AuditDraft, who: Identity, rtype: str,
          query: SearchQuery) -> Found:
     shaping = road.shaping
+    refuse_hidden(road, who, rtype, query)
     decisions = road.deciding.decide_residents(draft, who, rtype, query)
     allowed = {r for r, d in decisions.items() if r is not None and d.allows(rtype)}
     shapers: Shapers = {}
@@ -59,8 +60,29 @@ def find(road: Road, draft: AuditDraft, who: Identity, rtype: str,
                if rtype in decisions[r].categories}
     in_play = {shaping.disclosure(who, decisions[r], shapers).profile.name for r in allowed}
     neutral = any(not shapers[p].profile.passes_through for p in in_play)
-    total, rows = road.repository.search(query, allowed, labels, classes, neutral)
+    # A de-identified page is ordered by the recipient's pseudonyms, never by real ids or
+    # times: its order says nothing the pseudonyms do not.
+    order = shaping.pseudonym_order(who, rtype) if neutral else None
+    total, rows = road.repository.search(query, allowed, labels, classes, neutral, order)
     return Found(total, rows, decisions, shapers)
+
+
+def refuse_hidden(road: Road, who: Identity, rtype: str, query: SearchQuery) -> None:
+    """A client whose purpose discloses under a restricting profile may not filter or sort
+    by what that profile hides: refused (400) before any resident is decided and any SQL
+    runs, so neither a count nor the time taken tells how many residents match."""
+    if who.kind != "client" or rtype in DIRECTORY_TYPES:
+        return
+    floor = road.deciding.decider.decide(who, "search", [rtype], None)
+    profile = road.shaping.profiles.get(floor.search_profile)
+    if profile is None:
+        raise InvalidSearch("This search cannot be judged under the purpose's disclosure.")
+    if not searchable(query, profile):
+        asked = sorted({named(c.name) for c in query.clauses} | {k for k, _ in query.sort})
+        raise InvalidSearch(f"Under the {profile.name} disclosure a search may filter by "
+                            f"{', '.join(sorted(profile.search_parameters or ()))} only, "
+                            "by coded values, and is ordered by pseudonym; asked: "
+                            f"{', '.join(asked)}.")
 
 
 def through_chains(road: Road, draft: AuditDraft, who: Identity,

@@ -20,6 +20,7 @@ from exchange.fhir.dates import to_instant
 from exchange.gate.context import AuditDraft, RequestContext, mark_recorded, outcome_of
 from exchange.identity.model import Identity
 from exchange.ports import Clock, Monotonic
+from exchange.privacy.request_scrub import Reference, scrub_path, scrub_query
 
 # Actions whose answer carries records: checked once more before they leave if slow.
 DISCLOSING = frozenset({"read", "search", "everything", "history"})
@@ -144,14 +145,18 @@ class Recorder:
     def _append(self, ctx: RequestContext, who: Identity | None, draft: AuditDraft) -> None:
         """One entry per resident the call touched (one entry if it touched none), written
         together in one commit, so each resident's history holds every access to them."""
+        reference = self._ledger.resident_reference
         base = {
             "time": to_instant(self._clock.now()),
             "request_id": ctx.request_id,
             "network_address": ctx.address,
-            "request": {"method": ctx.method, "path": ctx.path, "query": ctx.query},
+            # What was asked, without the values that identify a person: an entry
+            # outlives an erasure, so it never holds a resident's name, phone or id.
+            "request": {"method": ctx.method, "path": scrub_path(ctx.path, reference),
+                        "query": scrub_query(ctx.query, _type_of(draft.what), reference)},
             "action": draft.action,
             "who": who.audit_view() if who else {"kind": "anonymous", "role": "anonymous"},
-            "what": draft.what,
+            "what": _scrubbed(draft.what, reference),
             "outcome": draft.outcome,
             "status": draft.status,
             **({"details": draft.details} if draft.details else {}),
@@ -185,6 +190,25 @@ class Recorder:
             entries.append({**base, "residents": [], "part_of": parts, **_written(of_no_one),
                             "decisions": _merge_decisions(about_others)})
         self._ledger.append_many(entries)
+
+
+def _type_of(what: dict[str, Any]) -> str | None:
+    rtype = what.get("type")
+    return rtype if isinstance(rtype, str) else None
+
+
+def _scrubbed(what: dict[str, Any], reference: Reference) -> dict[str, Any]:
+    """``what`` with the query strings and the path it copied scrubbed like the
+    request's (search criteria, ``If-None-Exist``, a public read's path)."""
+    if not any(isinstance(what.get(k), str) for k in ("query", "if_none_exist", "path")):
+        return what
+    out = dict(what)
+    for key in ("query", "if_none_exist"):
+        if isinstance(out.get(key), str):
+            out[key] = scrub_query(out[key], _type_of(what), reference)
+    if isinstance(out.get("path"), str):
+        out["path"] = scrub_path(out["path"], reference)
+    return out
 
 
 def _written(versions: list[str] | None) -> dict[str, list[str]]:

@@ -32,7 +32,8 @@ class Reidentification:
                                                           "domain": domain}) as draft:
             self._road.deciding.require(
                 draft, who, "reidentify", "Patient", None,
-                Forbidden("Re-identification is open to compliance officers only."))
+                Forbidden("Re-identification is open to compliance officers only, with a "
+                          "token scoped to read residents (system/Patient.r)."))
             _, siv_key = domain_keys(self._keys, domain)
             try:
                 value = reveal(siv_key, "Patient.identifier.value", request["token"])

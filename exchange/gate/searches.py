@@ -22,6 +22,7 @@ from exchange.fhir.summary import summarize
 from exchange.gate.context import AuditDraft, Disclosure, RequestContext, check_type, note_resident
 from exchange.gate.deciding import DecisionCache
 from exchange.gate.matching import find
+from exchange.gate.naming import note_named
 from exchange.gate.road import Road
 from exchange.identity.model import Identity
 from exchange.privacy.k_anonymity import outcome_entry
@@ -73,6 +74,7 @@ class Searches:
             if rtype not in RESIDENT_TYPES or rtype == "Patient":
                 raise InvalidSearch(f"{rtype} is not in a resident's compartment.")
             query.clauses.append(Clause(COMPARTMENT_CLAUSE, None, (compartment,)))
+        note_named(road, draft, query)  # theirs to see, whatever it finds or counts
         found = find(road, draft, who, rtype, query)
         total, rows, decisions, shapers = (found.total, found.rows, found.decisions,
                                            found.shapers)

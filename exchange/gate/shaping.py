@@ -9,22 +9,29 @@ page, so a resident it suppresses is suppressed in every type (their Observation
 leave under a pseudonym the Patient list withholds), a search cannot make a class smaller
 by narrowing the population, and a resident the guard did not judge does not leave."""
 
-from collections.abc import Iterable, Mapping, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
 from exchange.decisions.decide import Decider, Decision
 from exchange.errors import InvalidSearch, NotFound
+from exchange.fhir.search import parse_search
 from exchange.identity.model import Identity
 from exchange.ports import Clock, KeyProvider
+from exchange.privacy.derived import derive
 from exchange.privacy.disclosure import Shaper, domain_keys, domain_of
+from exchange.privacy.k_anonymity import GuardResult
+from exchange.privacy.methods import pseudonym
 from exchange.privacy.profiles import Profile
 from exchange.privacy.shaping import keep_fields, withheld
 from exchange.store.repository import ResourceRepository, StoredResource
 
 # The largest population a k-anonymity guard judges (it reads every one).
 GUARD_LIMIT = 20_000
+DERIVE_LIMIT = 200_000  # the records one derived fact reads over a population
+VERDICT_SECONDS = 60.0  # at most this long a verdict is reused (consent periods end)
 
 Shapers = dict[str, Shaper]  # one response's disclosures (and their k-anonymity verdicts)
 
@@ -35,6 +42,9 @@ class Shaping:
         self.profiles = dict(profiles)
         self._repository = repository
         self._decider = decider
+        # Guard verdicts (and derived facts) by everything they depend on.
+        self._verdicts: dict[tuple[Any, ...], tuple[float, GuardResult,
+                                                    dict[str, dict[str, list[str]]]]] = {}
         self._keys = keys
         self._clock = clock
 
@@ -92,22 +102,81 @@ class Shaping:
         row = self._repository.read("Patient", resident)
         return None if row is None or row.deleted else orjson.loads(row.body)
 
-    def ensure_verdict(self, who: Identity, disclosure: Shaper) -> None:
-        """Judge the recipient's population under a guarded profile, once per response."""
-        if disclosure.guarded and disclosure.verdict is None:
-            disclosure.judge(self.population(who, disclosure.profile.name),
-                             lambda p: p)
+    def pseudonym_order(self, who: Identity, rtype: str) -> Callable[[str], str]:
+        """A resource id to its pseudonym in the caller's domain: the order of a page."""
+        hash_key, _ = domain_keys(self._keys, domain_of(who.organization, who.purpose))
+        return lambda rid: pseudonym(hash_key, f"{rtype}/{rid}")
 
-    def population(self, who: Identity, profile: str) -> dict[str, dict[str, Any]]:
-        """Every resident whose Patient ``who`` may see under ``profile``, minimized as
-        the purpose keeps it: what the guard judges. Deciding here discloses nothing, so
-        the decisions are not the operation's (its entry records the guard's report)."""
+    def ensure_verdict(self, who: Identity, disclosure: Shaper) -> None:
+        """Judge the recipient's population under a guarded profile, once per response,
+        with the facts the profile derives for each resident."""
+        if not disclosure.guarded or disclosure.verdict is not None:
+            return
+        profile = disclosure.profile
+        # The verdict depends on nothing but the recipient, the profile, the policy, the
+        # day, the consents and the records: reused while none of them changed.
         residents = sorted(r for r in self._repository.residents_with("Patient")
                            if r is not None)
         if len(residents) > GUARD_LIMIT:
             raise InvalidSearch(f"A pseudonymized disclosure judges at most {GUARD_LIMIT} "
                                 "residents at once; this community is larger.")
-        self._decider.refresh(residents)
+        stamps = self._decider.refresh(residents)
+        now = self._clock.now()
+        key = (profile.name, orjson.dumps(who.policy_view(), option=orjson.OPT_SORT_KEYS),
+               self._decider.revision, now.astimezone(self._repository.zone).date(),
+               self._repository.generation(),
+               hashlib.sha256(orjson.dumps(sorted(stamps.items()))).digest())
+        cached = self._verdicts.get(key)
+        if cached is not None and now.timestamp() - cached[0] < VERDICT_SECONDS:
+            disclosure.verdict, disclosure.facts = cached[1], cached[2]
+            return
+        patients = self.population(who, profile.name, residents)
+        if profile.facts:
+            disclosure.facts = self.derive_facts(who, profile, sorted(patients))
+        verdict = disclosure.judge(patients, lambda p: p)
+        if verdict is not None:
+            if len(self._verdicts) >= 64:
+                self._verdicts.clear()
+            self._verdicts[key] = (now.timestamp(), verdict, disclosure.facts)
+
+    def derive_facts(self, who: Identity, profile: Profile,
+                residents: Sequence[str]) -> dict[str, dict[str, list[str]]]:
+        """Each resident's derived facts, read from what the decision lets the recipient
+        derive from (``derive``: types it never receives as they are), without the
+        labels it withholds and within the data classes it opens."""
+        sources = sorted({f.source for f in profile.facts})
+        decisions = {r: self._decider.decide(who, "derive", sources, r) for r in residents}
+        found: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for fact in profile.facts:
+            members = {r for r, d in decisions.items() if d.allows(fact.source)}
+            if not members:
+                continue
+            query = parse_search(fact.source, fact.search, default_count=DERIVE_LIMIT + 1,
+                                 max_count=DERIVE_LIMIT + 1, zone=self._repository.zone)
+            classes = {r: decisions[r].categories[fact.source] for r in members
+                       if fact.source in decisions[r].categories}
+            total, rows = self._repository.search(
+                query, members, union_labels(decisions[r] for r in members), classes)
+            if total > DERIVE_LIMIT:
+                raise InvalidSearch(f"Deriving {fact.name} would read more than "
+                                    f"{DERIVE_LIMIT} records at once.")
+            for row in rows:
+                decision = decisions[str(row.patient_id)]
+                resource: dict[str, Any] = orjson.loads(row.body)
+                if withheld(resource, decision.withhold_labels) \
+                        or not decision.admits(resource):
+                    continue
+                found.setdefault(str(row.patient_id), {}).setdefault(fact.name, []).append(
+                    keep_fields(resource, decision.types.get(fact.source, [])))
+        today = self._clock.now().astimezone(self._repository.zone).date()
+        return {r: derive(profile.facts, found.get(r, {}), today) for r in residents}
+
+    def population(self, who: Identity, profile: str,
+                   residents: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Those of ``residents`` whose Patient ``who`` may see under ``profile``,
+        minimized as the purpose keeps it: what the guard judges. Deciding here discloses
+        nothing, so the decisions are not the operation's (its entry records the guard's
+        report)."""
         patients: dict[str, dict[str, Any]] = {}
         for resident in residents:
             decision = self._decider.decide(who, "read", ["Patient"], resident)

@@ -25,6 +25,7 @@ from exchange.errors import (
 from exchange.fhir.search_params import DIRECTORY_TYPES, RESIDENT_TYPES
 from exchange.fhir.validation import validate_resource
 from exchange.gate.context import UNKNOWN_RESIDENT, AuditDraft, check_target, note_resident
+from exchange.gate.labelling import Labelling
 from exchange.gate.matching import conditional_query, find
 from exchange.gate.road import Road
 from exchange.identity.model import Identity
@@ -42,6 +43,7 @@ class Writer:
         self._road = road
         self._repository = road.repository
         self._decider = road.deciding.decider
+        self._labelling = Labelling(road)
 
     def check_scope(self, draft: AuditDraft, who: Identity, action: str, rtype: str,
                     where: str | None = None) -> None:
@@ -200,17 +202,23 @@ class Writer:
         entry, which names each version written. A changed consent is forgotten by the
         decision cache now (the operation's later reads decide on it) and again when its
         transaction ends: a decision in between, here or elsewhere, may have cached the
-        consents as they were, or as they were to be had it committed."""
+        consents as they were, or as they were to be had it committed.
+
+        The labels that reach each record from those it points at are settled first
+        (``labelling``): the stored records the writes relabel are written with them, in
+        the same transaction, and named by the same entry; the answer is the writes' own
+        rows, in their order."""
         if not writes:
             return []
-        stored = self._repository.apply(writes)
+        settled, relabelled = self._labelling.settle(writes)
+        stored = self._repository.apply([*settled, *relabelled])
         for row in stored:
             note_resident(draft, row)
             draft.written.append((row.patient_id, f"{row.reference}/_history/{row.version_id}"))
             if row.resource_type == "Consent" and row.patient_id is not None:
                 self._decider.invalidate(row.patient_id)
                 self._repository.after_end(partial(self._decider.invalidate, row.patient_id))
-        return stored
+        return stored[:len(settled)]
 
 
 _ETAG = re.compile(r'\s*(?:\*|(?:W/)?"?([0-9]{1,18})"?)\s*\Z')

@@ -1,4 +1,10 @@
-"""Blind indexes: searchable terms stored as keyed hashes, never as plaintext."""
+"""Blind indexes: searchable terms stored as keyed hashes, never as plaintext.
+
+A term of a resident's record is keyed under that resident's own key (``owned``), derived
+from the index secret: the same code, name or label gives a different term in every
+record, so that counting terms across the table tells nothing of who shares one. Only
+the directory (records of no resident) keeps terms keyed once for the whole community.
+"""
 
 import hmac
 import unicodedata
@@ -13,10 +19,27 @@ class BlindIndex:
         # A record's terms repeat (every heart rate has LOINC 8867-4, every Observation a
         # status): each is keyed once, then looked up, at a tenth of the cost.
         self._cached = lru_cache(maxsize=TERMS_CACHED)(self._term)
+        self._owned = lru_cache(maxsize=TERMS_CACHED)(self._owned_term)
+        self._resident_key = lru_cache(maxsize=TERMS_CACHED)(self._derive)
 
     def term(self, param: str, value: str) -> str:
-        """The blinded term of ``value`` under index key ``param``."""
+        """The blinded term of ``value`` under index key ``param``, the community's."""
         return self._cached(param, value)
+
+    def owned(self, owner: str | None, param: str, value: str) -> str:
+        """The blinded term of ``value`` under ``param`` in ``owner``'s record: keyed by
+        that resident's key; the community's term for the directory (``None``)."""
+        return self._cached(param, value) if owner is None else self._owned(owner, param,
+                                                                            value)
+
+    def _derive(self, owner: str) -> bytes:
+        # A key of its own per resident: its input begins with a NUL, as no index key
+        # does, so no community term is ever a resident's key
+        return hmac.digest(self._secret, b"\x00owner\x00" + owner.encode(), "sha256")
+
+    def _owned_term(self, owner: str, param: str, value: str) -> str:
+        return hmac.digest(self._resident_key(owner), f"{param}\x00{value}".encode(),
+                           "sha256")[:16].hex()
 
     def _term(self, param: str, value: str) -> str:
         # OpenSSL's one-shot HMAC-SHA256: a third cheaper than copying a keyed state

@@ -3,25 +3,23 @@
 Both run online, beside a serving exchange. Each step is recorded through ``record``
 (the audit trail), which raises if it cannot record: a step that cannot be recorded is
 not taken.
+
+The data keys are the key provider's (its key store, never the database), so both act
+on the provider alone: rotation re-wraps there, and erasure destroys the resident's data
+key there, after which no copy of the database, with whatever else remains, opens their
+rows.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
-from sqlmodel import select as sqlmodel_select
-
 from exchange.ports import KeyProvider
 from exchange.privacy.envelope import Vault
 from exchange.store.repository import ResourceRepository
-from exchange.store.tables import DataKeyRow
 
 Record = Callable[[str, dict[str, Any]], None]
 Progress = Callable[[int, int], None]
-K = DataKeyRow.__table__.c  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -31,41 +29,29 @@ class Rotation:
     retired: list[str] = field(default_factory=list)
 
 
-def rotate_keys(engine: Engine, provider: KeyProvider, record: Record, *,
-                retire: bool = False, batch: int = 500,
-                progress: Progress | None = None) -> Rotation:
+def rotate_keys(provider: KeyProvider, record: Record, *, retire: bool = False,
+                batch: int = 500, progress: Progress | None = None) -> Rotation:
     """A new key-encryption key re-wraps every data key; content is not re-encrypted.
     With ``retire``, the old keys are destroyed once nothing is wrapped under them."""
     new_key = provider.rotate()
-    with engine.connect() as conn:
-        total = int(conn.execute(select(func.count()).select_from(
-            DataKeyRow.__table__).where(K.key_id != new_key)).scalar_one())  # type: ignore[attr-defined]
+    total = provider.data_key_count(not_under=new_key)
     record("key-rotation-start", {"new_key": new_key, "data_keys": total})
     done = Rotation(new_key)
-    while True:
-        with Session(engine) as session:
-            rows = session.exec(sqlmodel_select(DataKeyRow).where(
-                K.key_id != new_key).limit(batch)).all()
-            if not rows:
-                break
-            for row in rows:
-                context = Vault.context(row.owner)
-                key = provider.unwrap(row.key_id, row.wrapped, context)
-                row.key_id, row.wrapped = provider.wrap(key, context)
-                session.add(row)
-            session.commit()
-        done.rewrapped += len(rows)
-        record("key-rotation-batch", {"new_key": new_key, "rewrapped": len(rows),
+    while rewrapped := provider.rewrap_data_keys(batch):
+        done.rewrapped += rewrapped
+        record("key-rotation-batch", {"new_key": new_key, "rewrapped": rewrapped,
                                       "done": done.rewrapped, "total": total})
         if progress:
             progress(done.rewrapped, total)
     if retire:
-        with engine.connect() as conn:
-            in_use = {k for (k,) in conn.execute(select(K.key_id).distinct())}
         for key_id in provider.key_ids:
-            if key_id != new_key and key_id not in in_use:
+            if key_id == provider.primary_key_id:
+                continue
+            try:
                 provider.retire(key_id)
-                done.retired.append(key_id)
+            except ValueError:
+                continue  # still wraps a key (another rotation began meanwhile)
+            done.retired.append(key_id)
     record("key-rotation-done", {"new_key": new_key, "rewrapped": done.rewrapped,
                                  "retired": done.retired})
     return done

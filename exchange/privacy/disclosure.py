@@ -13,6 +13,7 @@ from typing import Any
 
 from exchange.fhir.search import SearchQuery
 from exchange.ports import KeyProvider
+from exchange.privacy.derived import extensions
 from exchange.privacy.free_text import Subject
 from exchange.privacy.k_anonymity import GuardResult, guard
 from exchange.privacy.methods import ShapeContext
@@ -40,6 +41,9 @@ class Shaper:
     patients: PatientLookup
     today: date
     verdict: GuardResult | None = None
+    # Each resident's derived facts (the profile's ``derived``), found by the gate before
+    # the guard judges: they leave on the resident's Patient and count as what identifies.
+    facts: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     _subjects: dict[str | None, Subject] = field(default_factory=dict)
     _contexts: dict[tuple[str | None, bool], ShapeContext] = field(default_factory=dict)
 
@@ -86,7 +90,18 @@ class Shaper:
             return resource
         if not self.releases(resident):
             return None
-        return self.profile.apply(resource, self.context(resident))
+        return self._with_facts(self.profile.apply(resource, self.context(resident)),
+                                resident, self._level())
+
+    def _with_facts(self, shaped: dict[str, Any], resident: str | None,
+                    level: Mapping[str, Any]) -> dict[str, Any]:
+        if not self.profile.facts or shaped.get("resourceType") != "Patient" \
+                or resident is None:
+            return shaped
+        carried = extensions(self.facts.get(resident, {}), level.get("facts"))
+        if carried:
+            shaped = {**shaped, "extension": [*(shaped.get("extension") or []), *carried]}
+        return shaped
 
     def judge(self, patients: Mapping[str, dict[str, Any]],
               minimize: Callable[[dict[str, Any]], dict[str, Any]]) -> GuardResult | None:
@@ -98,7 +113,9 @@ class Shaper:
 
         def shape_at(resident: str, patient: dict[str, Any],
                      level: Mapping[str, Any]) -> dict[str, Any]:
-            return self.profile.apply(minimize(patient), self.context(resident, level))
+            return self._with_facts(self.profile.apply(minimize(patient),
+                                                       self.context(resident, level)),
+                                    resident, level)
 
         self.verdict = guard(patients, rule.k, rule.ladder, shape_at, rule.max_suppression)
         return self.verdict
@@ -119,6 +136,8 @@ def searchable(query: SearchQuery, profile: Profile) -> bool:
     allowed = profile.search_parameters
     if allowed is None:
         return True
+    # The order is the recipient's pseudonyms' (``_sort=_id`` or ``-_id``), never a
+    # value's: a sort by a shifted date or a perturbed number would order by the truth.
     return all(c.name in allowed and c.chain is None and c.modifier in CODED_MODIFIERS
                for c in query.clauses) \
-        and all(key == "_id" or key in allowed for key, _ in query.sort)
+        and all(key == "_id" for key, _ in query.sort)

@@ -1,7 +1,11 @@
 """Envelope encryption of stored records.
 
 Every owner (a resident, or ``_directory`` / ``_audit`` for records that belong to no
-resident) has a 256-bit data key, stored wrapped by the key provider's key-encryption key.
+resident) has a 256-bit data key, kept by the key provider: wrapped by its key-encryption
+key in its key store (the embedded one is a file of the key directory, see
+``exchange.privacy.key_file``), never in the database. A database and its backups hold
+ciphertext only; erasing a resident destroys their data key in the key store, after which
+nothing that remains opens their rows in any copy.
 
 Ciphertext format, version 1::
 
@@ -11,49 +15,67 @@ Ciphertext format, version 1::
 
 For resources the parts are type, id and version, so a ciphertext moved to another row,
 resident or version fails to open. Every failure to open is the same ``KeyUnavailable``.
+
+A data key is durable in the key store before anything is sealed under it: a database
+write that rolls back leaves at most an orphan key, which opens nothing.
 """
 
 import secrets
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import insert, select
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlmodel import Session
 
 from exchange.errors import KeyUnavailable
 from exchange.ports import KeyProvider
-from exchange.store.tables import DataKeyRow
-from exchange.store.units import current_unit, reading, writing
-
-K = DataKeyRow.__table__.c  # type: ignore[attr-defined]
+from exchange.privacy.legacy_keys import Adoption, adopt_database_keys
 
 FORMAT_V1 = b"\x01"
+REFERENCE_INFO = b"exchange/v1/ledger-reference"
 
 
 def associated_data(owner: str, parts: Sequence[str]) -> bytes:
     return b"\x00".join([b"exchange/v1", owner.encode(), *(p.encode() for p in parts)])
 
 
+@dataclass(frozen=True)
+class _DataKey:
+    aead: AESGCM
+    reference: str  # the owner's ledger reference (see Vault.resident_reference)
+
+
 class Vault:
-    def __init__(self, engine: Engine, provider: KeyProvider) -> None:
-        self._engine = engine
+    # How often a process asks whether another one destroyed a data key it holds in
+    # memory (an erasure at the command line beside a serving exchange).
+    FORGET_SECONDS = 1.0
+
+    def __init__(self, engine: Engine, provider: KeyProvider,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        """``engine`` is the exchange's database: data keys an older exchange kept there
+        are moved into the key provider first (``exchange.privacy.legacy_keys``)."""
         self._provider = provider
-        self._keys: dict[str, AESGCM] = {}
+        self._keys: dict[str, _DataKey] = {}
         self._lock = threading.Lock()
+        self._monotonic = monotonic
+        self.adoption: Adoption | None = adopt_database_keys(engine, provider)
+        self._destroyed = provider.destroyed()
+        self._checked = monotonic()
 
     def seal(self, owner: str, parts: Sequence[str], plaintext: bytes) -> bytes:
         nonce = secrets.token_bytes(12)
-        aead = self._data_key(owner, create=True)
+        aead = self._data_key(owner, create=True).aead
         return FORMAT_V1 + nonce + aead.encrypt(nonce, plaintext, associated_data(owner, parts))
 
     def open(self, owner: str, parts: Sequence[str], blob: bytes) -> bytes:
         if blob[:1] != FORMAT_V1 or len(blob) < 29:
             raise KeyUnavailable()
-        aead = self._data_key(owner, create=False)
+        aead = self._data_key(owner, create=False).aead
         try:
             return aead.decrypt(blob[1:13], blob[13:], associated_data(owner, parts))
         except InvalidTag:
@@ -64,69 +86,59 @@ class Vault:
         return b"data-key/" + owner.encode()
 
     def destroy(self, owner: str) -> None:
-        """Crypto-shredding: delete the owner's wrapped data key, forget it in memory, and
-        have the key provider refuse it from now on, for this database and its copies."""
-        self._provider.forget(self.context(owner))
+        """Crypto-shredding: the owner's data key is destroyed in the key store (nothing
+        is kept that opens their records, in this database or any copy) and forgotten
+        here; other processes forget it within ``FORGET_SECONDS``."""
         with self._lock:
             self._keys.pop(owner, None)
-            try:
-                with Session(self._engine) as session:
-                    row = session.get(DataKeyRow, owner)
-                    if row is not None:
-                        session.delete(row)
-                        session.commit()
-            except SQLAlchemyError:
-                raise KeyUnavailable() from None
+        self._provider.destroy_data_key(self.context(owner))
+        with self._lock:
+            self._keys.pop(owner, None)  # a read that raced the destruction
 
     def ensure_key(self, owner: str) -> None:
         self._data_key(owner, create=True)
 
-    def _data_key(self, owner: str, *, create: bool) -> AESGCM:
+    def resident_reference(self, resident: str) -> str | None:
+        """How the ledger's records of a request refer to a resident it named: a keyed
+        pseudonym (64 bits, hex) derived from the resident's own data key, stable for as
+        long as they exist. Erasure destroys that key, after which nobody, with whatever
+        remains, can tell which id a reference was. None when ``resident`` has no data
+        key (no such resident, or an erased one)."""
+        if not resident or resident.startswith("_"):  # the directory's and the ledger's
+            return None
+        try:
+            return self._data_key(resident, create=False).reference
+        except KeyUnavailable:
+            return None
+
+    def _data_key(self, owner: str, *, create: bool) -> _DataKey:
+        self._forget_destroyed()
         cached = self._keys.get(owner)
         if cached is not None:
             return cached
-        unit = current_unit(self._engine)
-        if unit is not None:
-            staged = unit.staged.get(("data-key", owner))
-            if staged is not None:
-                return staged  # type: ignore[no-any-return]
         context = self.context(owner)
-        try:
-            with reading(self._engine) as conn:
-                row = conn.execute(select(K.key_id, K.wrapped).where(K.owner == owner)).first()
-            if row is None:
-                if not create:
-                    raise KeyUnavailable()
-                return self._create(owner, context)
-            aead = AESGCM(self._provider.unwrap(row[0], row[1], context))
-        except SQLAlchemyError:
-            raise KeyUnavailable() from None
-        return self._remember(owner, aead)
-
-    def _create(self, owner: str, context: bytes) -> AESGCM:
-        """A new data key, committed with the operation that first seals under it (inside
-        an operation's unit of work) or on its own: a key that rolls back is never used,
-        and data sealed under it rolls back with it."""
-        key = AESGCM.generate_key(bit_length=256)
-        key_id, wrapped = self._provider.wrap(key, context)
-        aead = AESGCM(key)
-        try:
-            with writing(self._engine) as conn:
-                conn.execute(insert(DataKeyRow.__table__),  # type: ignore[attr-defined]
-                             {"owner": owner, "key_id": key_id, "wrapped": wrapped})
-        except IntegrityError:
-            # Another process created it first; use theirs.
-            with reading(self._engine) as conn:
-                row = conn.execute(select(K.key_id, K.wrapped).where(K.owner == owner)).one()
-            return self._remember(owner, AESGCM(self._provider.unwrap(row[0], row[1],
-                                                                      context)))
-        unit = current_unit(self._engine)
-        if unit is None:
-            return self._remember(owner, aead)
-        unit.staged[("data-key", owner)] = aead
-        unit.after_commit(lambda: self._remember(owner, aead))
-        return aead
-
-    def _remember(self, owner: str, aead: AESGCM) -> AESGCM:
+        key = self._provider.data_key(context)
+        if key is None:
+            if not create:
+                raise KeyUnavailable()
+            key = self._provider.create_data_key(context)
+        found = _DataKey(AESGCM(key), _reference(key))
         with self._lock:
-            return self._keys.setdefault(owner, aead)
+            return self._keys.setdefault(owner, found)
+
+    def _forget_destroyed(self) -> None:
+        """Drop the keys held in memory once another process destroyed any data key."""
+        now = self._monotonic()
+        if now - self._checked < self.FORGET_SECONDS:
+            return
+        self._checked = now
+        destroyed = self._provider.destroyed()
+        if destroyed != self._destroyed:
+            with self._lock:
+                self._keys.clear()
+                self._destroyed = destroyed
+
+
+def _reference(data_key: bytes) -> str:
+    return HKDF(algorithm=hashes.SHA256(), length=8, salt=None,
+                info=REFERENCE_INFO).derive(data_key).hex()

@@ -5,20 +5,31 @@ Every method gets the element's value, its name, its path, the rule's params and
 generalization level the k-anonymity guard chose). A method returns the new value,
 ``REMOVE``, or ``Moved`` (an extension that replaces the element, e.g. an age band).
 
-- ``dateShift``: one offset per resident per pseudonym domain, within ±``date_shift_days``,
-  so intervals between a resident's dates are preserved. Precision is kept: a year stays a
-  year, a year-month is shifted as its 15th day.
+- ``dateShift``: one offset per resident per pseudonym domain, within ±``date_shift_days``.
+  Precision is kept: a year stays a year, a year-month is shifted as its 15th day. With
+  ``params.time = "drop"`` a dateTime leaves as its (local) date: a time of day is the same
+  on both sides of a shift, so it would match a clinic's identified record. With
+  ``params.jitter_days`` each resource's dates move by a further offset of their own,
+  within ±that many days: the intervals between visits no longer fingerprint a resident
+  (dates within one resource, a period's start and end, keep their distance).
 - ``cryptoHash``: HMAC-SHA256 under the domain key. A resource ``id`` and a reference
   ``Type/id`` hash the same input, so a recipient's bundle still links within itself.
 - ``encrypt``: AES-SIV under a domain key only the exchange holds (deterministic, so the
   same value gives the same token); the exchange can reverse it, a recipient cannot.
 - ``substitute``: ``params.value`` replaces the value.
 - ``generalize``: ``to`` = ``year`` (a date to its year), ``ageBand`` (a birth date to an
-  age-band extension, widths from the k-anonymity level, top-coded at ``top``), ``zone``
+  age-band extension, widths from the k-anonymity level, top-coded at ``top``; a width of
+  0 releases no age), ``zone``
   (an address to district or city, postal code cut to ``postal_digits``), ``gender``
   (kept, or ``unknown`` at the coarsest levels).
 - ``perturb``: numeric noise, ``absolute`` or ``relative`` span, keyed by the resource and
-  path so that repeating a query does not average it away; ``round`` digits.
+  path so that repeating a query does not average it away; ``round`` digits. With
+  ``resident_relative`` a resident's values of one code are also scaled by a factor of
+  their own (within ±that share, per recipient): a series' mean is then off by that
+  factor, which no number of readings averages away. ``by_code`` sets the relative span
+  per code (``system|code`` of the resource): a reading's noise must be as wide as the
+  code's own variation from one reading to the next, or the sequence of a resident's
+  readings is a fingerprint that a holder of the identified series can correlate.
 - ``scrub``: free text without ID numbers, mobile numbers or the resident's own name.
 """
 
@@ -61,6 +72,7 @@ class ShapeContext:
     resident: str | None = None
     resource_type: str = ""
     resource_id: str = ""
+    resource_code: str = ""  # the resource's first code (per-resident noise is per code)
     keyed: bool = False  # set while shaping: a keyed method touched the current object
     resource_bound: bool = False  # ... and its result depends on the resource itself
     # What repeats for this resident and domain: pseudonyms, shifted dates, scrubbed texts,
@@ -113,15 +125,28 @@ def _date_shift(value: Any, key: str, path: str, params: dict[str, Any],
                 ctx: ShapeContext) -> Any:
     if not isinstance(value, str):
         return REMOVE
-    return ctx.remembered("date", value, lambda: _shifted(value, ctx))
+    drop_time = params.get("time") == "drop"
+    jitter = int(params.get("jitter_days", 0))
+    if jitter:
+        ctx.resource_bound = True  # each resource its own jitter: never remembered across
+        days = ctx.offset() + _jitter(ctx, jitter)
+        return _shifted(value, days, drop_time)
+    return ctx.remembered("date" + ("/day" if drop_time else ""), value,
+                          lambda: _shifted(value, ctx.offset(), drop_time))
 
 
-def _shifted(value: str, ctx: ShapeContext) -> Any:
+def _jitter(ctx: ShapeContext, span: int) -> int:
+    digest = hmac.digest(ctx.hash_key, f"date-jitter\x00{ctx.resident}\x00"
+                         f"{ctx.resource_type}/{ctx.resource_id}".encode(), "sha256")
+    return int.from_bytes(digest[:8], "big") % (2 * span + 1) - span
+
+
+def _shifted(value: str, offset: int, drop_time: bool = False) -> Any:
     m = DATE.fullmatch(value)
     if m is None:
         return REMOVE  # not a date after all: never release what could not be shifted
     year, month, day, time = m.groups()
-    days = timedelta(days=ctx.offset())
+    days = timedelta(days=offset)
     if month is None:
         return value
     if day is None:
@@ -131,7 +156,7 @@ def _shifted(value: str, ctx: ShapeContext) -> Any:
         shifted = date(int(year), int(month), int(day)) + days
     except ValueError:
         return REMOVE
-    return shifted.isoformat() + (time or "")
+    return shifted.isoformat() + ("" if drop_time else (time or ""))
 
 
 def _per_leaf(method: "Method", value: Any, key: str, path: str, params: dict[str, Any],
@@ -180,8 +205,10 @@ def _generalize(value: Any, key: str, path: str, params: dict[str, Any],
     if to == "year":
         return value[:4] if isinstance(value, str) and DATE.fullmatch(value) else REMOVE
     if to == "ageBand":
-        return age_band(value, ctx.today, int(ctx.level.get("age_band", params.get("width", 5))),
-                        int(params.get("top", 90)))
+        width = int(ctx.level.get("age_band", params.get("width", 5)))
+        if width <= 0:
+            return REMOVE  # a rung that releases no age at all
+        return age_band(value, ctx.today, width, int(params.get("top", 90)))
     if to == "zone":
         return zone(value, str(ctx.level.get("zone", "district")),
                     int(params.get("postal_digits", 0)))
@@ -225,13 +252,23 @@ def _perturb(value: Any, key: str, path: str, params: dict[str, Any],
     ctx.resource_bound = True  # keyed by the resource: never remembered across resources
     if isinstance(value, bool) or not isinstance(value, int | float):
         return REMOVE
-    span = float(params.get("absolute", 0)) or abs(value) * float(params.get("relative", 0))
-    digest = hmac.digest(ctx.hash_key, f"perturb\x00{ctx.resource_type}/{ctx.resource_id}"
-                         f"\x00{path}".encode(), "sha256")
-    unit = int.from_bytes(digest[:8], "big") / 2**64  # [0, 1)
-    noisy = value + (2 * unit - 1) * span
+    share = float(params.get("resident_relative", 0))
+    if share:
+        value = value * (1 + share * _signed_unit(
+            ctx, f"perturb-resident\x00{ctx.resident}\x00{ctx.resource_code}\x00{path}"))
+    relative = float(params.get("by_code", {}).get(ctx.resource_code,
+                                                    params.get("relative", 0)))
+    span = float(params.get("absolute", 0)) or abs(value) * relative
+    noisy = value + span * _signed_unit(
+        ctx, f"perturb\x00{ctx.resource_type}/{ctx.resource_id}\x00{path}")
     digits = int(params.get("round", 2))
     return round(noisy, digits) if digits > 0 else round(noisy)
+
+
+def _signed_unit(ctx: ShapeContext, message: str) -> float:
+    """A number in [-1, 1) drawn from the recipient's key: the same for the same message."""
+    digest = hmac.digest(ctx.hash_key, message.encode(), "sha256")
+    return 2 * int.from_bytes(digest[:8], "big") / 2**64 - 1
 
 
 def _scrub(value: Any, key: str, path: str, params: dict[str, Any],

@@ -20,6 +20,13 @@ matches takes its parent's method, and a top-level element the profile's ``defau
 
 Methods: ``keep``, ``redact``, ``dateShift``, ``cryptoHash``, ``encrypt``, ``substitute``,
 ``generalize``, ``perturb``, ``scrub`` (see ``exchange/privacy/methods.py``).
+
+Free text by allow-list (``"free_text": {"allow": [paths]}``): an element kept whose R4
+datatype is ``string`` or ``markdown`` (``exchange/fhir/datatypes.py``), or that R4 does
+not define, leaves only if an allow-list path matches it. So a name typed into a unit, a
+display, a ``text`` or an extension's ``valueString`` stays behind whatever element
+carries it, and a scrubber's misses cannot leak. With ``"units": "ucum-code"`` a UCUM
+Quantity's ``unit`` is its ``code``, never the text that came in.
 """
 
 import json
@@ -30,11 +37,25 @@ from typing import Any
 
 import orjson
 
+from exchange.fhir.datatypes import is_free_text
+from exchange.privacy.derived import Fact, load_facts
 from exchange.privacy.methods import METHODS, REMOVE, Moved, ShapeContext, is_date
 
 EXTENSIONS = frozenset({"extension", "modifierExtension"})
+UCUM = "http://unitsofmeasure.org"
 MEMO_BYTES = 1024  # objects larger than this are shaped each time, not remembered
 Rule = tuple[re.Pattern[str], bool, str, dict[str, Any]]  # path, dates only, method, params
+
+
+@dataclass(frozen=True)
+class Aggregates:
+    """Counts of residents per zone and derived fact, released with differential privacy
+    (``noise.py``): ``epsilon`` per release, at most ``epsilon_per_day`` per recipient."""
+
+    facts: tuple[str, ...]
+    zones: tuple[str, ...]
+    epsilon: float
+    epsilon_per_day: float
 
 
 @dataclass(frozen=True)
@@ -48,20 +69,25 @@ class _Plan:
     """What the rules say about one path, and the paths beneath it (built on first use):
     walking a resource follows dict lookups, not regular expressions."""
 
-    __slots__ = ("children", "dated", "path", "plain", "rules", "volatile")
+    __slots__ = ("allow", "children", "dated", "path", "plain", "rules", "text", "volatile")
 
-    def __init__(self, path: str, rules: tuple[Rule, ...]) -> None:
+    def __init__(self, path: str, rules: tuple[Rule, ...],
+                 allow: tuple[re.Pattern[str], ...] | None = None) -> None:
         self.volatile = 0  # how often an object here needed a keyed method (not memoized)
         self.path = path
         self.rules = rules
+        self.allow = allow
         self.plain = next((r for r in rules if not r[1] and r[0].fullmatch(path)), None)
         self.dated = next((r for r in rules if r[0].fullmatch(path)), None)
+        # Under a free-text allow-list: whether a string kept here is held back.
+        self.text = allow is not None and is_free_text(path) \
+            and not any(a.fullmatch(path) for a in allow)
         self.children: dict[str, _Plan] = {}
 
     def child(self, key: str) -> "_Plan":
         plan = self.children.get(key)
         if plan is None:
-            plan = _Plan(f"{self.path}.{key}", self.rules)
+            plan = _Plan(f"{self.path}.{key}", self.rules, self.allow)
             if len(self.children) < 1000:  # element names are bounded; stay bounded
                 self.children[key] = plan
         return plan
@@ -78,12 +104,19 @@ class Profile:
     # Search parameters a recipient may use under this profile (None: all). Searching by
     # what a profile hides (a name, a birth date, an unshifted date) would reveal it.
     search_parameters: frozenset[str] | None = None
+    # Free text by allow-list (None: strings are kept like any value the rules keep).
+    text_allowed: tuple[re.Pattern[str], ...] | None = None
+    units_from_code: bool = False
+    # Facts derived from the resident's record, carried on their Patient (derived.py).
+    facts: tuple[Fact, ...] = ()
+    aggregates: Aggregates | None = None
     _plans: dict[str, _Plan] = field(default_factory=dict, repr=False)
     _leaves: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @property
     def passes_through(self) -> bool:
-        return self.default == "keep" and not self.rules and not self.tags
+        return self.default == "keep" and not self.rules and not self.tags \
+            and self.text_allowed is None and not self.units_from_code and not self.facts
 
     def apply(self, resource: dict[str, Any], ctx: ShapeContext) -> dict[str, Any]:
         if self.passes_through:
@@ -91,9 +124,10 @@ class Profile:
         rtype = str(resource.get("resourceType"))
         ctx.resource_type = rtype
         ctx.resource_id = str(resource.get("id"))
+        ctx.resource_code = _first_code(resource.get("code"))
         plan = self._plans.get(rtype)
         if plan is None:
-            plan = self._plans[rtype] = _Plan(rtype, self.rules)
+            plan = self._plans[rtype] = _Plan(rtype, self.rules, self.text_allowed)
         out = self._object(resource, plan, self.default, ctx, root=True)
         out = {"resourceType": rtype, **out}
         if self.tags:
@@ -139,7 +173,8 @@ class Profile:
                 method = rule[2] if rule else inherited
                 # A primitive kept or redacted (the hot path), or given to its method.
                 if method == "keep":
-                    out[key] = value
+                    if not (sub.text and kind is str):
+                        out[key] = value
                     continue
                 if method == "redact":
                     continue
@@ -160,6 +195,9 @@ class Profile:
                 out[key] = shaped
         if moved:
             out["extension"] = [*(out.get("extension") or []), *moved]
+        if self.units_from_code and "unit" in node and node.get("system") == UCUM \
+                and isinstance(out.get("code"), str):
+            out["unit"] = out["code"]
         keyed = ctx.keyed or bool(moved)
         bound = ctx.resource_bound
         ctx.keyed, ctx.resource_bound = outer or keyed, outer_bound or bound
@@ -194,11 +232,17 @@ class Profile:
                 if key in EXTENSIONS and child.keys() <= {"url", "id"}:
                     return REMOVE  # an extension whose value was removed says nothing
                 return child if child else REMOVE
-            return value
+            return REMOVE if plan.text and kind is str else value
         if method == "redact":
             return REMOVE
         ctx.keyed = True  # the result depends on the recipient, the resident or the resource
         return METHODS[method](value, key, plan.path, rule[3] if rule else {}, ctx)
+
+
+def _first_code(concept: Any) -> str:
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    first = codings[0] if isinstance(codings, list) and codings else None
+    return f"{first.get('system')}|{first.get('code')}" if isinstance(first, dict) else ""
 
 
 def compile_path(path: str) -> tuple[re.Pattern[str], bool]:
@@ -230,13 +274,33 @@ def load_profile(path: Path) -> Profile:
         pattern, dates = compile_path(str(rule["path"]))
         rules.append((pattern, dates, str(rule["method"]), dict(rule.get("params") or {})))
     k = raw.get("k_anonymity")
+    text = raw.get("free_text")
+    facts = load_facts(raw.get("derived", []))
+    aggregates = _aggregates(raw.get("aggregates"))
+    banded = {f.name for f in facts if f.reduce != "classes"}
+    if aggregates is not None and not set(aggregates.facts) <= banded:
+        raise ValueError(f"{path.name}: aggregates count facts of one value per resident")
     return Profile(
         name=str(raw["name"]), default=str(raw["default"]), rules=tuple(rules),
         tags=tuple(raw.get("tags") or ()), date_shift_days=int(raw.get("date_shift_days", 0)),
         k_anonymity=KAnonymity(int(k["k"]), tuple(k["ladder"]),
                                float(k.get("max_suppression", 0.0))) if k else None,
         search_parameters=frozenset(raw["search_parameters"])
-        if "search_parameters" in raw else None)
+        if "search_parameters" in raw else None,
+        text_allowed=tuple(compile_path(str(a))[0] for a in text.get("allow", []))
+        if text is not None else None,
+        units_from_code=raw.get("units") == "ucum-code",
+        facts=facts, aggregates=aggregates)
+
+
+def _aggregates(raw: dict[str, Any] | None) -> Aggregates | None:
+    if raw is None:
+        return None
+    spec = Aggregates(tuple(raw["facts"]), tuple(raw["zones"]), float(raw["epsilon"]),
+                      float(raw["epsilon_per_day"]))
+    if not 0 < spec.epsilon <= spec.epsilon_per_day:
+        raise ValueError("aggregates: epsilon must be positive and within the day's budget")
+    return spec
 
 
 def load_profiles(directory: Path, k_override: int | None = None) -> dict[str, Profile]:

@@ -2,10 +2,10 @@
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
-from exchange.fhir.dates import parse_range, period_range
+from exchange.fhir.dates import FAR_FUTURE, FAR_PAST, parse_range, period_range
 from exchange.fhir.fhirpath import evaluate
 from exchange.fhir.references import RELATIVE_ONLY, LocalBases, reference_type
 from exchange.fhir.search import CONTAINS_LENGTH
@@ -14,6 +14,10 @@ from exchange.privacy.blind_index import BlindIndex, normalize_text
 
 MAX_PREFIX = 32
 SECURITY = "_security"  # security labels, indexed so withholding happens in SQL
+# The local records a resource points at where no search parameter indexes the pointer
+# (a Claim's diagnosisReference): no search reads this key, but a label that a record
+# gains finds through it every record it reaches (exchange/gate/labelling.py).
+REFERS = "_refers"
 _NOT_TEXT = frozenset({"use", "type", "period", "extension", "id"})
 
 
@@ -150,17 +154,25 @@ def string_terms(text: str) -> set[str]:
 
 
 def index_entries(resource: dict[str, Any], blind: BlindIndex, zone: tzinfo = UTC,
-                  here: LocalBases = RELATIVE_ONLY) -> IndexEntries:
+                  here: LocalBases = RELATIVE_ONLY, owner: str | None = None) -> IndexEntries:
     """What the store indexes of ``resource``; a date without a zone is read in ``zone``,
-    and a reference is indexed as the local record it names by ``here``."""
+    and a reference is indexed as the local record it names by ``here``. Terms are keyed
+    by the resident whose record it is: ``owner``, else the one its references name (none
+    for the directory), so that the same term in two records never reads alike."""
     entries = IndexEntries()
+    rtype = str(resource.get("resourceType"))
+    if owner is None:
+        owner = compartment_of(resource, here)
     plain: set[tuple[str, str]] = set()  # (index key, term) before blinding, each once
-    for param in _reading(str(resource.get("resourceType")), resource.keys()):
+    for param in _reading(rtype, resource.keys()):
         for value in param_values(resource, param):
             plain.update(_terms(param, value))
             if param.kind == "date":
-                span = _date_span(value, zone)
+                span = date_span(value, zone)
                 if span is not None:
+                    if is_coarse(rtype, param.name):
+                        plain.update((param.name, t) for t in calendar_terms(*span, zone))
+                        span = coarse_span(*span, zone)
                     entries.dates.append((param.name, *span))
             elif param.kind == "reference":
                 ref = relative_reference(value, here)
@@ -169,7 +181,11 @@ def index_entries(resource: dict[str, Any], blind: BlindIndex, zone: tzinfo = UT
     for label in values_at(resource, "meta.security"):
         for system, code in token_pairs(label):
             plain.update((SECURITY, t) for t in token_terms(SECURITY, system, code))
-    entries.terms = sorted((key, blind.term(key, term)) for key, term in plain)
+    entries.terms = sorted((key, blind.owned(owner, key, term)) for key, term in plain)
+    indexed = {target for _, target in entries.references}
+    own = f"{resource.get('resourceType')}/{resource.get('id')}"
+    entries.references.extend((REFERS, target) for target in referenced(resource, here)
+                              if target not in indexed and target != own)
     entries.references = sorted(set(entries.references))  # a union names each once
     entries.dates = sorted(set(entries.dates))
     return entries
@@ -298,7 +314,8 @@ def strings_of(value: Any) -> Iterator[str]:
                         yield part
 
 
-def _date_span(value: Any, zone: tzinfo) -> tuple[datetime, datetime] | None:
+def date_span(value: Any, zone: tzinfo) -> tuple[datetime, datetime] | None:
+    """The instants a date, dateTime or Period value stands for; None if it is none."""
     try:
         if isinstance(value, str):
             return parse_range(value, zone)
@@ -307,3 +324,99 @@ def _date_span(value: Any, zone: tzinfo) -> tuple[datetime, datetime] | None:
     except ValueError:
         return None
     return None
+
+
+# Person-level dates (a birth date, a date of death) are quasi-identifiers: with a sex and
+# a district they single out most people, and a copy of the database would hold them in
+# clear. The index keeps only the span of ``COARSE_YEARS`` calendar years, in the
+# community's zone, that holds the date; a search narrows by that span in SQL and
+# compares the exact date on the decrypted record (``exchange.store.search_sql``). Five
+# years, the age band the pseudonymized profile releases: as coarse as anything that
+# leaves, and a search still opens only the records of the one or two spans at its edges.
+# Beside the span, the calendar year, month and day that hold the date are blind terms of
+# the resident's (``calendar_terms``): the commonest search, a birth date ``eq`` a day, is
+# then found exactly in SQL, deciding on no one else and opening no record.
+PERSON_DATES = frozenset({"birthDate", "deceasedDateTime"})
+# The form the indexes are written in: 2, terms keyed per resident and person-level dates
+# as spans (1, the first: terms keyed once for the community, every date exact). A store
+# in another form is rebuilt before it is searched (``exchange.store.reindexing``).
+INDEX_FORM = 2
+COARSE_YEARS = 5
+COARSE_DATES = frozenset((rtype, name) for rtype, params in PARAMS.items()
+                         for name, param in params.items()
+                         if param.kind == "date" and param.roots & PERSON_DATES)
+
+
+def is_coarse(rtype: str, param: str) -> bool:
+    """Whether the index holds ``param`` of ``rtype`` only as a span of years."""
+    return (rtype, param) in COARSE_DATES
+
+
+def coarse_span(low: datetime, high: datetime, zone: tzinfo) -> tuple[datetime, datetime]:
+    """The span of whole ``COARSE_YEARS``-year blocks (1940-1944, 1945-1949, ...) of the
+    calendar in ``zone`` that holds [low, high)."""
+    first = low.astimezone(zone).year
+    last = (high - timedelta(microseconds=1)).astimezone(zone).year
+    return (_new_year(first - first % COARSE_YEARS, zone),
+            _new_year(last - last % COARSE_YEARS + COARSE_YEARS, zone))
+
+
+def exact_spans(resource: dict[str, Any], param: SearchParam,
+                zone: tzinfo) -> list[tuple[datetime, datetime]]:
+    """The exact instants of a date parameter's values in a (decrypted) resource: what
+    the index would hold of them in clear."""
+    spans = (date_span(value, zone) for value in param_values(resource, param))
+    return [span for span in spans if span is not None]
+
+
+def _new_year(year: int, zone: tzinfo) -> datetime:
+    if year < 1:
+        return FAR_PAST
+    if year > FAR_FUTURE.year:
+        return FAR_FUTURE
+    try:
+        return datetime(year, 1, 1, tzinfo=zone).astimezone(UTC)
+    except OverflowError:  # the first hours of year 1, east of Greenwich
+        return FAR_PAST
+
+
+def calendar_terms(low: datetime, high: datetime, zone: tzinfo) -> list[str]:
+    """The calendar year, month and day of ``zone`` that hold all of [low, high), as
+    terms (``y1942``, ``m1942-03``, ``d1942-03-08``; a year-only date has the first): a
+    date ``eq`` a whole year, month or day is one they hold (``calendar_term``)."""
+    return [term for term, _, end in _calendar(low.astimezone(zone), zone) if high <= end]
+
+
+def calendar_term(low: datetime, high: datetime, zone: tzinfo) -> str | None:
+    """The term of the calendar year, month or day of ``zone`` that [low, high) is,
+    exactly, or None: a searched value that ``calendar_terms`` can answer."""
+    for term, start, end in _calendar(low.astimezone(zone), zone):
+        if (start, end) == (low, high):
+            return term
+    return None
+
+
+def _calendar(local: datetime, zone: tzinfo) -> Iterator[tuple[str, datetime, datetime]]:
+    """The year, month and day that hold a local moment, with their bounds as instants
+    (as ``fhir.dates`` reads a date without a zone)."""
+    day = local.date()
+    try:
+        following = day + timedelta(days=1)
+    except OverflowError:
+        following = None
+    yield (f"y{day:%Y}", _instant(date(day.year, 1, 1), zone),
+           _instant(date(day.year + 1, 1, 1) if day.year < 9999 else None, zone))
+    month_end = date(day.year + day.month // 12, day.month % 12 + 1, 1) \
+        if (day.year, day.month) < (9999, 12) else None
+    yield (f"m{day:%Y-%m}", _instant(date(day.year, day.month, 1), zone),
+           _instant(month_end, zone))
+    yield f"d{day.isoformat()}", _instant(day, zone), _instant(following, zone)
+
+
+def _instant(day: date | None, zone: tzinfo) -> datetime:
+    if day is None:
+        return FAR_FUTURE
+    try:
+        return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+    except OverflowError:
+        return FAR_PAST

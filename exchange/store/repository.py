@@ -13,15 +13,21 @@ gets; the parts call each other directly.
 
 from collections.abc import Callable
 from datetime import UTC, tzinfo
+from functools import partial
 
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
+from exchange.errors import DependencyUnavailable
 from exchange.fhir.references import RELATIVE_ONLY, LocalBases
 from exchange.ports import Clock
 from exchange.privacy.blind_index import BlindIndex
 from exchange.privacy.envelope import Vault
 from exchange.store.compartments import Compartments
 from exchange.store.erasure import RecordEraser
+from exchange.store.reindexing import rebuild_indexes
+from exchange.store.releases import NoisyReleases
 from exchange.store.resources import (
     DIRECTORY_OWNER,
     Allowed,
@@ -33,7 +39,8 @@ from exchange.store.resources import (
     new_id,
 )
 from exchange.store.search_sql import ResourceSearch
-from exchange.store.units import after_end
+from exchange.store.tables import ResourceRow
+from exchange.store.units import after_end, reading
 
 __all__ = ["DIRECTORY_OWNER", "Allowed", "CurrentState", "ResourceRepository",
            "StoredResource", "Write", "as_utc", "new_id"]
@@ -67,8 +74,26 @@ class ResourceRepository:
         self.consent_stamps = compartments.consent_stamps
         # erasure
         self.erase = eraser.erase
+        # differentially private releases, their answers and the epsilon they spent
+        self.noisy_releases = NoisyReleases(engine)
+        # the indexes' form, and their rebuild after an upgrade that changes it
+        self.index = versions.index
+        self.rebuild_indexes = partial(rebuild_indexes, versions)
 
     def after_end(self, action: Callable[[], object]) -> None:
         """Run ``action`` when the present operation's transaction ends, committed or
         rolled back, and now if it has none (``exchange.store.units``)."""
         after_end(self.engine, action)
+
+    def generation(self) -> tuple[int, str]:
+        """What changes whenever any record does: the number of stored versions and the
+        latest change. A result computed over the whole store (the k-anonymity guard's
+        verdict) is reused while it stays the same; an erasure lowers the count."""
+        row = ResourceRow.__table__.c  # type: ignore[attr-defined]
+        try:
+            with reading(self.engine) as conn:
+                count, latest = conn.execute(
+                    select(func.count(), func.max(row.last_updated))).one()
+        except SQLAlchemyError:
+            raise DependencyUnavailable("The record store is unavailable.") from None
+        return int(count), str(latest)

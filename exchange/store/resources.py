@@ -23,6 +23,7 @@ from exchange.fhir.references import RELATIVE_ONLY, LocalBases
 from exchange.ports import Clock
 from exchange.privacy.blind_index import BlindIndex
 from exchange.privacy.envelope import Vault
+from exchange.store.index_form import IndexForm
 from exchange.store.indexing import compartment_of, index_entries
 from exchange.store.tables import DateIndex, ReferenceIndex, ResourceRow, TermIndex
 from exchange.store.units import reading, writing
@@ -105,6 +106,16 @@ class ResourceVersions:
         self._clock = clock
         self._zone = zone  # the community's: dates without a zone are indexed in it
         self._here = here  # the bases under which an absolute reference is to our records
+        self.index = IndexForm(engine)  # searched only in the form written here
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def zone(self) -> tzinfo:
+        """The zone dates without one are read in, as the index read them."""
+        return self._zone
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -163,7 +174,7 @@ class ResourceVersions:
             resource["meta"] = meta
             patient_id = write.owner(self._here)
             body = orjson.dumps(resource)
-            index.add(resource, self._blind, self._zone, self._here)
+            index.add(resource, self._blind, self._zone, self._here, patient_id)
         sealed = self._vault.seal(patient_id or DIRECTORY_OWNER,
                                   (write.resource_type, write.resource_id, str(version)), body)
         rows.append({"resource_type": write.resource_type, "resource_id": write.resource_id,
@@ -192,7 +203,7 @@ class ResourceVersions:
                          "is_current": True, "deleted": False, "patient_id": patient_id,
                          "last_updated": now, "content": self._vault.seal(
                              patient_id or DIRECTORY_OWNER, (rtype, rid, "1"), body)})
-            index.add(resource, self._blind, self._zone, self._here)
+            index.add(resource, self._blind, self._zone, self._here, patient_id)
         try:
             with writing(self._engine) as conn:
                 conn.execute(insert(RESOURCES), rows)
@@ -221,6 +232,15 @@ class ResourceVersions:
         stmt = select(RESOURCES).where(*where).order_by(
             R.last_updated.desc(), R.resource_id, R.version_id.desc()).limit(count)
         return self.fetch(stmt)
+
+    def index_rows(self, rows: Sequence[StoredResource]) -> "IndexRows":
+        """The index rows of stored versions, as writing them made them (for a rebuild)."""
+        index = IndexRows()
+        for row in rows:
+            if row.body:
+                index.add(orjson.loads(row.body), self._blind, self._zone, self._here,
+                          row.patient_id)
+        return index
 
     # -- rows, for every part that selects whole resource rows ------------------------------
 
@@ -261,9 +281,10 @@ class IndexRows:
         self.references: list[dict[str, Any]] = []
 
     def add(self, resource: dict[str, Any], blind: BlindIndex, zone: tzinfo,
-            here: LocalBases) -> None:
+            here: LocalBases, owner: str | None) -> None:
+        """``owner``: the resident whose record it is (None for the directory)."""
         key = {"resource_type": resource["resourceType"], "resource_id": resource["id"]}
-        entries = index_entries(resource, blind, zone, here)
+        entries = index_entries(resource, blind, zone, here, owner)
         self.terms.extend({**key, "param": p, "term": t} for p, t in entries.terms)
         self.dates.extend({**key, "param": p, "low": lo, "high": hi}
                           for p, lo, hi in entries.dates)

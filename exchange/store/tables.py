@@ -35,7 +35,8 @@ class ResourceRow(SQLModel, table=True):
 
 
 class TermIndex(SQLModel, table=True):
-    """Token and string search terms of current versions, as keyed hashes (blind index)."""
+    """Token and string search terms of current versions, as keyed hashes (blind index),
+    each keyed by the resident whose record it is (``exchange.privacy.blind_index``)."""
 
     __tablename__ = "term_index"
     __table_args__ = (
@@ -51,6 +52,9 @@ class TermIndex(SQLModel, table=True):
 
 
 class DateIndex(SQLModel, table=True):
+    """Dates of current versions as UTC ranges [low, high); a person-level date (a birth
+    date) only as the span of years that holds it (``exchange.store.indexing``)."""
+
     __tablename__ = "date_index"
     __table_args__ = (
         Index("ix_date_lookup", "resource_type", "param", "low", "high"),
@@ -80,14 +84,14 @@ class ReferenceIndex(SQLModel, table=True):
     target: str = Field(max_length=140)
 
 
-class DataKeyRow(SQLModel, table=True):
-    """A resident's data key, wrapped by a key-encryption key of the key provider."""
+class IndexFormRow(SQLModel, table=True):
+    """The form the search indexes were written in (``exchange.store.indexing.INDEX_FORM``):
+    a store indexed in an earlier form is rebuilt (``exchange reindex``) before it is
+    searched again. No row in a store that holds records: the first form."""
 
-    __tablename__ = "data_key"
+    __tablename__ = "index_form"
 
-    owner: str = Field(primary_key=True, max_length=64)
-    key_id: str = Field(max_length=64)
-    wrapped: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    form: int = Field(primary_key=True)
 
 
 class ClientRow(SQLModel, table=True):
@@ -183,3 +187,19 @@ class PolicyRevisionRow(SQLModel, table=True):
     modules: str  # JSON: [[path, source], ...]
     data: str  # JSON
     first_seen: datetime = Field(sa_column=_utc_column())
+
+
+class NoisyReleaseRow(SQLModel, table=True):
+    """A differentially private release (exchange/privacy/noise.py): what a recipient was
+    told on a day, and the epsilon it spent. Asked again that day, the recipient is told
+    the same, spending nothing, so repeating a query cannot average the noise away; the
+    day's spending is the sum of its rows. Written in the transaction of the release's
+    audit entry."""
+
+    __tablename__ = "noisy_release"
+
+    recipient: str = Field(primary_key=True, max_length=200)  # the pseudonym domain
+    day: str = Field(primary_key=True, max_length=10)
+    query: str = Field(primary_key=True, max_length=200)
+    epsilon: float
+    answer: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

@@ -22,6 +22,7 @@ decision := {
 	"obligations": {
 		"form": data.exchange.disclosure.form,
 		"profile": data.exchange.disclosure.profile,
+		"search_profile": data.exchange.disclosure.search_profile,
 		"types": {t: data.exchange.purposes.fields(t) | some t in allowed_types},
 		"withhold_labels": data.exchange.sensitive.withheld,
 		"categories": data.exchange.data_classes.rules,

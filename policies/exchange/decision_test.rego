@@ -7,7 +7,7 @@ import data.exchange.fixtures_test as fixtures
 test_decision_has_its_published_shape if {
 	d := fixtures.ask(fixtures.clinic_a, "read", ["Observation"], [fixtures.treat_a])
 	object.keys(d) == {"allow", "reasons", "consents", "obligations"}
-	object.keys(d.obligations) == {"form", "profile", "types", "withhold_labels", "categories"}
+	object.keys(d.obligations) == {"form", "profile", "search_profile", "types", "withhold_labels", "categories"}
 }
 
 test_other_clinic_denied if {

@@ -41,8 +41,9 @@ def test_both_decision_points_agree_on_500_generated_inputs(standin: OpaStandIn)
         b = opa.decide(DECISION, policy_input)
         assert a == b, policy_input
         allowed[a["allow"]] += 1
-    # The corpus exercises both answers, not just denials.
-    assert allowed[True] >= 50 and allowed[False] >= 50
+    # The corpus exercises both answers, not just denials (allowed: about one in ten,
+    # since the hub is refused records it only derives facts from).
+    assert allowed[True] >= 30 and allowed[False] >= 30
 
 
 def test_token_grants_agree(standin: OpaStandIn) -> None:

@@ -100,9 +100,9 @@ def test_a_pseudonymized_recipient_cannot_ask_by_real_id(small_k_community: Comm
 
     community = small_k_community
     r = community.http.post("/fhir/Consent", json=build_consent(
-        "bob", "Organization/hub", ["CAREMGT"]), headers=community.resident_headers("bob"))
+        "bob", "Organization/lab", ["HRESCH"]), headers=community.resident_headers("bob"))
     assert r.status_code == 201
-    hub = {**community.headers("hub", "CAREMGT"), "X-Request-ID": "same-request"}
+    hub = {**community.headers("lab", "HRESCH"), "X-Request-ID": "same-request"}
     found = community.http.get("/fhir/Observation", headers=hub).json()
     assert found["total"] >= 1  # it does receive bob's readings, under pseudonyms
     for real, missing in (("/fhir/Observation/bob-glu-0", "/fhir/Observation/no-such"),

@@ -34,9 +34,11 @@ def bob_at_the_hub(tmp_path: Path) -> Iterator[Community]:
          "valueQuantity": {"value": 3200, "unit": "steps"}},
         {**condition("bob-dm", "bob", "E11.9", "2019-02-01"),
          "asserter": {"reference": "Practitioner/dr-x"}}])
-    r = community.http.post("/fhir/Consent", json=build_consent(
-        "bob", "Organization/hub", ["CAREMGT"]), headers=community.resident_headers("bob"))
-    assert r.status_code == 201, r.text
+    for organization, purpose in (("Organization/hub", "CAREMGT"),
+                                  ("Organization/lab", "HRESCH")):
+        r = community.http.post("/fhir/Consent", json=build_consent(
+            "bob", organization, [purpose]), headers=community.resident_headers("bob"))
+        assert r.status_code == 201, r.text
     yield community
     community.services.engine.dispose()
 
@@ -53,20 +55,26 @@ def _ids(community: Community, client: str, purpose: str, query: str) -> list[st
     "Observation?code:text=daughter",
     "Observation?code:text=steps",
 ])
-def test_the_hub_cannot_match_on_text_its_profile_scrubs(bob_at_the_hub: Community,
-                                                         query: str) -> None:
+def test_pseudonymized_recipients_cannot_match_on_text_their_profile_drops(
+        bob_at_the_hub: Community, query: str) -> None:
     # clinic B, shown the record as it is, finds it by its text
     assert _ids(bob_at_the_hub, "clinic-b", "TREAT", query) == ["bob-walk"]
-    assert _ids(bob_at_the_hub, "hub", "CAREMGT", query) == []
+    # the lab (research) and the hub (care needs) are refused the search unrun (#15.4)
+    for client, purpose in (("lab", "HRESCH"), ("hub", "CAREMGT")):
+        r = bob_at_the_hub.http.get(f"/fhir/{query}",
+                                    headers=bob_at_the_hub.headers(client, purpose))
+        assert r.status_code == 400 and "Jianguo" not in r.text, r.text
 
 
-def test_the_hub_still_finds_the_reading_by_its_code(bob_at_the_hub: Community) -> None:
-    found = _ids(bob_at_the_hub, "hub", "CAREMGT", "Observation?code=41950-7")
+def test_research_still_finds_the_reading_by_its_code(bob_at_the_hub: Community) -> None:
+    found = _ids(bob_at_the_hub, "lab", "HRESCH", "Observation?code=41950-7")
     assert len(found) == 1 and found[0] != "bob-walk"  # a pseudonym, not the real id
-    negated = _ids(bob_at_the_hub, "hub", "CAREMGT", "Observation?code:not=15074-8")
+    negated = _ids(bob_at_the_hub, "lab", "HRESCH", "Observation?code:not=15074-8")
     assert found[0] in negated
-    assert _ids(bob_at_the_hub, "hub", "CAREMGT",
+    assert _ids(bob_at_the_hub, "lab", "HRESCH",
                 "Observation?code:missing=false&code=41950-7") == found
+    # the hub receives no reading at all, only the facts derived from them
+    assert _ids(bob_at_the_hub, "hub", "CAREMGT", "Observation") == []
 
 
 def test_the_insurer_cannot_join_through_an_asserter_it_is_not_shown(
@@ -84,4 +92,8 @@ def test_the_hub_cannot_join_through_a_performer_it_sees_under_pseudonyms(
         bob_at_the_hub: Community) -> None:
     query = "Practitioner?_has:Observation:performer:code=41950-7"
     assert _ids(bob_at_the_hub, "clinic-b", "TREAT", query) == ["dr-x"]
-    assert _ids(bob_at_the_hub, "hub", "CAREMGT", query) == []
+    # the join reads a performer the profiles hide: refused unrun (#15.4)
+    for client, purpose in (("lab", "HRESCH"), ("hub", "CAREMGT")):
+        r = bob_at_the_hub.http.get(f"/fhir/{query}",
+                                    headers=bob_at_the_hub.headers(client, purpose))
+        assert r.status_code == 400, r.text

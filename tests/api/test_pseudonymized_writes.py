@@ -50,9 +50,9 @@ def _same(a: object, b: object) -> None:
 
 
 def test_the_hub_sees_bob_under_a_pseudonym_only(hub_writer: Community) -> None:
-    found = hub_writer.http.get("/fhir/Observation", headers=_headers(hub_writer)).json()
-    assert found["total"] >= 1
-    assert all("bob-glu" not in e.get("fullUrl", "") for e in found["entry"])
+    found = hub_writer.http.get("/fhir/Patient", headers=_headers(hub_writer)).json()
+    assert found["total"] == 1
+    assert all("bob" not in e.get("fullUrl", "") for e in found["entry"])
 
 
 def test_update_patch_and_delete_by_real_id_answer_as_missing(hub_writer: Community) -> None:

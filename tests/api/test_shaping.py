@@ -2,7 +2,7 @@
 minimization per purpose."""
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -35,36 +35,86 @@ def shaper(profile: str, key: bytes = b"k" * 32,
     return released(PROFILES[profile], key, b"s" * 64, known.get, TODAY, set(known))
 
 
-def grant_hub(community: Community, pid: str) -> None:
-    consent = build_consent(pid, "Organization/hub", ["CAREMGT"],
+def grant(community: Community, pid: str, organization: str = "Organization/hub",
+          purpose: str = "CAREMGT") -> None:
+    consent = build_consent(pid, organization, [purpose],
                             classes=["Patient", "Observation", "Condition"])
     r = community.http.post("/fhir/Consent", json=consent,
                             headers=community.resident_headers(pid))
     assert r.status_code == 201, r.text
 
 
-def test_hub_receives_pseudonymized_records_that_still_link(
+def grant_lab(community: Community, pid: str) -> None:
+    grant(community, pid, "Organization/lab", "HRESCH")
+
+
+def test_research_receives_pseudonymized_records_that_still_link(
         small_k_community: Community) -> None:
     community = small_k_community
-    grant_hub(community, "carol")
-    h = community.headers("hub", "CAREMGT")
+    grant_lab(community, "carol")
+    h = community.headers("lab", "HRESCH")
     patients = community.http.get("/fhir/Patient", headers=h).json()
     assert patients["total"] == 1
-    patient = patients["entry"][0]["resource"]
+    (patient,) = [e["resource"] for e in patients["entry"] if e["search"]["mode"] == "match"]
     assert patient["id"] != "carol"
-    for element in ("name", "telecom"):
+    for element in ("name", "telecom", "birthDate", "identifier"):
         assert element not in patient
-    assert "birthDate" not in patient
     (band,) = [e for e in patient["extension"] if e["url"] == AGE_BAND]
-    assert band["valueRange"]["low"]["value"] % 5 == 0
-    assert patient["address"] == [{"city": "杭州市", "district": "西湖区"}]
+    assert band["valueRange"]["low"]["value"] % 10 == 0
+    assert "address" not in patient  # research is not shown where anyone lives
     observations = community.http.get("/fhir/Observation", headers=h).json()
     refs = {e["resource"]["subject"]["reference"] for e in observations["entry"]
             if e["search"]["mode"] == "match"}
     assert refs == {f"Patient/{patient['id']}"}
     assert "carol" not in str(observations) and "张" not in str(patients)
     again = community.http.get("/fhir/Patient", headers=h).json()
-    assert again["entry"][0]["resource"]["id"] == patient["id"]
+    assert [e["resource"]["id"] for e in again["entry"] if e["search"]["mode"] == "match"] \
+        == [patient["id"]]
+
+
+def test_the_hub_receives_needs_not_records(small_k_community: Community) -> None:
+    """Under care management the hub gets one Patient per resident, with facts derived
+    from the record (an ADL band, a condition class, days since the last check) and no
+    Observation, Condition, date or value as it is (#15.1)."""
+    community = small_k_community
+    grant(community, "carol")
+    h = community.headers("hub", "CAREMGT")
+
+    def facts() -> dict[str, str]:
+        body = community.http.get("/fhir/Patient", headers=h).json()
+        (patient,) = [e["resource"] for e in body["entry"] if e["search"]["mode"] == "match"]
+        return {e["url"].rsplit("/", 1)[1]: e["valueCoding"]["code"].split("/", 1)[1]
+                for e in patient.get("extension", []) if "/care-fact/" in e["url"]}
+
+    assert facts() == {"days-since-last-check": "never"}  # carol has glucose readings only
+    today = community.clock.now().date()
+    snomed, loinc = "http://snomed.info/sct", "http://loinc.org"
+    community.services.repository.ingest([
+        {"resourceType": "Condition", "id": "care-carol-1",
+         "subject": {"reference": "Patient/carol"},
+         "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
+                                        "condition-clinical", "code": "active"}]},
+         "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "I10"}]}},
+        {"resourceType": "Observation", "id": "care-carol-2", "status": "final",
+         "subject": {"reference": "Patient/carol"}, "valueInteger": 55,
+         "code": {"coding": [{"system": snomed, "code": "273302005"}]},
+         "effectiveDateTime": (today - timedelta(days=200)).isoformat()},
+        {"resourceType": "Observation", "id": "care-carol-3", "status": "final",
+         "subject": {"reference": "Patient/carol"},
+         "code": {"coding": [{"system": loinc, "code": "85354-9"}]},
+         "effectiveDateTime": (today - timedelta(days=30)).isoformat()}])
+    assert facts() == {"condition-class": "cardiovascular", "adl-band": "severe-dependence",
+                       "mobility-support": "needed", "days-since-last-check": "within-90-days"}
+    body = community.http.get("/fhir/Patient", headers=h).json()
+    (patient,) = [e["resource"] for e in body["entry"] if e["search"]["mode"] == "match"]
+    assert {"name", "telecom", "birthDate"}.isdisjoint(patient)
+    assert patient["address"][0].get("district") == "西湖区"
+    for rtype in ("Observation", "Condition"):
+        r = community.http.get(f"/fhir/{rtype}", headers=h)
+        assert r.status_code == 200 and r.json()["total"] == 0, r.text
+        read = community.http.get(f"/fhir/{rtype}/carol-glu-0", headers=h)
+        assert read.status_code == 404
+    assert "2024" not in json.dumps(body) and "7.2" not in json.dumps(body)
 
 
 def test_pseudonyms_differ_between_domains() -> None:
@@ -89,8 +139,9 @@ def test_free_text_loses_id_numbers_mobiles_and_the_residents_own_name() -> None
     for secret in ("王秀英", "秀英", "330106194203081524", "110101195001011234", "1234-5678",
                    "13812345678", "Xiuying Wang", "Patient/p1"):
         assert secret not in text, secret
-    assert "text" not in shaped and "请家属" in text and "agreed" in text
-    assert shaped["code"]["text"] == "*** heart rate, call ***"
+    # Free text leaves by allow-list only (#15.5): none of it here, scrubbed or not.
+    assert "text" not in shaped and "note" not in shaped and "extension" not in shaped
+    assert "text" not in shaped["code"] and "请家属" not in text
     assert shaped["subject"] == {"reference": f"Patient/{pseudonym(b'k' * 32, 'Patient/p1')}"}
 
 
@@ -155,8 +206,15 @@ def test_research_keeps_only_what_it_lists_and_perturbs_measurements() -> None:
     assert shaped is not None
     assert "performer" not in shaped and "bodySite" not in shaped
     value = shaped["valueQuantity"]["value"]
-    assert abs(value - 7.2) <= 7.2 * 0.02 + 0.05 and value == round(value, 1)
+    # scaled per resident (±8%), noised per reading three times as wide as glucose
+    # varies (±100%)
+    assert 0 <= value <= 7.2 * 1.08 * 2 + 0.05
+    assert value == round(value, 1)
+    others = {shaper("research", patients={f"p{i}": ALICE}).shape(obs, f"p{i}")[
+        "valueQuantity"]["value"] for i in range(8)}
+    assert len(others) >= 6  # each resident its own scale and noise
     assert shaper("research").shape(obs, "p1") == shaped  # the same noise every time
+    assert "unit" not in shaped["valueQuantity"]  # free text, and not a UCUM code
 
 
 @pytest.mark.parametrize(("pattern", "path", "hit"), [
@@ -193,13 +251,14 @@ def test_keep_fields_and_withholding() -> None:
 def test_reidentification_is_the_exchanges_alone_and_is_recorded(
         small_k_community: Community) -> None:
     community = small_k_community
-    grant_hub(community, "carol")
+    grant(community, "carol")
     hub = community.headers("hub", "CAREMGT")
     (entry,) = [e for e in community.http.get("/fhir/Patient", headers=hub).json()["entry"]
                 if e["search"]["mode"] == "match"]
     token = entry["resource"]["identifier"][0]["value"]
     ask = {"organization": "Organization/hub", "purpose": "CAREMGT", "token": token}
-    office = community.headers("office", "HCOMPL", scope="system/AuditEvent.rs")
+    office = community.headers("office", "HCOMPL",
+                               scope="system/AuditEvent.rs system/Patient.r")
     assert community.http.post("/compliance/reidentify", json=ask,
                                headers=hub).status_code == 403
     r = community.http.post("/compliance/reidentify", json=ask, headers=office)
@@ -272,9 +331,9 @@ def test_the_directory_is_not_pseudonymized_so_kept_references_resolve(
 def test_a_pseudonymized_history_names_no_real_id_and_no_real_time(
         small_k_community: Community) -> None:
     community = small_k_community
-    grant_hub(community, "carol")
-    hub = community.headers("hub", "CAREMGT")
-    body = community.http.get("/fhir/Observation/_history", headers=hub).json()
+    grant_lab(community, "carol")
+    lab = community.headers("lab", "HRESCH")
+    body = community.http.get("/fhir/Observation/_history", headers=lab).json()
     assert body["entry"], body
     text = json.dumps(body)
     assert "carol" not in text and "lastModified" not in text

@@ -40,7 +40,7 @@ def test_the_keys_live_apart_from_the_data(data: Path, tmp_path: Path) -> None:
     keys = tmp_path / "ex-keys"
     assert keys.stat().st_mode & 0o777 == 0o700
     assert {p.name for p in keys.iterdir()} == {"keys.json", "audit-signing-key.pem",
-                                                "token-signing-key.pem"}
+                                                "token-signing-key.pem", "data-keys.db"}
     # Another key directory, named by the operator.
     other = tmp_path / "vault" / "exchange-keys"
     made = invoke("init", "--data", str(tmp_path / "ex2"),

@@ -27,6 +27,18 @@ def backup(community: Community, to: Path) -> Path:
     return to
 
 
+def key_store(community: Community) -> sqlite3.Connection:
+    """The key store beside the key file, where the wrapped data keys live."""
+    return sqlite3.connect(community.services.settings.keys_dir / "data-keys.db")
+
+
+def wrapped_keys(community: Community) -> dict[str, str]:
+    """owner -> the KEK its data key is wrapped under."""
+    with key_store(community) as db:
+        return {bytes(c).decode().removeprefix("data-key/"): k
+                for c, k in db.execute("select context, key_id from data_key")}
+
+
 def audit_actions(community: Community) -> list[dict]:
     _, page = community.services.ledger.query(limit=500)
     return [entry for _, entry in page]
@@ -67,8 +79,9 @@ def test_an_erased_resident_is_gone_everywhere_and_the_trail_keeps_the_fact(
     raw = community.raw_db()
     for secret in ("王秀英", "330106194203081524", "13812345678"):
         assert secret.encode() not in raw
+    assert "alice" not in wrapped_keys(community) and "bob" in wrapped_keys(community)
     with sqlite3.connect(data / "exchange.db") as db:
-        assert db.execute("select count(*) from data_key where owner='alice'"
+        assert db.execute("select count(*) from sqlite_master where name='data_key'"
                           ).fetchone() == (0,)
         assert db.execute("select count(*) from resource where patient_id='alice'"
                           ).fetchone() == (0,)
@@ -76,9 +89,8 @@ def test_an_erased_resident_is_gone_everywhere_and_the_trail_keeps_the_fact(
         for table in ("term_index", "date_index", "reference_index"):
             assert db.execute(f"select count(*) from {table} where resource_id in ({marks})",
                               hers).fetchone() == (0,), table
-    # A backup taken before the erasure still holds her ciphertext and wrapped key, but
-    # the key provider will never unwrap it again.
-    # restored with today's keys (which live apart from the data)
+    # A backup taken before the erasure still holds her ciphertext, and no key: restored
+    # with today's keys (which live apart from the data), nothing opens it.
     shutil.copytree(community.services.settings.keys_dir,
                     Settings(data_dir=copy).keys_dir)
     restored = build_services(Settings(data_dir=copy, base_url="http://testserver"))
@@ -96,14 +108,14 @@ def test_rotation_rewraps_data_keys_without_touching_content(community: Communit
     data = community.services.settings.data_dir
     with sqlite3.connect(data / "exchange.db") as db:
         before = db.execute("select resource_id, version_id, content from resource").fetchall()
-        keys_before = dict(db.execute("select owner, key_id from data_key").fetchall())
+    keys_before = wrapped_keys(community)
     assert set(keys_before.values()) == {"kek-1"}
     rotated = run("keys", "rotate", "--retire", "--data", str(data))
     assert rotated.returncode == 0, rotated.stderr
     assert "kek-2 is primary" in rotated.stdout and "retired kek-1" in rotated.stdout
     with sqlite3.connect(data / "exchange.db") as db:
         after = db.execute("select resource_id, version_id, content from resource").fetchall()
-        keys_after = dict(db.execute("select owner, key_id from data_key").fetchall())
+    keys_after = wrapped_keys(community)
     assert before == after  # content is not re-encrypted
     assert set(keys_before) <= set(keys_after) and set(keys_after.values()) == {"kek-2"}
     keys = community.services.settings.keys_dir

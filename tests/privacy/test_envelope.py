@@ -49,7 +49,7 @@ def test_key_file_is_private(community: Community) -> None:
     assert keys.parent == settings.data_dir.parent and keys != settings.data_dir
     assert not list(settings.data_dir.glob("*.pem")) and not list(settings.data_dir.glob("keys*"))
     assert stat.S_IMODE(os.stat(keys).st_mode) == 0o700
-    for name in ("keys.json", "token-signing-key.pem", "audit-signing-key.pem"):
+    for name in ("keys.json", "data-keys.db", "token-signing-key.pem", "audit-signing-key.pem"):
         assert stat.S_IMODE(os.stat(keys / name).st_mode) == 0o600, name
 
 

@@ -14,7 +14,7 @@ from exchange.privacy.disclosure import Shaper
 from exchange.privacy.k_anonymity import quasi_identifiers
 from tests.api.test_shaping import PROFILES, TODAY
 from tests.community import Community, patient
-from tests.shapers import released
+from tests.shapers import released as released_shaper
 
 DISTRICTS = [("杭州市", "西湖区"), ("杭州市", "拱墅区"), ("杭州市", "上城区"), ("宁波市", "海曙区")]
 
@@ -76,7 +76,7 @@ def test_two_domains_share_no_identifier_or_pseudonym(rows) -> None:
     assert not ids_a & set(patients) and not ids_b & set(patients)
 
 
-def test_the_hub_sees_only_classes_of_eleven_and_is_told_what_was_done(
+def test_the_hub_sees_only_classes_of_five_and_is_told_what_was_done(
         community: Community) -> None:
     clinic = community.headers("clinic-a", scope="system/*.cruds")
     for i in range(30):
@@ -95,38 +95,62 @@ def test_the_hub_sees_only_classes_of_eleven_and_is_told_what_was_done(
     body = community.http.get("/fhir/Patient?_count=5", headers=hub).json()
     (outcome,) = [e["resource"] for e in body["entry"] if e["search"]["mode"] == "outcome"]
     text = outcome["issue"][0]["details"]["text"]
-    assert "k-anonymity k=11" in text and "of 30 residents" in text
+    assert "k-anonymity k=5" in text and "of 30 residents" in text
     seen: list[dict[str, Any]] = []
     for offset in range(0, body["total"], 5):
         page = community.http.get(f"/fhir/Patient?_count=5&_offset={offset}", headers=hub)
         seen += [e["resource"] for e in page.json()["entry"] if e["search"]["mode"] == "match"]
-    assert len(seen) == body["total"] >= 11
-    assert all(n >= 11 for n in Counter(quasi_identifiers(p) for p in seen).values())
+    assert len(seen) == body["total"] >= 5
+    assert all(n >= 5 for n in Counter(quasi_identifiers(p) for p in seen).values())
     assert "测" not in str(seen)
 
 
-def test_a_pseudonymized_search_never_matches_on_what_the_profile_hides(
+def test_a_pseudonymized_search_on_what_the_profile_hides_is_refused_unrun(
         small_k_community: Community) -> None:
+    """Refused with a 400 before any resident is decided or any SQL runs (#15.4): no
+    count and no timing tells how many residents match; and the refusal is recorded."""
     community = small_k_community
     for pid in ("alice", "bob", "carol"):
         community.http.post("/fhir/Consent", json=build_consent(
-            pid, "Organization/hub", ["CAREMGT"], classes=["Patient", "Observation"]),
+            pid, "Organization/lab", ["HRESCH"], classes=["Patient", "Observation"]),
             headers=community.resident_headers(pid))
-    hub = community.headers("hub", "CAREMGT")
+    lab = community.headers("lab", "HRESCH")
 
     def matches(query: str) -> int:
-        r = community.http.get(f"/fhir/{query}", headers=hub)
+        r = community.http.get(f"/fhir/{query}", headers=lab)
         assert r.status_code == 200, r.text
         return sum(e["search"]["mode"] == "match" for e in r.json().get("entry", []))
 
     assert matches("Patient?gender=female") >= 1
     assert matches("Observation?category=vital-signs") >= 1
-    for hidden in ("Patient?name=王", "Patient?birthdate=1942-03-08",
-                   "Patient?identifier=330106194203081228", "Patient?phone=13812345678",
-                   "Observation?date=2024-01-01", "Observation?patient=alice",
-                   "Observation?patient.name=王", "Observation?_sort=-date",
-                   "Observation?_sort=_lastUpdated"):
-        assert matches(hidden) == 0, hidden
+    repository = community.services.repository
+    untouched = {name: getattr(repository, name)
+                 for name in ("candidate_residents", "search", "residents_with")}
+
+    def no_sql(*_a: Any, **_k: Any) -> Any:
+        raise AssertionError("a refused search ran")
+
+    hidden = ("Patient?name=王", "Patient?birthdate=1942-03-08",
+              "Patient?identifier=330106194203081228", "Patient?phone=13812345678",
+              "Patient?_id=alice", "Observation?date=2024-01-01",
+              "Observation?patient=alice", "Observation?patient.name=王",
+              "Observation?_sort=-date", "Observation?_sort=_lastUpdated",
+              "Observation?code:text=王", "Patient/alice/Observation")
+    try:
+        for name in untouched:
+            setattr(repository, name, no_sql)
+        for query in hidden:
+            r = community.http.get(f"/fhir/{query}", headers=lab)
+            assert r.status_code == 400, (query, r.text)
+            assert r.json()["resourceType"] == "OperationOutcome"
+            assert "王" not in r.text and "alice" not in r.text and "1942" not in r.text
+    finally:
+        for name, method in untouched.items():
+            setattr(repository, name, method)
+    _, page = community.services.ledger.query(limit=200)
+    refused = [e for _, e in page if e.get("action") == "search"
+               and e.get("outcome") != "success"]
+    assert len(refused) >= len(hidden)
 
 
 def test_identifiers_left_in_clear_count_as_quasi_identifiers() -> None:
@@ -146,7 +170,8 @@ fhir_ids = st.text(alphabet=st.sampled_from(list("abcdefghijklmnopqrstuvwxyz0123
 @given(pid=fhir_ids, oid=fhir_ids, key=st.binary(min_size=32, max_size=32))
 def test_references_follow_their_targets_pseudonyms(pid: str, oid: str, key: bytes) -> None:
     patients = {pid: {"resourceType": "Patient", "id": pid, "gender": "male"}}
-    shaper = released(PROFILES["pseudonymized"], key, key * 2, patients.get, TODAY, {pid})
+    shaper = released_shaper(PROFILES["pseudonymized"], key, key * 2, patients.get, TODAY,
+                             {pid})
     shaped_patient = shaper.shape(patients[pid], pid)
     obs = {"resourceType": "Observation", "id": oid, "status": "final",
            "subject": {"reference": f"Patient/{pid}"},

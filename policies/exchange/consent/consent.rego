@@ -30,6 +30,7 @@ permitted contains [i, t] if {
 	data.exchange.request.scope_allows(t)
 	data.exchange.purposes.rules.fields[t]
 	data.exchange.purposes.writable(t)
+	data.exchange.purposes.discloses(t)
 	not t in data.exchange.static.audit_types
 	input.action in data.exchange.purposes.rules.actions
 	not resident_managed_write(t)

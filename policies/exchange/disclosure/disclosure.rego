@@ -28,3 +28,17 @@ profile := data.exchange.static.profiles.identified if {
 } else := data.exchange.purposes.rules.profile if {
 	data.exchange.purposes.rules.profile
 } else := data.exchange.static.profiles[form]
+
+# The profile below which no resident's disclosure to this requester falls: the purpose's
+# own (a consent can only make a disclosure stricter). What a search may filter and sort
+# by is judged on it before any resident is decided or any record is read, so a search
+# on what the profile hides is refused without running.
+default search_profile := "identified"
+
+search_profile := data.exchange.purposes.rules.profile if {
+	data.exchange.request.client
+	data.exchange.purposes.rules.profile
+} else := data.exchange.static.profiles[data.exchange.purposes.rules.form] if {
+	data.exchange.request.client
+	data.exchange.purposes.rules.form
+}

@@ -39,6 +39,35 @@ writable(t) if {
 
 whole_record if data.exchange.proxy.reading
 
+# Types a purpose receives only as facts derived from them (the hub's care needs: an ADL
+# band, a condition class, not the Observations and Conditions): read to derive, under
+# the action "derive", and never disclosed as they are.
+derived_only contains t if some t in object.get(rules, "derived_only", [])
+
+discloses(t) if {
+	input.action != "derive"
+	not t in derived_only
+}
+
+discloses(t) if {
+	input.action == "derive"
+	t in derived_only
+}
+
+# METADATA
+# title: purpose_gets_derived_facts
+# description: The purpose receives facts derived from this type, not the records.
+# custom:
+#   reason: purpose_gets_derived_facts
+#   en: For this purpose only facts derived from this kind of data are shared, not the records themselves.
+#   zh: 该使用目的只获得由这类数据推导出的概括信息，不获得原始记录。
+refusals contains "purpose_gets_derived_facts" if {
+	data.exchange.request.client
+	input.action != "derive"
+	some t in data.exchange.request.requested
+	t in derived_only
+}
+
 # METADATA
 # title: unknown_purpose
 # description: The purpose of use is not one the exchange knows.

@@ -70,3 +70,35 @@ test_the_insurers_read_only_scopes_still_write_nothing if {
 	not d.allow
 	"scope_missing" in d.reasons
 }
+
+# The hub derives care facts from Observations and Conditions; it never receives them.
+care_consent := fixtures.with_provision(fixtures.treat_a, {"actors": ["Organization/hub"], "purposes": ["CAREMGT"]})
+
+test_the_hub_never_receives_observations_as_they_are if {
+	d := fixtures.ask(fixtures.hub, "search", ["Observation"], [care_consent])
+	not d.allow
+	"purpose_gets_derived_facts" in d.reasons
+	read := fixtures.ask(fixtures.hub, "read", ["Condition"], [care_consent])
+	not read.allow
+}
+
+test_the_hub_derives_from_what_the_resident_consented_to if {
+	d := fixtures.ask(fixtures.hub, "derive", ["Condition", "Observation"], [care_consent])
+	d.allow
+	d.obligations.types.Observation
+	d.obligations.types.Condition
+	d.obligations.profile == "care-needs"
+}
+
+test_deriving_needs_a_consent if {
+	not fixtures.ask(fixtures.hub, "derive", ["Observation"], []).allow
+}
+
+test_deriving_opens_no_type_that_is_disclosed_whole if {
+	d := fixtures.ask(fixtures.hub, "derive", ["Patient", "Observation"], [care_consent])
+	not d.obligations.types.Patient
+}
+
+test_a_clinic_derives_nothing if {
+	not fixtures.ask(fixtures.clinic_a, "derive", ["Observation"], [fixtures.treat_a]).allow
+}

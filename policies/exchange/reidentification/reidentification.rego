@@ -10,11 +10,16 @@ import rego.v1
 # title: reidentification
 # description: >-
 #   Turning a pseudonymized disclosure's token back into a resident is an exchange-side
-#   act, open only to oversight organizations acting for compliance; it is audited.
-types contains "Patient" if {
+#   act, open only to oversight organizations acting for compliance, with a token whose
+#   scopes cover reading the resident (system/Patient.r): like every other rule, a
+#   registration opens nothing its token was not given. It is audited.
+types contains t if {
 	data.exchange.request.client
 	input.action == "reidentify"
 	data.exchange.oversight.acting
+	some t in data.exchange.request.requested
+	t == "Patient"
+	data.exchange.request.scope_allows(t)
 }
 
 # METADATA

@@ -16,6 +16,7 @@ writing if input.action in {"create", "update", "delete"}
 interaction := {
 	"read": "r", "search": "s", "create": "c", "update": "u", "delete": "d",
 	"reidentify": "r",
+	"derive": "r",
 }[input.action]
 
 client if input.requester.kind == "client"
