@@ -7,11 +7,18 @@ key in its key store (the embedded one is a file of the key directory, see
 ciphertext only; erasing a resident destroys their data key in the key store, after which
 nothing that remains opens their rows in any copy.
 
-Ciphertext format, version 1::
+Ciphertext format, version 2 (what ``seal`` writes)::
 
-    0x01 | nonce (12 bytes) | AES-256-GCM(data key, nonce, plaintext, aad)
+    0x02 | nonce (12 bytes) | AES-256-GCM(data key, nonce, padded plaintext, 0x02 | aad)
 
     aad = "exchange/v1" 0x00 owner 0x00 part 0x00 part ...
+    padded = plaintext | 0x80 | 0x00 ... up to a multiple of PAD_BYTES
+
+The padding (ISO/IEC 7816-4) hides a record's exact length: unpadded, a Condition's
+ciphertext is as long as its plaintext, and the length of a depression code's display
+told its holders apart (18 of 18 on the demo) to anyone with a copy of the database.
+Version 1 (``0x01``, the same without padding or the version in the associated data)
+is still opened, so existing stores need no rewrite.
 
 For resources the parts are type, id and version, so a ciphertext moved to another row,
 resident or version fails to open. Every failure to open is the same ``KeyUnavailable``.
@@ -37,7 +44,22 @@ from exchange.ports import KeyProvider
 from exchange.privacy.legacy_keys import Adoption, adopt_database_keys
 
 FORMAT_V1 = b"\x01"
+FORMAT_V2 = b"\x02"
+PAD_BYTES = 256  # records are stored in lengths of this granularity
 REFERENCE_INFO = b"exchange/v1/ledger-reference"
+
+
+def pad(plaintext: bytes) -> bytes:
+    """``plaintext``, 0x80, then zeros up to the next multiple of ``PAD_BYTES``."""
+    length = len(plaintext) + 1
+    return plaintext + b"\x80" + bytes(-length % PAD_BYTES)
+
+
+def unpad(padded: bytes) -> bytes:
+    stripped = padded.rstrip(b"\x00")
+    if not stripped.endswith(b"\x80"):
+        raise ValueError("not padded")
+    return stripped[:-1]
 
 
 def associated_data(owner: str, parts: Sequence[str]) -> bytes:
@@ -70,15 +92,20 @@ class Vault:
     def seal(self, owner: str, parts: Sequence[str], plaintext: bytes) -> bytes:
         nonce = secrets.token_bytes(12)
         aead = self._data_key(owner, create=True).aead
-        return FORMAT_V1 + nonce + aead.encrypt(nonce, plaintext, associated_data(owner, parts))
+        return FORMAT_V2 + nonce + aead.encrypt(
+            nonce, pad(plaintext), FORMAT_V2 + associated_data(owner, parts))
 
     def open(self, owner: str, parts: Sequence[str], blob: bytes) -> bytes:
-        if blob[:1] != FORMAT_V1 or len(blob) < 29:
+        version = blob[:1]
+        if version not in (FORMAT_V1, FORMAT_V2) or len(blob) < 29:
             raise KeyUnavailable()
         aead = self._data_key(owner, create=False).aead
+        aad = associated_data(owner, parts)
         try:
-            return aead.decrypt(blob[1:13], blob[13:], associated_data(owner, parts))
-        except InvalidTag:
+            if version == FORMAT_V1:
+                return aead.decrypt(blob[1:13], blob[13:], aad)
+            return unpad(aead.decrypt(blob[1:13], blob[13:], FORMAT_V2 + aad))
+        except (InvalidTag, ValueError):
             raise KeyUnavailable() from None
 
     @staticmethod

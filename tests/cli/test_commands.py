@@ -111,7 +111,7 @@ def test_clients_list_and_audit_verify_then_tamper(demo_dir: tuple[Path, int]) -
     with_witness = run("audit", "verify", "--data", str(data), "--witness", str(witness))
     assert with_witness.returncode == 0, with_witness.stdout
     with sqlite3.connect(data / "exchange.db") as conn:
-        conn.execute("UPDATE audit_entry SET content = CAST(X'02' || substr(content, 2) "
+        conn.execute("UPDATE audit_entry SET content = CAST(X'7F' || substr(content, 2) "
                      "AS BLOB) WHERE seq = 1")
     bad = run("audit", "verify", "--data", str(data), "--witness", str(witness))
     assert bad.returncode == 1 and "entry 1 was changed" in bad.stdout

@@ -1,10 +1,17 @@
 """Records are encrypted at rest; ciphertexts are bound to their row."""
 
 import os
+import secrets
 import sqlite3
 import stat
 from pathlib import Path
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exchange.errors import KeyUnavailable
+from exchange.privacy.envelope import FORMAT_V1, PAD_BYTES, associated_data, pad, unpad
 from tests.community import Community
 
 
@@ -76,3 +83,46 @@ def test_an_existing_database_open_to_others_is_made_private(tmp_path: Path) -> 
     services = build_services(Settings(data_dir=tmp_path / "d"))
     services.engine.dispose()
     assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
+
+
+@settings(max_examples=200, deadline=None)
+@given(plaintext=st.binary(max_size=2000))
+def test_padding_round_trips_and_hides_the_length_within_a_bucket(plaintext: bytes) -> None:
+    padded = pad(plaintext)
+    assert len(padded) % PAD_BYTES == 0 and len(padded) > len(plaintext)
+    assert unpad(padded) == plaintext
+
+
+def test_a_records_length_is_told_only_to_the_bucket(community: Community) -> None:
+    """Found by an attacker with a copy of the database: a Condition's ciphertext was as
+    long as its plaintext, and a depression code's display told its holders apart."""
+    h = community.headers("clinic-a", scope="system/*.cruds")
+    for code, display in (("I10", "Essential hypertension"),
+                           ("F32.9", "Depressive episode, unspecified")):
+        r = community.http.post("/fhir/Condition", json={
+            "resourceType": "Condition", "subject": {"reference": "Patient/alice"},
+            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": code,
+                                 "display": display}]}}, headers=h)
+        assert r.status_code == 201, r.text
+    path = community.services.settings.data_dir / "exchange.db"
+    with sqlite3.connect(path) as conn:
+        sizes = [n for (n,) in conn.execute(
+            "SELECT length(content) FROM resource WHERE resource_type = 'Condition' "
+            "AND patient_id = 'alice'")]
+    assert len(sizes) >= 2 and len(set(sizes)) == 1  # one bucket for both codes
+    assert all((n - 29) % PAD_BYTES == 0 for n in sizes)  # 0x02, nonce, tag: 29 bytes
+
+
+def test_a_record_sealed_before_padding_still_opens(community: Community) -> None:
+    vault = community.services.vault
+    aead = vault._data_key("alice", create=True).aead
+    nonce = secrets.token_bytes(12)
+    old = FORMAT_V1 + nonce + aead.encrypt(nonce, b'{"a": 1}', associated_data(
+        "alice", ["Observation", "x", "1"]))
+    assert vault.open("alice", ["Observation", "x", "1"], old) == b'{"a": 1}'
+    new = vault.seal("alice", ["Observation", "x", "1"], b'{"a": 1}')
+    assert new[:1] == b"\x02" and vault.open("alice", ["Observation", "x", "1"], new) == \
+        b'{"a": 1}'
+    # a version byte swapped does not open: the version is in the associated data
+    with pytest.raises(KeyUnavailable):
+        vault.open("alice", ["Observation", "x", "1"], FORMAT_V1 + new[1:])
