@@ -170,21 +170,13 @@ class Report:
         self.refusals[reason] += 1
         self.refused.setdefault(reason, []).append(name)
 
-    @property
-    def of_residents(self) -> tuple[int, int]:
-        """(accepted, all) among the examples that name a resident, or that the exchange
-        found to be about one by the records they refer to (those it accepted)."""
-        through_records = [n for n in self.accepted if n in self.residentless]
-        named = self.total - len(self.residentless) + len(through_records)
-        return len(self.accepted), named
-
     def lines(self) -> list[str]:
-        accepted, named = self.of_residents
+        unattached = sum(1 for n in self.accepted if n in self.residentless)
         out = [f"HL7 R4 examples of stored types imported as a clinic would: "
                f"{len(self.accepted)} of {self.total} accepted "
-               f"({len(self.accepted) / max(self.total, 1):.1%}); of the {named} that name "
-               f"a resident (or are one, or are the directory's, or refer to a resident's "
-               f"records), {accepted} ({accepted / max(named, 1):.1%})"]
+               f"({len(self.accepted) / max(self.total, 1):.1%}); {unattached} of them name "
+               f"no resident (held for the clinic, or the resident's whose records they "
+               f"refer to)"]
         for reason, count in self.refusals.most_common():
             names = self.refused[reason]
             out.append(f"  {count:3d} refused: {reason}")

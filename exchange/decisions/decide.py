@@ -16,8 +16,8 @@ import orjson
 from consent.model import policy_view
 from exchange.clock import SystemMonotonic
 from exchange.decisions.bundle import DECISION, LABELS, REACH, TOKEN_GRANT
-from exchange.decisions.codes import codings
 from exchange.errors import ConsentUnavailable, ExchangeError, InvalidCode, PolicyUnavailable
+from exchange.fhir.codes import codings
 from exchange.fhir.data_classes import ClassRule, read_rules
 from exchange.identity.model import Identity
 from exchange.ports import Clock, DecisionPoint, Monotonic
@@ -161,19 +161,24 @@ class Decider:
         }
 
     def decide(self, identity: Identity, action: str, types: Sequence[str],
-               resident: str | None, context: dict[str, str] | None = None) -> Decision:
+               resident: str | None, context: dict[str, str] | None = None,
+               holder: str | None = None) -> Decision:
+        """``holder``: for a record of no resident outside the directory, the organization
+        it is held for (``policies/exchange/held``)."""
         stamp, consents = self._consents(resident) if resident else ("", [])
         requester = identity.policy_view()
         key = (orjson.dumps(requester, option=orjson.OPT_SORT_KEYS), action,
                tuple(sorted(set(types))), resident, stamp, self._point.revision,
-               orjson.dumps(context or {}, option=orjson.OPT_SORT_KEYS))
+               orjson.dumps(context or {}, option=orjson.OPT_SORT_KEYS), holder)
         now = int(self._clock.now().timestamp())
         cached = self._decisions.get(key)
         if cached is not None and now < cached[1]:
             return cached[0]
         policy_input = {"action": action, "resource_types": sorted(set(types)),
                         "requester": requester, "resident": resident, "consents": consents,
-                        "now": now, **({"context": context} if context else {})}
+                        "now": now, **({"context": context} if context else {}),
+                        **({"holder": holder} if holder is not None and resident is None
+                           else {})}
         decision = replace(self.decide_input(policy_input), stamp=stamp)
         if len(self._decisions) > self.MAX_ENTRIES:
             with self._lock:

@@ -12,6 +12,7 @@ from exchange.errors import InvalidSearch, UnsupportedSearch
 from exchange.fhir.dates import parse_range
 from exchange.fhir.ids import ID
 from exchange.fhir.search_params import PARAMS, SEARCHABLE_KINDS, VALUE_KINDS, SearchParam
+from exchange.fhir.subsumption import NoHierarchy, subsumed
 from exchange.fhir.values import NumberValue, parse_number
 
 DATE_PREFIXES = ("eq", "ne", "lt", "le", "gt", "ge")
@@ -52,6 +53,9 @@ class StringValue:
 @dataclass(frozen=True)
 class ReferenceValue:
     target: str  # "Patient/123"
+    # An absolute reference as given (``http://…/Patient/123``), for the gate to tell one
+    # of this exchange's from another server's (``exchange.fhir.references``).
+    given: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,8 @@ class Clause:
     values: tuple[Value, ...]
     chain: Chain | None = None
     modifier: str = ""  # not, text, of-type, contains, exact, above, below, identifier,
-    # missing; a reference's target type is folded into its values
+    # missing; a reference's target type is folded into its values. On a token, above and
+    # below are subsumption (``exchange.fhir.subsumption``); on a uri, path prefixes.
 
 
 @dataclass(frozen=True)
@@ -170,7 +175,7 @@ def _parse_pair(query: SearchQuery, raw_name: str, raw_value: str, max_count: in
 
 
 MODIFIERS: dict[str, frozenset[str]] = {
-    "token": frozenset({"not", "text", "of-type"}),
+    "token": frozenset({"not", "text", "of-type", "below", "above"}),
     "uri": frozenset({"below", "above"}),
     "string": frozenset({"exact", "contains"}),
     "date": frozenset(),
@@ -199,13 +204,14 @@ def _values(param: SearchParam, raw_name: str, modifier: str,
     allowed = MODIFIERS[param.kind] | (set(param.targets) if param.kind == "reference"
                                        else set())
     if modifier and modifier not in allowed:
-        hint = " (it needs a terminology server)" if modifier in ("above", "below") else ""
         raise UnsupportedSearch(f"Modifier :{modifier} is not supported on "
-                                f"{param.name}{hint}.")
+                                f"{param.name}.")
     values = _split(raw_value)
     if param.kind == "token":
         if modifier == "text":
             return tuple(StringValue(v, False) for v in values)
+        if modifier in ("below", "above"):
+            return _subsumption_values(param, modifier, values)
         if modifier == "of-type":
             if not all(v.count("|") == 2 and all(v.split("|")) for v in values):
                 raise InvalidSearch(f"{param.name}:of-type is system|code|value.")
@@ -224,6 +230,29 @@ def _values(param: SearchParam, raw_name: str, modifier: str,
     if modifier == "identifier":
         return tuple(_token_value(v) for v in values)
     return tuple(r for v in values for r in _reference_values(param, modifier, v))
+
+
+def _subsumption_values(param: SearchParam, modifier: str,
+                        values: list[str]) -> tuple[Value, ...]:
+    """``code:below=http://hl7.org/fhir/sid/icd-10|F32``: codes whose hierarchy the
+    exchange knows (``exchange.fhir.subsumption``), each with its system; the terms they
+    expand into are bounded like the values a query may list."""
+    tokens = tuple(_token_value(v) for v in values)
+    size = 0
+    for token in tokens:
+        if not token.system or not token.code:
+            # not malformed (a plain search takes it) but a search this exchange cannot
+            # make: unsupported, which lenient handling may ignore and name
+            raise UnsupportedSearch(f"{param.name}:{modifier} needs system|code: "
+                                    "subsumption is within a code system.")
+        try:
+            size += subsumed(modifier, token.system, token.code).size
+        except NoHierarchy as why:
+            raise UnsupportedSearch(f"{param.name}:{modifier}: {why}.") from None
+    if size > MAX_PARAMETERS:
+        raise InvalidSearch(f"{param.name}:{modifier} expands to more than "
+                            f"{MAX_PARAMETERS} search terms; ask for a narrower code.")
+    return tokens
 
 
 def _composite_value(param: SearchParam, raw_name: str, value: str,
@@ -275,14 +304,16 @@ def _reference_values(param: SearchParam, modifier: str,
                       value: str) -> list[ReferenceValue]:
     """``Type/id`` as given; a bare id is the id of any type the parameter may point at
     (or of the one its modifier names): alternatives, like values joined by commas."""
+    given = None
     if "/" in value:
         rtype, _, rid = value.rpartition("/")
-        types = [rtype.rsplit("/", 1)[-1]]  # tolerate absolute URLs: keep Type/id
+        types = [rtype.rsplit("/", 1)[-1]]  # an absolute URL: its Type/id, and its base
+        given = value if "/" in rtype else None
     else:
         rid, types = value, [modifier] if modifier else list(param.targets)
     if not all(t in param.targets for t in types) or not ID.match(rid):
         raise InvalidSearch(f"Parameter {param.name} has a malformed reference.")
-    return [ReferenceValue(f"{t}/{rid}") for t in types]
+    return [ReferenceValue(f"{t}/{rid}", given) for t in types]
 
 
 def _parse_chain(resource_type: str, name: str, raw_value: str, zone: tzinfo) -> Clause:

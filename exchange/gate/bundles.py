@@ -18,7 +18,6 @@ from typing import Any
 
 import orjson
 
-from exchange.decisions.decide import Decision
 from exchange.errors import ExchangeError, InvalidResource, NotFound
 from exchange.fhir.bundles import (
     Planned,
@@ -40,7 +39,7 @@ from exchange.gate.context import (
 from exchange.gate.reads import Reads
 from exchange.gate.road import Road
 from exchange.gate.searches import Searches
-from exchange.gate.writing import Writer, check_if_match
+from exchange.gate.writing import Memo, Writer, check_if_match
 from exchange.identity.model import Identity
 from exchange.store.repository import StoredResource, Write, new_id
 
@@ -131,7 +130,7 @@ class Bundles:
                                       expression=[where])
             seen.add((rtype, rid))
         draft.discloses = all(p[1] == "get" for p in planned)
-        memo: dict[tuple[str, str, str | None], Decision] = {}
+        memo: Memo = {}
         writes = {index: self._write(draft, who, entries[index], item, memo)
                   for index, item in enumerate(planned)
                   if item[1] not in ("get", "match", "none")}
@@ -200,7 +199,7 @@ class Bundles:
                              "location": f"{rtype}/{rid}/_history/{version}"}}
 
     def _write(self, draft: AuditDraft, who: Identity, entry: dict[str, Any], item: Planned,
-               memo: dict[tuple[str, str, str | None], Decision] | None = None) -> Write:
+               memo: Memo | None = None) -> Write:
         where, action, rtype, rid, resource = item
         write = self._writer.prepare(draft, who, action, rtype, rid, resource, where=where,
                                      memo=memo)

@@ -12,7 +12,18 @@ from exchange.gate.context import AuditDraft, note_attempt
 from exchange.identity.model import Identity
 from exchange.store.repository import CurrentState, ResourceRepository, StoredResource
 
-DecisionCache = dict[tuple[str | None, str], Decision]
+# (resident, type, holder): a record of no resident is decided on the organization it is
+# held for (None for the directory's).
+DecisionCache = dict[tuple[str | None, str, str | None], Decision]
+
+
+def own_holder(who: Identity, rtype: str) -> str | None:
+    """The holder whose records of no resident a search of ``rtype`` by ``who`` may reach:
+    a client's own organization (``policies/exchange/held``); None for the directory's
+    types, which are every client's, and for residents and proxies, who hold none."""
+    if rtype in DIRECTORY_TYPES or who.kind != "client":
+        return None
+    return who.organization
 
 
 class Deciding:
@@ -21,8 +32,9 @@ class Deciding:
         self._repository = repository
 
     def decide(self, draft: AuditDraft, who: Identity, action: str, types: Sequence[str],
-               resident: str | None) -> Decision:
-        decision = self.decider.decide(who, action, types, resident, draft.context or None)
+               resident: str | None, holder: str | None = None) -> Decision:
+        decision = self.decider.decide(who, action, types, resident, draft.context or None,
+                                       holder)
         draft.decisions.append(decision)
         _flag_break_glass(draft, decision)
         return decision
@@ -35,7 +47,7 @@ class Deciding:
         if state is None or (live and state.deleted):
             raise NotFound()
         note_attempt(draft, state.patient_id)
-        decision = self.decide(draft, who, action, [rtype], state.patient_id)
+        decision = self.decide(draft, who, action, [rtype], state.patient_id, state.holder)
         if not decision.allows(rtype):
             draft.outcome = "denied"
             raise NotFound()
@@ -44,7 +56,10 @@ class Deciding:
     def decide_residents(self, draft: AuditDraft, who: Identity, rtype: str,
                          query: SearchQuery,
                          include_deleted: bool = False) -> dict[str | None, Decision]:
-        """Decide, before paging, for every resident the query could reach."""
+        """Decide, before paging, for every resident the query could reach; under None,
+        for the records of no resident the caller may reach (the directory's, or those
+        held for its organization: decided whether or not any match, so that the answer
+        takes as long either way)."""
         if rtype in DIRECTORY_TYPES:
             return {None: self.decide(draft, who, "search", [rtype], None)}
         if who.resident is not None:
@@ -63,6 +78,13 @@ class Deciding:
             if decision.allows(rtype):
                 draft.decisions.append(decision)
                 _flag_break_glass(draft, decision)
+        holder = own_holder(who, rtype)
+        if holder is not None:
+            held = self.decider.decide(who, "search", [rtype], None, draft.context or None,
+                                       holder)
+            decisions[None] = held
+            if held.allows(rtype):
+                draft.decisions.append(held)
         if not any(d.allows(rtype) for d in decisions.values()):
             draft.decisions.extend(list(decisions.values())[:1])
         return decisions
@@ -71,9 +93,10 @@ class Deciding:
                      cache: DecisionCache) -> Decision:
         """The decision on one fetched row (an included resource), once per resident and
         type within a response."""
-        key = (row.patient_id, row.resource_type)
+        key = (row.patient_id, row.resource_type, row.holder)
         if key not in cache:
-            cache[key] = self.decide(draft, who, "read", [row.resource_type], row.patient_id)
+            cache[key] = self.decide(draft, who, "read", [row.resource_type], row.patient_id,
+                                     row.holder)
         return cache[key]
 
     def require(self, draft: AuditDraft, who: Identity, action: str, rtype: str,

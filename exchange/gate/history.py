@@ -15,6 +15,7 @@ from exchange.fhir.ids import check_id
 from exchange.fhir.search import DIGITS, SearchQuery
 from exchange.fhir.search_params import DIRECTORY_TYPES
 from exchange.gate.context import Disclosure, RequestContext, check_type, note_resident
+from exchange.gate.deciding import own_holder
 from exchange.gate.road import Road
 from exchange.gate.shaping import Shapers
 from exchange.identity.model import Identity
@@ -49,10 +50,12 @@ class History:
                                                            include_deleted=True)
                 allowed: set[str] | None = {r for r, d in decisions.items()
                                             if r is not None and d.allows(rtype)}
+                unattached = decisions.get(None)  # the directory's, or the caller's held
+                opened = unattached is not None and unattached.allows(rtype)
+                holder = own_holder(who, rtype) if opened else None
                 if rtype in DIRECTORY_TYPES:
-                    directory = decisions.get(None)
-                    allowed = None if directory and directory.allows(rtype) else set()
-                rows = road.repository.history(rtype, None, allowed, count, since)
+                    allowed = None if opened else set()
+                rows = road.repository.history(rtype, None, allowed, count, since, holder)
             if rid is None:
                 rows = self._of_visible_resources(rtype, rows, decisions)
             entries = []

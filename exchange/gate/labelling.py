@@ -56,7 +56,7 @@ class Labelling:
         carrying = {ref for ref, body in bodies.items() if security(body)}
         relabelled = self._relabel(carrying, owners, bodies, {_ref(w) for w in writes})
         return settled, [Write("update", row.resource_type, row.resource_id, body,
-                               row.patient_id) for row, body in relabelled.values()]
+                               row.patient_id, row.holder) for row, body in relabelled.values()]
 
     def _relabel(self, carrying: set[str], owners: Mapping[str, str | None],
                  written: Mapping[str, dict[str, Any]],

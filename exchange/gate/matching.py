@@ -12,6 +12,7 @@ from exchange.errors import InvalidRequest, InvalidSearch
 from exchange.fhir.search import Clause, ReferenceValue, SearchQuery, named, parse_search
 from exchange.fhir.search_params import DIRECTORY_TYPES, PARAMS
 from exchange.gate.context import AuditDraft
+from exchange.gate.deciding import own_holder
 from exchange.gate.road import Road
 from exchange.gate.shaping import Shapers, union_labels
 from exchange.identity.model import Identity
@@ -33,6 +34,7 @@ CHAIN_LIMIT = 1000  # the resources one chain may rest on
 def find(road: Road, draft: AuditDraft, who: Identity, rtype: str,
          query: SearchQuery) -> Found:
     shaping = road.shaping
+    refuse_foreign(road, query)
     refuse_hidden(road, who, rtype, query)
     decisions = road.deciding.decide_residents(draft, who, rtype, query)
     allowed = {r for r, d in decisions.items() if r is not None and d.allows(rtype)}
@@ -43,7 +45,11 @@ def find(road: Road, draft: AuditDraft, who: Identity, rtype: str,
     allowed = {r for r in allowed if searchable(
         query, shaping.disclosure(who, decisions[r], shapers).profile)
         and kept_by(query, decisions[r], rtype)}
-    if allowed or rtype in DIRECTORY_TYPES:
+    # The records of no resident held for the caller's organization (policies/held).
+    held = decisions.get(None) if rtype not in DIRECTORY_TYPES else None
+    holder = own_holder(who, rtype) if held is not None and held.allows(rtype) \
+        and kept_by(query, held, rtype) else None
+    if allowed or holder is not None or rtype in DIRECTORY_TYPES:
         query = through_chains(road, draft, who, query)  # after the checks, which see chains
     if rtype in DIRECTORY_TYPES:
         directory = decisions.get(None)
@@ -63,8 +69,22 @@ def find(road: Road, draft: AuditDraft, who: Identity, rtype: str,
     # A de-identified page is ordered by the recipient's pseudonyms, never by real ids or
     # times: its order says nothing the pseudonyms do not.
     order = shaping.pseudonym_order(who, rtype) if neutral else None
-    total, rows = road.repository.search(query, allowed, labels, classes, neutral, order)
+    total, rows = road.repository.search(query, allowed, labels, classes, neutral, order,
+                                         holder)
     return Found(total, rows, decisions, shapers)
+
+
+def refuse_foreign(road: Road, query: SearchQuery) -> None:
+    """A search by a reference to another server's record (an absolute URL under a base
+    that is not this exchange's) is a 400: no record here can point at it, since writes
+    refuse such references, and read as its ``Type/id`` it would match a local record of
+    the same id."""
+    for clause in query.clauses:
+        for value in clause.values:
+            if isinstance(value, ReferenceValue) and value.given is not None \
+                    and road.here.local(value.given) is None:
+                raise InvalidSearch(f"Parameter {named(clause.name)} names a record on "
+                                    "another server; this exchange holds none of them.")
 
 
 def refuse_hidden(road: Road, who: Identity, rtype: str, query: SearchQuery) -> None:

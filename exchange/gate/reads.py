@@ -82,9 +82,10 @@ class Reads:
         row = road.repository.read(rtype, rid, version)
         if row is None:
             raise NotFound()
-        if row.patient_id != state.patient_id:
-            # A version filed under another resident is decided on that resident.
-            decision = road.deciding.decide(draft, who, "read", [rtype], row.patient_id)
+        if (row.patient_id, row.holder) != (state.patient_id, state.holder):
+            # A version filed under another resident (or holder) is decided on them.
+            decision = road.deciding.decide(draft, who, "read", [rtype], row.patient_id,
+                                            row.holder)
             if not decision.allows(rtype):
                 draft.outcome = "denied"
                 raise NotFound()

@@ -20,7 +20,7 @@ from exchange.fhir.search import (
 from exchange.fhir.search_params import PARAMS, RESIDENT_TYPES
 from exchange.fhir.summary import summarize
 from exchange.gate.context import AuditDraft, Disclosure, RequestContext, check_type, note_resident
-from exchange.gate.deciding import DecisionCache
+from exchange.gate.deciding import DecisionCache, own_holder
 from exchange.gate.matching import find
 from exchange.gate.naming import note_named
 from exchange.gate.road import Road
@@ -82,7 +82,9 @@ class Searches:
             row, decisions[row.patient_id], who, query.elements, shapers), query.summary),
             "match") for row in rows]
         entries = [e for e in entries if e is not None]
-        per_type: DecisionCache = {(r, rtype): d for r, d in decisions.items()}
+        per_type: DecisionCache = {
+            (r, rtype, own_holder(who, rtype) if r is None else None): d
+            for r, d in decisions.items()}
         included = [(row, road.deciding.decision_for(draft, who, row, per_type))
                     for row in road.repository.included(rows, query.includes,
                                                         query.revincludes)]

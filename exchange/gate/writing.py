@@ -25,6 +25,7 @@ from exchange.errors import (
 from exchange.fhir.search_params import DIRECTORY_TYPES, RESIDENT_TYPES
 from exchange.fhir.validation import validate_resource
 from exchange.gate.context import UNKNOWN_RESIDENT, AuditDraft, check_target, note_resident
+from exchange.gate.deciding import own_holder
 from exchange.gate.labelling import Labelling
 from exchange.gate.matching import conditional_query, find
 from exchange.gate.road import Road
@@ -35,7 +36,7 @@ from exchange.store.repository import CurrentState, StoredResource, Write
 # The SMART v2 permission letter of each action, to name the scope a refusal lacks.
 SCOPE_LETTERS = {"read": "r", "create": "c", "update": "u", "delete": "d", "search": "s"}
 
-Memo = dict[tuple[str, str, str | None], Decision]
+Memo = dict[tuple[str, str, str | None, str | None], Decision]
 
 
 class Writer:
@@ -92,9 +93,17 @@ class Writer:
         body = label(self._decider, {**body, "id": rid})
         resident = compartment_of(body, here)
         derived = resident is None and rtype in RESIDENT_TYPES
+        unresolved = False
         if derived:
-            resident = self._resident_referred_to(draft, who, body, where or rtype)
-        if rtype in RESIDENT_TYPES and resident is None:
+            resident, unresolved = self._resident_referred_to(draft, who, body,
+                                                              where or rtype)
+        # A record about no resident (a supply order, a measure's report, a pooled
+        # specimen) is held for the writer's organization: no consent can govern it, and
+        # no one else may learn it exists (policies/exchange/held). One that points at a
+        # resident's record the caller cannot see (or that does not exist) is about a
+        # resident it cannot name: refused, the same for hidden and missing.
+        holder = own_holder(who, rtype) if resident is None and not unresolved else None
+        if rtype in RESIDENT_TYPES and resident is None and holder is None:
             raise UnknownResident("The resource must name the resident it belongs to, or "
                                   "refer to their records.", expression=[where or rtype])
         if rtype in DIRECTORY_TYPES and names_a_resident(body):
@@ -103,9 +112,15 @@ class Writer:
             raise InvalidResource("A directory record names no resident.",
                                   expression=[where or rtype])
         if action == "update":  # decided for the resident it belongs to now, too
-            self.require_readable(draft, who, rtype, rid)
+            current, _ = self.require_readable(draft, who, rtype, rid)
             self._road.deciding.decide_existing(draft, who, "update", rtype, rid, live=True)
-        key = (action, rtype, resident)
+            if current.patient_id is not None and resident is None:
+                # Taken out of the resident's record, it would leave their sight and their
+                # consents' reach, while what it says is still about them.
+                raise UnknownResident("A record of a resident stays in their record: the "
+                                      "update must still name them, or refer to their "
+                                      "records.", expression=[where or rtype])
+        key = (action, rtype, resident, holder)
         if memo is not None and key in memo:
             decision = memo[key]
         else:
@@ -113,24 +128,33 @@ class Writer:
                 patient = self._repository.current("Patient", resident)
                 if patient is None or patient.deleted:
                     raise UnknownResident(UNKNOWN_RESIDENT, expression=[where or rtype])
-            decision = self._road.deciding.decide(draft, who, action, [rtype], resident)
+            decision = self._road.deciding.decide(draft, who, action, [rtype], resident,
+                                                  holder)
             if memo is not None:
                 memo[key] = decision
+        if holder is not None and not decision.allows(rtype):
+            draft.outcome = "denied"
+            raise Forbidden(f"This {rtype} names no resident, so it would be held for your "
+                            f"organization; your purpose of use does not allow {action} "
+                            "on it.", expression=[where or rtype])
         if not decision.allows(rtype) or (
                 resident is not None and not self._road.shaping.by_real_id(who, decision)):
             draft.outcome = "denied"
             raise UnknownResident(UNKNOWN_RESIDENT, expression=[where or rtype])
         return Write(action, rtype, rid, body,  # type: ignore[arg-type]
-                     resident if derived else None)
+                     resident if derived else None, holder)
 
     def _resident_referred_to(self, draft: AuditDraft, who: Identity, body: dict[str, Any],
-                              where: str) -> str | None:
+                              where: str) -> tuple[str | None, bool]:
         """The resident whose records a record refers to, when it names none itself (a
         Provenance of a DocumentReference, a DetectedIssue implicating a MedicationRequest,
         an AppointmentResponse): what it says is about them, so it is theirs, and their
         consents govern it. Only records the caller may read count, so that one it may not
-        see tells it no more than a missing one; records of two residents are refused."""
+        see tells it no more than a missing one; records of two residents are refused.
+        Also whether it refers to records of the residents' types that it cannot resolve
+        (hidden, or missing, alike): a record held for no one, or mis-filed, if so."""
         residents: set[str] = set()
+        unresolved = False
         for ref in sorted(set(referenced(body, self._road.here))):
             rtype, rid = ref.split("/", 1)
             if rtype not in RESIDENT_TYPES:
@@ -138,19 +162,22 @@ class Writer:
             state = self._repository.current(rtype, rid)
             if state is None or state.deleted or state.patient_id is None:
                 draft.conceals = True  # a hidden record costs a decision and a decryption
+                unresolved = unresolved or state is None or state.deleted \
+                    or state.holder != own_holder(who, rtype)
                 continue
             decision = self._road.deciding.decide(draft, who, "read", [rtype],
                                                   state.patient_id)
             row = self._repository.read(rtype, rid) if decision.allows(rtype) else None
             if row is None or not self._addressable(who, row, decision):
                 draft.conceals = True
+                unresolved = True
                 continue
             residents.add(state.patient_id)
             if len(residents) > 1:
                 raise UnknownResident("The resource refers to the records of more than one "
                                       "resident; a record belongs to one.",
                                       expression=[where])
-        return residents.pop() if residents else None
+        return (residents.pop() if residents else None), unresolved
 
     def require_readable(self, draft: AuditDraft, who: Identity, rtype: str,
                          rid: str) -> tuple[StoredResource, Decision]:

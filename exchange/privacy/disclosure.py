@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from exchange.fhir.search import SearchQuery
+from exchange.fhir.search import Clause, SearchQuery
 from exchange.ports import KeyProvider
 from exchange.privacy.derived import extensions
 from exchange.privacy.free_text import Subject
@@ -126,6 +126,16 @@ class Shaper:
 # displays, ``:contains`` and ``:exact`` a string's words: text the profile scrubs or
 # redacts (a name in ``code.text`` would match on the hub's ``code:text=王``).
 CODED_MODIFIERS = frozenset({"", "not", "missing"})
+# And of a token, the codes it subsumes or that subsume it: read from the same coded value
+# as the plain search (its system and code, nothing else), so judged like it: allowed
+# where the parameter is, refused where the profile hides it. On a uri they compare paths.
+SUBSUMPTION = frozenset({"below", "above"})
+
+
+def _coded(clause: Clause) -> bool:
+    return clause.modifier in CODED_MODIFIERS or (
+        clause.modifier in SUBSUMPTION and clause.param is not None
+        and clause.param.kind == "token")
 
 
 def searchable(query: SearchQuery, profile: Profile) -> bool:
@@ -138,6 +148,5 @@ def searchable(query: SearchQuery, profile: Profile) -> bool:
         return True
     # The order is the recipient's pseudonyms' (``_sort=_id`` or ``-_id``), never a
     # value's: a sort by a shifted date or a perturbed number would order by the truth.
-    return all(c.name in allowed and c.chain is None and c.modifier in CODED_MODIFIERS
-               for c in query.clauses) \
+    return all(c.name in allowed and c.chain is None and _coded(c) for c in query.clauses) \
         and all(key == "_id" for key, _ in query.sort)

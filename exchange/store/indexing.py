@@ -10,6 +10,7 @@ from exchange.fhir.fhirpath import evaluate
 from exchange.fhir.references import RELATIVE_ONLY, LocalBases, reference_type
 from exchange.fhir.search import CONTAINS_LENGTH
 from exchange.fhir.search_params import COMPARTMENT, PARAMS, SEARCHABLE_KINDS, SearchParam
+from exchange.fhir.subsumption import placed_terms
 from exchange.privacy.blind_index import BlindIndex, normalize_text
 
 MAX_PREFIX = 32
@@ -224,6 +225,9 @@ _BY_ROOT = {rtype: _by_root(params) for rtype, params in PARAMS.items()}
 # of a code's display and text, ``name:contains`` every piece of a name's words,
 # ``identifier:of-type`` an identifier's type with its value, ``subject:identifier`` the
 # identifier a reference carries. A uri's own key also holds its path prefixes (``:below``).
+# ``code:below`` holds where an ICD-10 code sits in its hierarchy, which ``:below`` and
+# ``:above`` on the token ask (``exchange.fhir.subsumption.placed_terms``); HL7's own code
+# systems are expanded at query time and need nothing indexed.
 
 
 def modifier_key(param: str, modifier: str) -> str:
@@ -240,6 +244,9 @@ def _terms(param: SearchParam, value: Any) -> Iterator[tuple[str, str]]:
             if param.kind == "uri":
                 for prefix in uri_prefixes(code):
                     yield name, "b^" + prefix
+            else:
+                for term in placed_terms(system, code):
+                    yield modifier_key(name, "below"), term
         if param.kind == "token" and isinstance(value, dict):
             for text in display_texts(value):
                 for term in word_terms(text):
@@ -337,10 +344,11 @@ def date_span(value: Any, zone: tzinfo) -> tuple[datetime, datetime] | None:
 # the resident's (``calendar_terms``): the commonest search, a birth date ``eq`` a day, is
 # then found exactly in SQL, deciding on no one else and opening no record.
 PERSON_DATES = frozenset({"birthDate", "deceasedDateTime"})
-# The form the indexes are written in: 2, terms keyed per resident and person-level dates
-# as spans (1, the first: terms keyed once for the community, every date exact). A store
-# in another form is rebuilt before it is searched (``exchange.store.reindexing``).
-INDEX_FORM = 2
+# The form the indexes are written in: 3, an ICD-10 code's place in its hierarchy under
+# its parameter's ``:below`` key (2: terms keyed per resident and person-level dates as
+# spans; 1, the first: terms keyed once for the community, every date exact). A store in
+# another form is rebuilt before it is searched (``exchange.store.reindexing``).
+INDEX_FORM = 3
 COARSE_YEARS = 5
 COARSE_DATES = frozenset((rtype, name) for rtype, params in PARAMS.items()
                          for name, param in params.items()

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import ColumnElement, delete, insert, select, update
+from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -47,6 +47,7 @@ class StoredResource:
     last_updated: datetime
     deleted: bool
     body: bytes  # the stored JSON; empty for a deletion
+    holder: str | None = None  # the organization a record of no resident is held for
 
     @property
     def reference(self) -> str:
@@ -58,6 +59,7 @@ class CurrentState:
     version_id: int
     patient_id: str | None
     deleted: bool
+    holder: str | None = None
 
 
 @dataclass
@@ -71,6 +73,9 @@ class Write:
     # Whose record it is, where the gate found it otherwise than by the resource's own
     # Patient-compartment references (see gate/writing.py); None: by those.
     resident: str | None = None
+    # The organization a record of no resident is held for (None: the directory's, or a
+    # resident's).
+    holder: str | None = None
 
     def owner(self, here: LocalBases) -> str | None:
         if self.resident is not None or self.resource is None:
@@ -90,11 +95,19 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def allowed_filter(allowed: Allowed) -> list[ColumnElement[bool]]:
-    """The condition that keeps rows to the allowed residents (none for no restriction)."""
+def allowed_filter(allowed: Allowed, holder: str | None = None) -> list[ColumnElement[bool]]:
+    """The condition that keeps rows to the allowed residents (none for no restriction),
+    and, given ``holder``, to the records of no resident held for that organization."""
     if allowed is None:
         return []
-    return [R.patient_id.in_(sorted(allowed))]
+    if holder is None:
+        return [R.patient_id.in_(sorted(allowed))]
+    return [or_(R.patient_id.in_(sorted(allowed)), held_by(holder))]
+
+
+def held_by(holder: str) -> ColumnElement[bool]:
+    """The rows of the records of no resident held for the organization ``holder``."""
+    return and_(R.patient_id.is_(None), R.holder == holder)
 
 
 class ResourceVersions:
@@ -121,10 +134,10 @@ class ResourceVersions:
 
     def current(self, resource_type: str, resource_id: str,
                 conn: Connection | None = None) -> CurrentState | None:
-        stmt = select(R.version_id, R.patient_id, R.deleted).where(
+        stmt = select(R.version_id, R.patient_id, R.deleted, R.holder).where(
             R.resource_type == resource_type, R.resource_id == resource_id, R.is_current)
         row = self.first(stmt, conn)
-        return None if row is None else CurrentState(row[0], row[1], bool(row[2]))
+        return None if row is None else CurrentState(row[0], row[1], bool(row[2]), row[3])
 
     def apply(self, writes: Sequence[Write]) -> list[StoredResource]:
         """Apply every write atomically: all of them, or none. Within an operation's scope
@@ -164,6 +177,7 @@ class ResourceVersions:
                     cols.resource_id == write.resource_id))
         if write.resource is None:
             patient_id = state.patient_id if state else None
+            holder = state.holder if state else None
             body = b""
         else:
             resource = dict(write.resource)
@@ -173,6 +187,7 @@ class ResourceVersions:
             meta["lastUpdated"] = to_instant(now)
             resource["meta"] = meta
             patient_id = write.owner(self._here)
+            holder = write.holder if patient_id is None else None
             body = orjson.dumps(resource)
             index.add(resource, self._blind, self._zone, self._here, patient_id)
         sealed = self._vault.seal(patient_id or DIRECTORY_OWNER,
@@ -180,9 +195,9 @@ class ResourceVersions:
         rows.append({"resource_type": write.resource_type, "resource_id": write.resource_id,
                      "version_id": version, "is_current": True,
                      "deleted": write.resource is None, "patient_id": patient_id,
-                     "last_updated": now, "content": sealed})
+                     "holder": holder, "last_updated": now, "content": sealed})
         return StoredResource(write.resource_type, write.resource_id, version, patient_id,
-                              now, write.resource is None, body)
+                              now, write.resource is None, body, holder)
 
     def ingest(self, resources: Sequence[dict[str, Any]]) -> int:
         """Bulk-load new, already validated resources (with ids) in one transaction.
@@ -222,13 +237,14 @@ class ResourceVersions:
         return rows[0] if rows else None
 
     def history(self, resource_type: str, resource_id: str | None, allowed: Allowed,
-                count: int, since: datetime | None = None) -> list[StoredResource]:
+                count: int, since: datetime | None = None,
+                holder: str | None = None) -> list[StoredResource]:
         where = [R.resource_type == resource_type]
         if resource_id is not None:
             where.append(R.resource_id == resource_id)
         if since is not None:
             where.append(R.last_updated >= since)
-        where.extend(allowed_filter(allowed))
+        where.extend(allowed_filter(allowed, holder))
         stmt = select(RESOURCES).where(*where).order_by(
             R.last_updated.desc(), R.resource_id, R.version_id.desc()).limit(count)
         return self.fetch(stmt)
@@ -258,7 +274,8 @@ class ResourceVersions:
                                             str(row["version_id"])), row["content"])
             out.append(StoredResource(row["resource_type"], row["resource_id"],
                                       row["version_id"], row["patient_id"],
-                                      as_utc(row["last_updated"]), bool(row["deleted"]), body))
+                                      as_utc(row["last_updated"]), bool(row["deleted"]), body,
+                                      row.get("holder")))
         return out
 
     def first(self, stmt: Any, conn: Connection | None = None) -> Any:

@@ -39,6 +39,7 @@ from exchange.fhir.search import (
     TokenValue,
 )
 from exchange.fhir.search_params import PARAMS, VALUE_KINDS, SearchParam
+from exchange.fhir.subsumption import subsumed
 from exchange.fhir.values import VALUE_LIMIT, NumberValue
 from exchange.privacy.blind_index import BlindIndex, normalize_text
 from exchange.store.coarse_dates import (
@@ -69,6 +70,7 @@ from exchange.store.resources import (
     StoredResource,
     T,
     allowed_filter,
+    held_by,
 )
 from exchange.store.units import reading
 
@@ -86,6 +88,7 @@ class _Reach:
     exact: bool
     rtype: str = ""
     compartment: frozenset[str] | None = None  # the query's own ``Patient/{id}/…``
+    holder: str | None = None  # and the records of no resident held for this organization
     owners: dict[str, list[str | None]] = field(default_factory=dict)
 
 
@@ -117,8 +120,10 @@ class ResourceSearch:
                withhold: Sequence[dict[str, Any]] = (),
                classes: Mapping[str, ClassRule] | None = None,
                neutral_order: bool = False,
-               order: Callable[[str], str] | None = None) -> tuple[int, list[StoredResource]]:
-        """Matches of ``query`` among the allowed residents' records, without the labels
+               order: Callable[[str], str] | None = None,
+               holder: str | None = None) -> tuple[int, list[StoredResource]]:
+        """Matches of ``query`` among the allowed residents' records (and the records of
+        no resident held for the organization ``holder``), without the labels
         withheld and, for residents whose consents open only some categories of the type,
         within those (``classes``): the same rules the gate applies to each resource.
         ``neutral_order`` breaks ties by id alone, not by the real time of the last change
@@ -127,17 +132,21 @@ class ResourceSearch:
         ids of every match are read, ordered by it, and only the page is fetched."""
         self._versions.index.require()
         rtype = query.resource_type
-        reach = _Reach(allowed, True)
+        reach = _Reach(allowed, True, holder=holder)
         if classes and allowed is not None:
+            among = self._class_filter(rtype, allowed, classes, reach)
             where = [*self._filters(query, reach),
-                     self._class_filter(rtype, allowed, classes, reach)]
+                     or_(among, held_by(holder)) if holder is not None else among]
         else:
-            where = [*self._filters(query, reach), *allowed_filter(allowed)]
+            where = [*self._filters(query, reach), *allowed_filter(allowed, holder)]
         if withhold:
             labels = [f"{label.get('system')}|{label.get('code')}" for label in withhold]
-            where.append(R.resource_id.not_in(select(T.resource_id).where(
+            unlabelled = R.resource_id.not_in(select(T.resource_id).where(
                 T.resource_type == rtype, T.param == SECURITY,
-                _one_of(T.term, self._terms(rtype, SECURITY, labels, reach)))))
+                _one_of(T.term, self._terms(rtype, SECURITY, labels, reach))))
+            # labels protect residents: a record held for the caller names none
+            where.append(or_(unlabelled, held_by(holder)) if holder is not None
+                         else unlabelled)
         by_value = [c for c in query.clauses if c.param is not None
                     and c.param.kind in VALUE_KINDS and c.chain is None]
         if by_value:
@@ -317,6 +326,8 @@ class ResourceSearch:
         if rtype not in reach.owners:
             owners: set[str | None] = set(reach.allowed) if reach.allowed is not None \
                 else self.residents_with(rtype)
+            if reach.holder is not None:  # held records are keyed as the directory's
+                owners.add(None)
             if reach.compartment is not None and rtype == reach.rtype:
                 owners &= set(reach.compartment)
             reach.owners[rtype] = list(owners)
@@ -365,6 +376,8 @@ class ResourceSearch:
                 _search_terms(param, clause.values)
             return R.resource_id.in_(self._term_ids(rtype, _keys(param, modifier), terms,
                                                     reach))
+        if modifier in ("below", "above") and param.kind == "token":
+            return self._subsumed(rtype, param, modifier, clause.values, reach)
         if modifier in ("below", "above"):
             terms = [f"b^{v.code}" for v in clause.values if isinstance(v, TokenValue)] \
                 if modifier == "below" else \
@@ -372,6 +385,23 @@ class ResourceSearch:
                  for p in uri_prefixes(v.code)]
             return R.resource_id.in_(self._term_ids(rtype, param.index_keys, terms, reach))
         return R.resource_id.in_(self._matching_ids(rtype, param, clause.values, reach))
+
+    def _subsumed(self, rtype: str, param: SearchParam, modifier: str,
+                  values: Sequence[Any], reach: _Reach) -> ColumnElement[bool]:
+        """``:below``/``:above`` on a token (``exchange.fhir.subsumption``): an HL7 code
+        system's code expanded into exact terms under the parameter's own keys, an
+        ICD-10 code by where the index placed each code, under its ``:below`` key. Terms
+        like any other, under the keys of the residents within reach: a modifier asks
+        nothing of a record that the same search without it could not."""
+        found = [subsumed(modifier, v.system, v.code) for v in values
+                 if isinstance(v, TokenValue)]
+        own = [t for s in found for t in s.own]
+        placed = [t for s in found for t in s.placed]
+        return or_(literal(False),
+                   *([R.resource_id.in_(self._term_ids(rtype, param.index_keys, own, reach))]
+                     if own else []),
+                   *([R.resource_id.in_(self._term_ids(rtype, _keys(param, "below"), placed,
+                                                       reach))] if placed else []))
 
     def _term_ids(self, rtype: str, keys: Sequence[str], terms: Sequence[str],
                   reach: _Reach) -> Any:
@@ -430,7 +460,7 @@ class ResourceSearch:
         undecided = select(D.resource_id).where(*rows, could, ~must)
         stmt = select(RESOURCES).where(R.resource_type == rtype, R.is_current, ~R.deleted,
                                        R.resource_id.in_(undecided),
-                                       *allowed_filter(reach.allowed))
+                                       *allowed_filter(reach.allowed, reach.holder))
         exact = [row.resource_id for row in self._versions.fetch(stmt)
                  if any(_date_admits(v, *span) for span in exact_spans(
                      orjson.loads(row.body), param, zone) for v in dates)]

@@ -30,6 +30,9 @@ class ResourceRow(SQLModel, table=True):
     deleted: bool = False
     # The resident whose record this is (Patient compartment); None for directory resources.
     patient_id: str | None = Field(default=None, max_length=64)
+    # For a record of no resident outside the directory: the organization it is held for,
+    # whose client wrote it (policies/exchange/held); None otherwise.
+    holder: str | None = Field(default=None, max_length=128)
     last_updated: datetime = Field(sa_column=_utc_column(index=True))
     content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 

@@ -34,6 +34,8 @@ allowed_types contains t if some t in data.exchange.resident.types
 
 allowed_types contains t if some t in data.exchange.directory.types
 
+allowed_types contains t if some t in data.exchange.held.types
+
 allowed_types contains t if some t in data.exchange.registration.types
 
 allowed_types contains t if some t in data.exchange.consent.types
@@ -55,6 +57,8 @@ reasons contains r if some r in data.exchange.request.reasons
 reasons contains r if some r in data.exchange.resident.reasons
 
 reasons contains r if some r in data.exchange.directory.reasons
+
+reasons contains r if some r in data.exchange.held.reasons
 
 reasons contains r if some r in data.exchange.registration.reasons
 

@@ -145,3 +145,12 @@ def test_resident_searches_own_record_only(community: Community) -> None:
     h = community.resident_headers("carol")
     bundle = search(community, "/fhir/Observation", h)
     assert {i for i in ids(bundle)} == {"carol-glu-0", "carol-glu-1", "carol-glu-2", "carol-psy"}
+
+
+def test_condition_subject_searches_the_residents_conditions(community: Community) -> None:
+    """Condition's ``subject`` is HL7's own definition (Patient or Group), not the package's
+    example SearchParameter of the same code that points it at Organizations."""
+    got = community.http.get("/fhir/Condition?subject=Patient/alice",
+                             headers=community.headers("clinic-a"))
+    assert got.status_code == 200, got.text
+    assert [e["resource"]["id"] for e in got.json()["entry"]] == ["alice-htn"]

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exchange.decisions.codes import canonical_code, canonical_system, codings
+from exchange.fhir.codes import canonical_code, canonical_system, codings
 from tests.community import Community
 
 FHIR = "application/fhir+json"

@@ -401,6 +401,23 @@ def test_an_absolute_reference_to_this_exchange_is_read_as_the_local_one(
     assert got["subject"]["reference"] == own  # kept as sent
 
 
+def test_a_search_by_another_servers_reference_is_400_and_by_our_own_finds_it(
+        community: Community) -> None:
+    """Before, ``subject=http://other.example/fhir/Patient/alice`` found the local alice's."""
+    http, h = community.http, community.headers("clinic-a")
+    foreign = http.get("/fhir/Observation",
+                       params={"subject": "http://other.example/fhir/Patient/alice"},
+                       headers=h)
+    assert foreign.status_code == 400, foreign.text
+    assert "another server" in _issue(foreign)["diagnostics"]
+    assert "other.example" not in foreign.text
+    own = f"{community.services.settings.fhir_base}/Patient/alice"
+    local = http.get("/fhir/Observation", params={"subject": own}, headers=h)
+    plain = http.get("/fhir/Observation", params={"subject": "Patient/alice"}, headers=h)
+    assert local.status_code == plain.status_code == 200
+    assert local.json()["total"] == plain.json()["total"] > 0
+
+
 def test_an_alias_the_operator_names_is_this_exchange(tmp_path: Any) -> None:
     from tests.community import build_community
 

@@ -274,7 +274,12 @@ def generate(source: Path) -> dict[str, Any]:
     definitions, structures, patient = [], [], None
     for name, data in files:
         if name.startswith("SearchParameter-"):
-            definitions.append(json.loads(data))
+            definition = json.loads(data)
+            # The package also holds example SearchParameters (``example-reference`` would
+            # make Condition's ``subject`` point at Organizations) and those of optional
+            # extensions, all marked experimental: the specification's own are not.
+            if not definition.get("experimental"):
+                definitions.append(definition)
         elif name.startswith("StructureDefinition-"):
             sd = json.loads(data)
             if sd.get("kind") == "resource" and sd.get("derivation") == "specialization":
@@ -290,7 +295,8 @@ def generate(source: Path) -> dict[str, Any]:
     common = parameters.pop("Resource")
     return {
         "provenance": {**provenance, "generator": "exchange.fhir.spec.search_generation",
-                       "from": ["SearchParameter/*", "CompartmentDefinition/patient",
+                       "from": ["SearchParameter/* (not experimental)",
+                                "CompartmentDefinition/patient",
                                 "StructureDefinition/* (choice and summary elements)"]},
         "record_types": sorted(record),
         "directory_types": sorted(DIRECTORY_TYPES),

@@ -39,6 +39,9 @@ writable(t) if {
 
 whole_record if data.exchange.proxy.reading
 
+# An organization's own records of no resident: it wrote them whole.
+whole_record if data.exchange.held.own
+
 # Types a purpose receives only as facts derived from them (the hub's care needs: an ADL
 # band, a condition class, not the Observations and Conditions): read to derive, under
 # the action "derive", and never disclosed as they are.

@@ -17,6 +17,7 @@ withheld := [l |
 ] if {
 	not data.exchange.resident.self_access
 	not data.exchange.proxy.reading
+	not data.exchange.held.own # labels protect residents; it names none
 }
 
 # Labels opened by a permit naming them, gathered in one pass over the consents.

@@ -1,4 +1,4 @@
-"""A resource's codes as the labelling policy reads them.
+"""A resource's codes as the labelling policy (and search subsumption) reads them.
 
 The labels withhold a diagnosis of depression or HIV from readers without consent for it,
 so a code must be found however a writer spelled it. Found by an attacker: ``F32.9`` under
