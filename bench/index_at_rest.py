@@ -167,6 +167,13 @@ def code_search(services: Services, seconds: float = 2.0) -> dict[str, float]:
                                                         ("birthdate", "lt1950-07-15")]),
         "Patient?_sort=birthdate&_count=20": ("Patient", [("_sort", "birthdate"),
                                                           ("_count", "20")]),
+        # Event dates, held as their months (#15.6): settled in SQL, or by the edges.
+        "Observation?code=glucose&date=2024-03": ("Observation", [
+            ("code", GLUCOSE), ("date", "2024-03")]),
+        "Observation?code=glucose&date=ge2024-03-15&_count=50": ("Observation", [
+            ("code", GLUCOSE), ("date", "ge2024-03-15"), ("_count", "50")]),
+        "Observation?code=glucose&_sort=-date&_count=50": ("Observation", [
+            ("code", GLUCOSE), ("_sort", "-date"), ("_count", "50")]),
     }
     out: dict[str, float] = {}
     for name, (rtype, pairs) in searches.items():

@@ -30,7 +30,7 @@ import orjson
 from exchange.decisions.labels import Known, pointers, reach, reach_within, security
 from exchange.errors import Conflict
 from exchange.gate.road import Road
-from exchange.store.dependents import labelled, pointing_at
+from exchange.store.dependents import pointing_at
 from exchange.store.repository import StoredResource, Write
 
 # The most stored records one write may relabel; more is refused (and nothing stored),
@@ -114,7 +114,7 @@ class Labelling:
         """The resident and labels of each stored record among ``targets`` that carries
         labels; only those are opened."""
         out: dict[str, Known] = {}
-        for ref in sorted(labelled(self._repository.engine, targets)):
+        for ref in sorted(self._repository.labelled(targets)):
             rtype, _, rid = ref.partition("/")
             row = self._repository.read(rtype, rid)
             if row is not None and not row.deleted:

@@ -6,6 +6,7 @@ record, so that counting terms across the table tells nothing of who shares one.
 the directory (records of no resident) keeps terms keyed once for the whole community.
 """
 
+import hashlib
 import hmac
 import unicodedata
 from functools import lru_cache
@@ -31,6 +32,21 @@ class BlindIndex:
         that resident's key; the community's term for the directory (``None``)."""
         return self._cached(param, value) if owner is None else self._owned(owner, param,
                                                                             value)
+
+    def fillers(self, owner: str | None, param: str, record: str, count: int) -> list[str]:
+        """Terms that stand in for no value: the first ``count`` of ``record``
+        (``Type/id``) under index key ``param``, keyed like ``owned`` (the resident's key;
+        the community's for the directory), of the same length and alphabet as every
+        term. One keyed digest of the record, stretched by SHAKE-256 into as many terms
+        as asked (slot ``i`` is the same whatever the count): a fifth of the cost of a
+        digest per slot. Its input begins with a NUL, as no index key does (an owned or
+        community term's input begins with its key), and is told from a resident key's
+        by its label: no value of any key ever blinds to one. Not cached: each is its
+        record's alone."""
+        key = self._secret if owner is None else self._resident_key(owner)
+        seed = hmac.digest(key, f"\x00filler\x00{param}\x00{record}".encode(), "sha256")
+        stream = hashlib.shake_256(seed).hexdigest(16 * count)
+        return [stream[i:i + 32] for i in range(0, 32 * count, 32)]
 
     def _derive(self, owner: str) -> bytes:
         # A key of its own per resident: its input begins with a NUL, as no index key

@@ -59,13 +59,18 @@ def make_engine(url: str) -> Engine:
 
 
 def add_new_columns(engine: Engine) -> None:
-    """Add the nullable columns a newer release declares to tables an older one created
-    (``create_all`` makes missing tables only). Additive changes only, each a column that
-    reads as NULL in every existing row; anything else needs a migration of its own."""
+    """Add the nullable columns and the indexes a newer release declares to tables an
+    older one created (``create_all`` makes missing tables only). Additive changes only,
+    each a column that reads as NULL in every existing row, or an index; anything else
+    needs a migration of its own."""
     existing = inspect(engine)
     for table in SQLModel.metadata.sorted_tables:
         if not existing.has_table(table.name):
             continue
+        indexes = {i["name"] for i in existing.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in indexes:
+                index.create(engine)
         present = {c["name"] for c in existing.get_columns(table.name)}
         for column in table.columns:
             if column.name in present:

@@ -20,6 +20,15 @@ SECURITY = "_security"  # security labels, indexed so withholding happens in SQL
 # gains finds through it every record it reaches (exchange/gate/labelling.py).
 REFERS = "_refers"
 _NOT_TEXT = frozenset({"use", "type", "period", "extension", "id"})
+# Every record holds as many ``_security`` rows as every other, labelled or not: a copy
+# of the database that counted them would otherwise name the records, and so the
+# residents, with a sensitive label. A label is three rows (``*|PSY``, its system's
+# ``…|PSY`` and ``…|*``), a second of the same system two more: five hold any two of the
+# labels the policies give (``labels``: all of v3-ActCode). Five, not more: every row is
+# paid for by every record on its way in. The rest of the five are fillers
+# (``security_fillers``); a record with more rows (three labels, or a writer's
+# confidentiality code beside one) keeps them all, and its count then shows.
+SECURITY_ROWS = 5
 
 
 @dataclass
@@ -171,9 +180,10 @@ def index_entries(resource: dict[str, Any], blind: BlindIndex, zone: tzinfo = UT
             if param.kind == "date":
                 span = date_span(value, zone)
                 if span is not None:
-                    if is_coarse(rtype, param.name):
-                        plain.update((param.name, t) for t in calendar_terms(*span, zone))
-                        span = coarse_span(*span, zone)
+                    person = is_person_date(rtype, param.name)
+                    plain.update((param.name, t) for t in calendar_terms(*span, zone)
+                                 if person or t.startswith("d"))
+                    span = coarse_span(*span, zone) if person else month_span(*span, zone)
                     entries.dates.append((param.name, *span))
             elif param.kind == "reference":
                 ref = relative_reference(value, here)
@@ -182,7 +192,10 @@ def index_entries(resource: dict[str, Any], blind: BlindIndex, zone: tzinfo = UT
     for label in values_at(resource, "meta.security"):
         for system, code in token_pairs(label):
             plain.update((SECURITY, t) for t in token_terms(SECURITY, system, code))
-    entries.terms = sorted((key, blind.owned(owner, key, term)) for key, term in plain)
+    labels = sum(1 for key, _ in plain if key == SECURITY)
+    entries.terms = sorted([*((key, blind.owned(owner, key, term)) for key, term in plain),
+                            *((SECURITY, term) for term in security_fillers(
+                                blind, owner, f"{rtype}/{resource.get('id')}", labels))])
     indexed = {target for _, target in entries.references}
     own = f"{resource.get('resourceType')}/{resource.get('id')}"
     entries.references.extend((REFERS, target) for target in referenced(resource, here)
@@ -190,6 +203,25 @@ def index_entries(resource: dict[str, Any], blind: BlindIndex, zone: tzinfo = UT
     entries.references = sorted(set(entries.references))  # a union names each once
     entries.dates = sorted(set(entries.dates))
     return entries
+
+
+def security_fillers(blind: BlindIndex, owner: str | None, record: str,
+                     labels: int) -> list[str]:
+    """The filler terms under ``_security`` of a record (``Type/id``) of ``owner``'s that
+    has ``labels`` rows of its own there: slots ``labels`` to ``SECURITY_ROWS - 1``, keyed
+    by the record (``BlindIndex.fillers``), so that indexing it again writes the same
+    rows and no two records share one. A record with no label holds slot 0
+    (``unlabelled_marker``); one with any label does not."""
+    return blind.fillers(owner, SECURITY, record, SECURITY_ROWS)[labels:] \
+        if labels < SECURITY_ROWS else []
+
+
+def unlabelled_marker(blind: BlindIndex, owner: str | None, record: str) -> str:
+    """The term only a record with no security label holds: its filler of slot 0. Asked
+    record by record (it is keyed by the record), where SQL needs to know whether a
+    record is labelled (``:missing``, ``exchange.store.dependents``), since a row of its
+    own no longer tells."""
+    return blind.fillers(owner, SECURITY, record, 1)[0]
 
 
 def _reading(rtype: str, elements: Iterable[str]) -> list[SearchParam]:
@@ -344,20 +376,57 @@ def date_span(value: Any, zone: tzinfo) -> tuple[datetime, datetime] | None:
 # the resident's (``calendar_terms``): the commonest search, a birth date ``eq`` a day, is
 # then found exactly in SQL, deciding on no one else and opening no record.
 PERSON_DATES = frozenset({"birthDate", "deceasedDateTime"})
-# The form the indexes are written in: 3, an ICD-10 code's place in its hierarchy under
-# its parameter's ``:below`` key (2: terms keyed per resident and person-level dates as
+# Every other date (when a reading was taken, a visit began, a claim was made) is a
+# fingerprint too: times of day and intervals single a resident out of a pseudonymized
+# feed (#15), and a copy of the database pairs them with the resident's row. The index
+# keeps only the calendar month, in the community's zone, that holds it (a Period: the
+# months from its start to its end), and the day as a blind term of the resident's (a
+# search by a whole day is then exact in SQL); the exact instant is in the encrypted
+# record, compared there for the searches and sorts whose month edges SQL cannot settle.
+# The form the indexes are written in: 4, every date other than a person-level one as
+# its calendar months with its day as a blind term, and every record padded to
+# ``SECURITY_ROWS`` ``_security`` rows (3: an ICD-10 code's place in its hierarchy under
+# its parameter's ``:below`` key; 2: terms keyed per resident and person-level dates as
 # spans; 1, the first: terms keyed once for the community, every date exact). A store in
 # another form is rebuilt before it is searched (``exchange.store.reindexing``).
-INDEX_FORM = 3
+INDEX_FORM = 4
 COARSE_YEARS = 5
+PERSON_DATE_PARAMS = frozenset((rtype, name) for rtype, params in PARAMS.items()
+                               for name, param in params.items()
+                               if param.kind == "date" and param.roots & PERSON_DATES)
 COARSE_DATES = frozenset((rtype, name) for rtype, params in PARAMS.items()
-                         for name, param in params.items()
-                         if param.kind == "date" and param.roots & PERSON_DATES)
+                         for name, param in params.items() if param.kind == "date")
 
 
 def is_coarse(rtype: str, param: str) -> bool:
-    """Whether the index holds ``param`` of ``rtype`` only as a span of years."""
+    """Whether the index holds ``param`` of ``rtype`` only as a span (every date: a
+    person-level one as its years, any other as its months)."""
     return (rtype, param) in COARSE_DATES
+
+
+def is_person_date(rtype: str, param: str) -> bool:
+    """Whether ``param`` of ``rtype`` is a person-level date, held as a span of years."""
+    return (rtype, param) in PERSON_DATE_PARAMS
+
+
+def month_span(low: datetime, high: datetime, zone: tzinfo) -> tuple[datetime, datetime]:
+    """The span of whole calendar months of ``zone`` that holds [low, high); an open or
+    far end stays as it is."""
+    try:
+        first = low.astimezone(zone)
+        start = _instant(date(first.year, first.month, 1), zone) if low > FAR_PAST else low
+    except OverflowError:
+        start = low
+    if high >= FAR_FUTURE:
+        return start, high
+    try:
+        last = (high - timedelta(microseconds=1)).astimezone(zone)
+        if (last.year, last.month) >= (9999, 12):
+            return start, FAR_FUTURE
+        following = date(last.year + last.month // 12, last.month % 12 + 1, 1)
+        return start, max(_instant(following, zone), high)
+    except OverflowError:
+        return start, high
 
 
 def coarse_span(low: datetime, high: datetime, zone: tzinfo) -> tuple[datetime, datetime]:

@@ -25,6 +25,7 @@ from exchange.ports import Clock
 from exchange.privacy.blind_index import BlindIndex
 from exchange.privacy.envelope import Vault
 from exchange.store.compartments import Compartments
+from exchange.store.dependents import labelled
 from exchange.store.erasure import RecordEraser
 from exchange.store.reindexing import rebuild_indexes
 from exchange.store.releases import NoisyReleases
@@ -67,6 +68,8 @@ class ResourceRepository:
         self.included = searching.included
         self.candidate_residents = searching.candidate_residents
         self.residents_with = searching.residents_with
+        # which of some records carry security labels (by their index rows, opening none)
+        self.labelled = partial(labelled, engine, blind)
         # a resident's compartment
         self.compartment = compartments.compartment
         self.consents_of = compartments.consents_of

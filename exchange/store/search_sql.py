@@ -15,6 +15,7 @@ spans at its edges, the allowed residents' only.
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import orjson
@@ -48,12 +49,14 @@ from exchange.store.coarse_dates import (
     span_could_match,
     span_must_match,
 )
+from exchange.store.dependents import unlabelled_among
 from exchange.store.indexing import (
     MAX_PREFIX,
     SECURITY,
     calendar_term,
     exact_spans,
     is_coarse,
+    is_person_date,
     modifier_key,
     param_values,
     token_pairs,
@@ -89,6 +92,8 @@ class _Reach:
     rtype: str = ""
     compartment: frozenset[str] | None = None  # the query's own ``Patient/{id}/…``
     holder: str | None = None  # and the records of no resident held for this organization
+    # The conditions of the statement's other clauses, which a date's exact step keeps to.
+    narrow: list[ColumnElement[bool]] = field(default_factory=list)
     owners: dict[str, list[str | None]] = field(default_factory=dict)
 
 
@@ -215,36 +220,49 @@ class ResourceSearch:
 
     def _exact_page(self, query: SearchQuery, where: list[ColumnElement[bool]],
                     neutral_order: bool) -> list[StoredResource]:
-        """A page sorted by a coarse date: SQL orders by the span, and the exact order only
-        reorders matches within one span (a date's span follows the date). So the page
-        is cut from the spans it falls in, each sorted by the exact dates of its decrypted
-        records: the cost is the size of those spans, not of the whole result."""
-        last = max(i for i, (key, _) in enumerate(query.sort)
-                   if is_coarse(query.resource_type, key))
+        """A page sorted by a coarse date: the spans order the matches, and the exact order
+        only reorders matches within one span (a date's span follows the date). So the
+        matches' ids and spans are read in one statement and ordered here, the page is
+        cut from the spans it falls in, and only those spans' records are opened, each
+        span sorted by their exact dates: the cost is the size of those spans, not of the
+        whole result."""
+        rtype = query.resource_type
+        last = max(i for i, (key, _) in enumerate(query.sort) if is_coarse(rtype, key))
         prefix = query.sort[:last + 1]
-        keyed = select(*(_sort_column(query.resource_type, key).label(f"k{i}")
-                         for i, (key, _) in enumerate(prefix))) \
-            .select_from(RESOURCES).where(*where).subquery()
-        columns = list(keyed.c)
-        groups = select(*columns, func.count()).group_by(*columns).order_by(
-            *(c.desc() if descending else c.asc()
-              for c, (_, descending) in zip(columns, prefix, strict=True)))
+        keyed = select(R.resource_id, *(_sort_column(rtype, key).label(f"k{i}")
+                                        for i, (key, _) in enumerate(prefix))).where(*where)
         try:
             with reading(self._engine) as conn:
-                sizes = [int(row[-1]) for row in conn.execute(groups)]
+                matches = [tuple(row) for row in conn.execute(keyed)]
         except SQLAlchemyError:
             raise DependencyUnavailable("The record store is unavailable.") from None
+        for i, (_, descending) in reversed(list(enumerate(prefix, start=1))):
+            # as SQL orders: a match without the date first ascending, last descending
+            matches.sort(key=partial(_span_key, column=i), reverse=descending)
+        groups: list[list[str]] = []  # the ids of each span, in order
+        previous: tuple[Any, ...] | None = None
+        for match in matches:
+            if groups and match[1:] == previous:
+                groups[-1].append(str(match[0]))
+            else:
+                groups.append([str(match[0])])
+            previous = match[1:]
         start, stop = query.offset, query.offset + query.count
-        first, window = page_window(sizes, start, stop)
+        first, window = page_window([len(g) for g in groups], start, stop)
         if not window:
             return []
-        rows = self._versions.fetch(self._ordered(query, where, neutral_order)
-                                    .offset(first).limit(sum(window)))
+        seen, index = 0, 0  # the group the window's first row begins
+        while seen < first:
+            seen += len(groups[index])
+            index += 1
+        chosen = groups[index:index + len(window)]
+        rows = {row.resource_id: row for row in self._versions.fetch(select(RESOURCES).where(
+            R.resource_type == rtype, R.is_current,
+            R.resource_id.in_([i for g in chosen for i in g])))}
         ordered: list[StoredResource] = []
-        for size in window:
-            ordered.extend(exactly_sorted(rows[:size], query, self._versions.zone,
-                                          neutral_order))
-            rows = rows[size:]
+        for group in chosen:
+            ordered.extend(exactly_sorted([rows[i] for i in group if i in rows], query,
+                                          self._versions.zone, neutral_order))
         return ordered[start - first:stop - first]
 
     def included(self, results: Sequence[StoredResource], includes: Sequence[Include],
@@ -316,8 +334,12 @@ class ResourceSearch:
                 reach.compartment = inside if reach.compartment is None \
                     else reach.compartment & inside
         where: list[ColumnElement[bool]] = [R.resource_type == rtype, R.is_current, ~R.deleted]
-        for clause in query.clauses:
+        # Dates last: a date's edge spans open only the records every other clause keeps.
+        for clause in sorted(query.clauses, key=lambda c: c.param is not None
+                             and c.param.kind == "date" and c.chain is None):
+            reach.narrow = list(where)
             where.append(self._clause(rtype, clause, reach))
+        reach.narrow = []
         return where
 
     def _owners(self, rtype: str, reach: _Reach) -> list[str | None]:
@@ -355,7 +377,8 @@ class ResourceSearch:
                                                      clause.values, reach))
         param, modifier = clause.param, clause.modifier
         if modifier == "missing":
-            present = R.resource_id.in_(self._present_ids(rtype, param))
+            present = ~self._unlabelled(rtype, reach) if param.name == SECURITY else \
+                R.resource_id.in_(self._present_ids(rtype, param))
             missing = any(isinstance(v, MissingValue) and v.missing for v in clause.values)
             return ~present if missing else present
         if modifier == "not":  # no value among these; no value at all matches too
@@ -412,6 +435,22 @@ class ResourceSearch:
             and_(T.param == key, _one_of(T.term, self._terms(rtype, key, terms, reach)))
             for key in keys)))
 
+    def _unlabelled(self, rtype: str, reach: _Reach) -> ColumnElement[bool]:
+        """The records within reach that carry no security label. Every record holds as
+        many ``_security`` rows as any other (``indexing.SECURITY_ROWS``), so a row tells
+        nothing: a record with no label is one that holds its own marker
+        (``indexing.unlabelled_marker``), which is keyed by the record, so each record of
+        the type within reach is asked by its own. The one condition whose cost grows
+        with the records within reach, not with the terms asked."""
+        whose: ColumnElement[bool] = literal(True)  # every resident's, and the directory's
+        if reach.allowed is not None or (reach.compartment is not None
+                                         and rtype == reach.rtype):
+            owners = self._owners(rtype, reach)
+            whose = or_(_one_of(R.patient_id, sorted(o for o in owners if o is not None)),
+                        *([R.patient_id.is_(None)] if None in owners else []))
+        return _one_of(R.resource_id, unlabelled_among(self._engine, self._blind, rtype,
+                                                       whose))
+
     def _present_ids(self, rtype: str, param: SearchParam) -> Any:
         """Resources with any indexed value for ``param``."""
         table = {"date": D, "reference": F}.get(param.kind, T)
@@ -428,27 +467,25 @@ class ResourceSearch:
         keys = param.index_keys
         if param.kind in ("token", "uri", "string"):
             return self._term_ids(rtype, keys, _search_terms(param, values), reach)
-        if param.kind == "date":
-            if is_coarse(rtype, param.name):
-                return self._coarse_date_ids(rtype, param, values, reach)
-            return select(D.resource_id).where(
-                D.resource_type == rtype, D.param.in_(keys),
-                or_(*(_date_condition(v, D.low, D.high) for v in values)))
+        if param.kind == "date":  # every date is indexed as its span (indexing.py)
+            return self._coarse_date_ids(rtype, param, values, reach)
         return select(F.resource_id).where(
             F.resource_type == rtype, F.param.in_(keys),
             F.target.in_([v.target for v in values if isinstance(v, ReferenceValue)]))
 
     def _coarse_date_ids(self, rtype: str, param: SearchParam, values: Sequence[Any],
                          reach: _Reach) -> Any:
-        """Resources whose person-level date matches. ``eq`` a whole day, month or year:
-        those holding its blind term. Else those whose span of years matches whatever the
-        date within it (in SQL alone), and of those whose span could match or not, the
-        ones whose decrypted record matches, among the allowed residents'. The candidate
-        step, which opens nothing, keeps every span that could match."""
+        """Resources whose date matches. ``eq`` a whole day (of a person-level date, also
+        a whole month or year): those holding its blind term. Else those whose span (of
+        years, or of months) matches whatever the date within it (in SQL alone), and of
+        those whose span could match or not, the ones whose decrypted record matches,
+        among the allowed residents'. The candidate step, which opens nothing, keeps every
+        span that could match."""
         dates = [v for v in values if isinstance(v, DateValue)]
         zone = self._versions.zone
-        days = [calendar_term(v.low, v.high, zone) if v.prefix == "eq" else None
-                for v in dates]
+        person = is_person_date(rtype, param.name)
+        days = [term if v.prefix == "eq" and (term := calendar_term(v.low, v.high, zone))
+                and (person or term.startswith("d")) else None for v in dates]
         if days and all(days):
             # a whole day, month or year: by the resident's blind term of it, exactly
             return self._term_ids(rtype, param.index_keys, [d for d in days if d], reach)
@@ -460,6 +497,7 @@ class ResourceSearch:
         undecided = select(D.resource_id).where(*rows, could, ~must)
         stmt = select(RESOURCES).where(R.resource_type == rtype, R.is_current, ~R.deleted,
                                        R.resource_id.in_(undecided),
+                                       *(reach.narrow if rtype == reach.rtype else ()),
                                        *allowed_filter(reach.allowed, reach.holder))
         exact = [row.resource_id for row in self._versions.fetch(stmt)
                  if any(_date_admits(v, *span) for span in exact_spans(
@@ -496,6 +534,12 @@ def _sort_column(rtype: str, key: str) -> Any:
     return (select(func.min(D.low)).where(
         D.resource_type == rtype, D.param.in_(PARAMS[rtype][key].index_keys),
         D.resource_id == R.resource_id).scalar_subquery())
+
+
+def _span_key(match: tuple[Any, ...], column: int) -> tuple[bool, Any]:
+    """A match's span in ``column`` as SQL orders it: none before every span."""
+    value = match[column]
+    return (False, 0) if value is None else (True, value)
 
 
 def _coarse_sort(query: SearchQuery) -> bool:
