@@ -180,10 +180,14 @@ def index_entries(resource: dict[str, Any], blind: BlindIndex, zone: tzinfo = UT
             if param.kind == "date":
                 span = date_span(value, zone)
                 if span is not None:
-                    person = is_person_date(rtype, param.name)
-                    plain.update((param.name, t) for t in calendar_terms(*span, zone)
-                                 if person or t.startswith("d"))
-                    span = coarse_span(*span, zone) if person else month_span(*span, zone)
+                    if is_person_date(rtype, param.name):
+                        plain.update((param.name, t) for t in calendar_terms(*span, zone))
+                        span = coarse_span(*span, zone)
+                    else:
+                        day = day_term(*span, zone)
+                        if day is not None:
+                            plain.add((param.name, day))
+                        span = month_span(*span, zone)
                     entries.dates.append((param.name, *span))
             elif param.kind == "reference":
                 ref = relative_reference(value, here)
@@ -462,6 +466,17 @@ def calendar_terms(low: datetime, high: datetime, zone: tzinfo) -> list[str]:
     terms (``y1942``, ``m1942-03``, ``d1942-03-08``; a year-only date has the first): a
     date ``eq`` a whole year, month or day is one they hold (``calendar_term``)."""
     return [term for term, _, end in _calendar(low.astimezone(zone), zone) if high <= end]
+
+
+def day_term(low: datetime, high: datetime, zone: tzinfo) -> str | None:
+    """The term of the calendar day of ``zone`` that holds all of [low, high), or None:
+    of ``calendar_terms``, the one an event date is indexed with."""
+    try:
+        day = low.astimezone(zone).date()
+        end = _instant(day + timedelta(days=1), zone)
+    except OverflowError:
+        return None
+    return f"d{day.isoformat()}" if high <= end else None
 
 
 def calendar_term(low: datetime, high: datetime, zone: tzinfo) -> str | None:

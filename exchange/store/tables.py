@@ -61,9 +61,9 @@ class DateIndex(SQLModel, table=True):
     __tablename__ = "date_index"
     __table_args__ = (
         Index("ix_date_lookup", "resource_type", "param", "low", "high"),
-        Index("ix_date_owner", "resource_type", "resource_id"),
-        # A sort by date reads each match's own dates: by record first, so that the
-        # planner never scans every record's dates of the parameter for each match.
+        # By record first (a rewrite deletes a record's rows by it), then parameter and
+        # date: a sort by date reads each match's own dates through it, where the
+        # planner had scanned every record's dates of the parameter for each match.
         Index("ix_date_of_record", "resource_type", "resource_id", "param", "low"),
     )
 

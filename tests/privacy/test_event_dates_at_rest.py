@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from exchange.fhir.dates import FAR_FUTURE, FAR_PAST, parse_range
 from exchange.fhir.search import DateValue
 from exchange.store.coarse_dates import span_could_match, span_must_match
-from exchange.store.indexing import month_span
+from exchange.store.indexing import calendar_terms, day_term, month_span
 from exchange.store.search_sql import _date_admits
 from tests.community import Community, build_community, observation
 
@@ -163,3 +163,13 @@ def test_open_and_far_periods_keep_their_open_ends() -> None:
     low, high = month_span(datetime(2024, 3, 5, tzinfo=UTC), FAR_FUTURE, HANGZHOU)
     assert high == FAR_FUTURE and low == datetime(2024, 3, 1, tzinfo=HANGZHOU)
     assert month_span(FAR_PAST, datetime(2024, 3, 5, tzinfo=UTC), HANGZHOU)[0] == FAR_PAST
+
+
+@settings(max_examples=500, deadline=None)
+@given(INSTANTS, st.integers(1, 10**12))
+def test_an_event_dates_day_term_is_the_calendars(start: datetime, length: int) -> None:
+    """The one term an event date is indexed with is the day ``calendar_terms`` names, so
+    ``date=eq`` a day finds it exactly as a birth date's day is found."""
+    span = (start, start + timedelta(microseconds=length))
+    days = [t for t in calendar_terms(*span, HANGZHOU) if t.startswith("d")]
+    assert day_term(*span, HANGZHOU) == (days[0] if days else None)
