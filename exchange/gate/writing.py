@@ -97,6 +97,12 @@ class Writer:
         if derived:
             resident, unresolved = self._resident_referred_to(draft, who, body,
                                                               where or rtype)
+            if action == "update" and resident is None and unresolved:
+                # What it rests on is gone or out of sight (its target deleted): it stays
+                # in the record it is filed in, and is decided, and read first, there.
+                state = self._repository.current(rtype, rid)
+                if state is not None and not state.deleted and state.patient_id is not None:
+                    resident, unresolved = state.patient_id, False
         # A record about no resident (a supply order, a measure's report, a pooled
         # specimen) is held for the writer's organization: no consent can govern it, and
         # no one else may learn it exists (policies/exchange/held). One that points at a

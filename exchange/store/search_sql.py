@@ -448,6 +448,10 @@ class ResourceSearch:
             owners = self._owners(rtype, reach)
             whose = or_(_one_of(R.patient_id, sorted(o for o in owners if o is not None)),
                         *([R.patient_id.is_(None)] if None in owners else []))
+        # Never another organization's held records: their number would show in the time
+        # taken (the caller's own are decided whether or not any match).
+        whose = and_(whose, R.holder.is_(None) if reach.holder is None
+                     else or_(R.holder.is_(None), R.holder == reach.holder))
         return _one_of(R.resource_id, unlabelled_among(self._engine, self._blind, rtype,
                                                        whose))
 

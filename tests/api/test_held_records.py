@@ -160,3 +160,35 @@ def test_each_use_is_recorded_with_the_decision_it_rests_on(community: Community
     assert mine["residents"] == theirs["residents"] == []
     assert (theirs["status"], theirs["outcome"]) == (404, "denied")
     assert not any(d["allow"] for d in theirs["decisions"])
+
+
+def test_another_organizations_held_records_cost_a_search_nothing(
+        community: Community, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``_security:missing`` asks each record within reach for its own marker: never
+    another organization's held records, whose number would show in the time taken
+    (found by an attacker: 7 -> 83 ms with 3,000 of clinic-a's)."""
+    import exchange.store.dependents as dependents
+
+    asked: list[str] = []
+    marker = dependents.unlabelled_marker
+
+    def counting(blind: Any, owner: str | None, record: str) -> str:
+        asked.append(record)
+        return marker(blind, owner, record)
+
+    monkeypatch.setattr(dependents, "unlabelled_marker", counting)
+    b = community.headers("clinic-b")
+    query = "/fhir/Observation?_security:missing=true&_summary=count"
+    assert community.http.get(query, headers=b).status_code == 200
+    before = len(asked)
+    a = _writer(community, "clinic-a")
+    for value in range(5):
+        assert community.http.post("/fhir/Observation", json=fridge(float(value)),
+                                   headers=a).status_code == 201
+    asked.clear()
+    assert community.http.get(query, headers=b).status_code == 200
+    assert len(asked) == before
+    # while clinic-a's own search asks its held records too
+    asked.clear()
+    mine = community.http.get(query, headers=community.headers("clinic-a")).json()
+    assert sum(r.startswith("Observation/") for r in asked) >= 5 and mine["total"] >= 5

@@ -106,3 +106,24 @@ def test_a_refusal_about_a_hidden_resident_takes_the_not_found_floor(tmp_path: P
                                headers=h).status_code == 201
     assert time.perf_counter() - started < floor
     community.services.engine.dispose()
+
+
+def test_it_stays_in_its_record_when_what_it_rests_on_is_deleted(
+        community: Community) -> None:
+    """A Provenance of alice's reading is hers; once the reading is deleted, an update of
+    the Provenance keeps it in her record (found by an attacker: it had become a 422)."""
+    made = _post(community, "clinic-a", provenance("Observation/alice-glu-2"))
+    assert made.status_code == 201, made.text
+    pid = made.json()["id"]
+    h = {**community.headers("clinic-a", "TREAT", "system/*.cruds"), "Content-Type": FHIR}
+    assert community.http.delete("/fhir/Observation/alice-glu-2", headers=h).status_code \
+        in (200, 204)
+    body = {**provenance("Observation/alice-glu-2"), "id": pid}
+    again = community.http.put(f"/fhir/Provenance/{pid}", json=body, headers=h)
+    assert again.status_code == 200, again.text
+    row = community.services.repository.read("Provenance", pid)
+    assert row is not None and row.patient_id == "alice" and row.version_id == 2
+    # and another clinic, which cannot see alice, still cannot touch it
+    b = {**community.headers("clinic-b", "TREAT", "system/*.cruds"), "Content-Type": FHIR}
+    assert community.http.put(f"/fhir/Provenance/{pid}", json=body,
+                              headers=b).status_code == 404
