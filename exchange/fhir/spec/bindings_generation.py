@@ -22,7 +22,7 @@ import base64
 import hashlib
 import io
 import tarfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -132,18 +132,23 @@ def generate(manifest: Mapping[str, Any], files: Mapping[str, Any]) -> dict[str,
             continue
         expanded[url] = codes
     return {
-        "provenance": {
-            "package": manifest["name"], "version": manifest["version"],
-            "fhirVersion": (manifest.get("fhirVersions") or [None])[0],
-            "integrity": manifest["dist"].get("integrity"),
-            "shasum": manifest["dist"].get("shasum"),
-            "generator": GENERATOR,
-        },
+        "provenance": provenance(manifest, GENERATOR),
         "resourceTypes": sorted(resource_types),
         "structures": structures,
         "bindings": {p: u for p, u in bindings.items() if p not in not_checkable},
         "notCheckable": not_checkable,
         "valueSets": expanded,
+    }
+
+
+def provenance(manifest: Mapping[str, Any], generator: str) -> dict[str, Any]:
+    """Where generated data comes from: the package, its integrity, and the generator."""
+    return {
+        "package": manifest["name"], "version": manifest["version"],
+        "fhirVersion": (manifest.get("fhirVersions") or [None])[0],
+        "integrity": manifest["dist"].get("integrity"),
+        "shasum": manifest["dist"].get("shasum"),
+        "generator": generator,
     }
 
 
@@ -164,20 +169,30 @@ def _compact(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def write_generated(description: str, output: Path,
+                    generate: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]],
+                    argv: list[str] | None = None) -> tuple[dict[str, Any], Path, int]:
+    """A generator's command line: read the package named on it, generate, write the
+    data (to ``--output``, by default ``output``). The data, where, and its size."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("package", type=Path, help="the npm tarball or an unpacked folder")
-    parser.add_argument("--output", type=Path, default=OUTPUT)
+    parser.add_argument("--output", type=Path, default=output)
     parser.add_argument("--integrity", help="the registry's integrity, for an unpacked folder")
     args = parser.parse_args(argv)
     manifest, files = read_package(args.package)
     if args.integrity:
         manifest["dist"]["integrity"] = args.integrity
     data = generate(manifest, files)
-    args.output.write_bytes(serialize(data))
+    body = serialize(data)
+    args.output.write_bytes(body)
+    return data, args.output, len(body)
+
+
+def main(argv: list[str] | None = None) -> None:
+    data, output, _ = write_generated(__doc__.split("\n\n")[0], OUTPUT, generate, argv)
     print(f"{len(data['bindings'])} required bindings checkable, "
           f"{len(data['notCheckable'])} not, {len(data['valueSets'])} value sets "
-          f"-> {args.output}")
+          f"-> {output}")
 
 
 if __name__ == "__main__":

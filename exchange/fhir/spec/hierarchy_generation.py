@@ -20,12 +20,11 @@ more than one parent are nested under one and named as a child of the others. Sy
 which no code has a parent (depth 1) are left out.
 """
 
-import argparse
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from exchange.fhir.spec.bindings_generation import read_package, serialize
+from exchange.fhir.spec.bindings_generation import provenance, write_generated
 
 OUTPUT = Path(__file__).with_name("code_hierarchies.json")
 GENERATOR = "exchange.fhir.spec.hierarchy_generation"
@@ -73,32 +72,16 @@ def generate(manifest: Mapping[str, Any], files: Mapping[str, Any]) -> dict[str,
         if found:
             systems[resource["url"]] = found
     return {
-        "provenance": {
-            "package": manifest["name"], "version": manifest["version"],
-            "fhirVersion": (manifest.get("fhirVersions") or [None])[0],
-            "integrity": manifest["dist"].get("integrity"),
-            "shasum": manifest["dist"].get("shasum"),
-            "generator": GENERATOR,
-        },
+        "provenance": provenance(manifest, GENERATOR),
         "systems": systems,
     }
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("package", type=Path, help="the npm tarball or an unpacked folder")
-    parser.add_argument("--output", type=Path, default=OUTPUT)
-    parser.add_argument("--integrity", help="the registry's integrity, for an unpacked folder")
-    args = parser.parse_args(argv)
-    manifest, files = read_package(args.package)
-    if args.integrity:
-        manifest["dist"]["integrity"] = args.integrity
-    data = generate(manifest, files)
-    body = serialize(data)
-    args.output.write_bytes(body)
+    data, output, size = write_generated(__doc__.split("\n\n")[0], OUTPUT, generate, argv)
     codes = sum(len(c) for s in data["systems"].values() for c in s.values())
     print(f"{len(data['systems'])} is-a CodeSystems, {codes} parent links, "
-          f"{len(body):,} bytes -> {args.output}")
+          f"{size:,} bytes -> {output}")
 
 
 if __name__ == "__main__":
